@@ -1,1 +1,53 @@
-"""core"""
+"""A chat-bot core for Discord, Telegram and the console, with one plugin per outside API.
+
+What a plugin needs is importable from here::
+
+    from bot import Context, command, hookimpl
+"""
+
+from .alerts import Topic, subscription_command
+from .commands import Command, Cooldown, Permission, Rest, UserRef, command
+from .config import PluginConfig
+from .context import Context
+from .errors import (
+    BotError,
+    ConfigError,
+    NotConnected,
+    PermissionDenied,
+    ServiceError,
+    ServiceTimeout,
+    UsageError,
+    UserError,
+)
+from .hookspecs import hookimpl
+from .messages import Reply
+from .plugins import Health, PluginRuntime
+from .simulation import Simulator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BotError",
+    "Command",
+    "ConfigError",
+    "Context",
+    "Cooldown",
+    "Health",
+    "NotConnected",
+    "Permission",
+    "PermissionDenied",
+    "PluginConfig",
+    "PluginRuntime",
+    "Reply",
+    "Rest",
+    "ServiceError",
+    "ServiceTimeout",
+    "Simulator",
+    "Topic",
+    "UsageError",
+    "UserError",
+    "UserRef",
+    "command",
+    "hookimpl",
+    "subscription_command",
+]

@@ -1,1 +1,268 @@
-def main(): print("hi")
+"""The ``bot`` command line: run, check-config, migrate, plugins, simulate, new-plugin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from .config import LoadedConfig, Settings, load_config
+from .errors import BotError, ConfigError
+
+log = logging.getLogger("bot")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Library chatter (reconnect attempts of aio-pika, discord.py's gateway) stays at warning.
+    for noisy in ("aio_pika", "aiormq", "websockets", "discord", "telegram", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _load(path: str) -> LoadedConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+# --------------------------------------------------------------------------- run
+
+
+async def _run(config: LoadedConfig) -> int:
+    from .app import Bot
+    from .store import StoreError
+
+    try:
+        bot = Bot(config)
+    except StoreError as exc:
+        print(f"cannot open the database: {exc}", file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, bot.request_stop)
+    try:
+        await bot.start()
+    except (BotError, OSError) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        await bot.stop()
+        return 2
+    if not bot.transports:
+        print("no transport is enabled; enable one under transports:", file=sys.stderr)
+        await bot.stop()
+        return 2
+    try:
+        await bot.wait_stopped()
+    finally:
+        await bot.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    return asyncio.run(_run(config))
+
+
+# --------------------------------------------------------------------------- check-config
+
+
+async def _check_plugins(config: LoadedConfig) -> list[str]:
+    """Import each configured plugin and validate its section, without starting anything."""
+    from .app import Bot
+    from .store import Store
+
+    problems: list[str] = []
+    bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    try:
+        extra = [config.base_dir / d for d in config.settings.bot.plugin_dirs]
+        bot.plugins.discover(extra)
+        for name, section in config.settings.plugins.items():
+            if name not in bot.plugins.available:
+                problems.append(f"plugins.{name}: no plugin named {name!r} is installed")
+                continue
+            if section.get("enabled", True) is False:
+                continue
+            try:
+                await bot.plugins.load(bot.plugins.available[name])
+            except ConfigError as exc:
+                problems.append(str(exc))
+            except BotError as exc:
+                problems.append(f"plugins.{name}: {exc}")
+        problems += [f"plugin dir: {r}" for n, r in bot.plugins.failures.items()]
+    finally:
+        bot.store.close()
+    return problems
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    problems = asyncio.run(_check_plugins(config))
+    if problems:
+        print("configuration error:\n" + "\n".join(problems), file=sys.stderr)
+        return 2
+    print(f"{args.file}: configuration is valid")
+    return 0
+
+
+# --------------------------------------------------------------------------- migrate
+
+
+async def _migrate(config: LoadedConfig) -> list[str]:
+    from .app import Bot
+
+    bot = Bot(config, transports=[])
+    try:
+        applied = bot.store.migrate(bot.migrations())
+        bot.plugins.discover([config.base_dir / d for d in config.settings.bot.plugin_dirs])
+        for name, section in config.settings.plugins.items():
+            if section.get("enabled", True) is False or name not in bot.plugins.available:
+                continue
+            await bot.plugins.load(bot.plugins.available[name])
+            sets = await bot.plugins.call(name, "bot_migrations")
+            if sets is not None:
+                applied += bot.store.migrate(sets if isinstance(sets, list) else [sets])
+    finally:
+        bot.store.close()
+    return applied
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    try:
+        applied = asyncio.run(_migrate(config))
+    except BotError as exc:
+        print(f"cannot migrate: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(f"applied {a}" for a in applied) or "database is up to date")
+    return 0
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+async def _describe_plugins(config: LoadedConfig) -> str:
+    from .app import Bot
+    from .store import Store
+
+    bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    lines: list[str] = []
+    try:
+        bot.plugins.discover([config.base_dir / d for d in config.settings.bot.plugin_dirs])
+        for name, info in sorted(bot.plugins.available.items()):
+            configured = name in config.settings.plugins or name == "core"
+            enabled = configured and config.settings.plugins.get(name, {}).get("enabled", True)
+            try:
+                runtime = await bot.plugins.load(info)
+                commands = await bot.plugins.call(name, "bot_commands") or []
+                hooks = ", ".join(bot.plugins.implemented_hooks(name)) or "-"
+                state = "enabled" if enabled else "not enabled in this config"
+                lines.append(
+                    f"{name} {runtime.version} [{info.source}] {state}\n"
+                    f"  hooks: {hooks}\n"
+                    f"  commands: {', '.join(c.name for c in commands) or '-'}"
+                )
+            except BotError as exc:
+                lines.append(f"{name} [{info.source}] cannot load: {exc}")
+    finally:
+        bot.store.close()
+    return "\n".join(lines)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    config = _load(args.config) if args.config else LoadedConfig(settings=Settings())
+    print(asyncio.run(_describe_plugins(config)))
+    return 0
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+async def _simulate(name: str, argv: list[str]) -> int:
+    from .app import Bot
+    from .config import config_from_dict
+    from .store import Store
+
+    config = config_from_dict({})
+    bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    bot.plugins.discover()
+    info = bot.plugins.available.get(name)
+    if info is None:
+        print(f"no plugin named {name!r}", file=sys.stderr)
+        return 2
+    module = bot.plugins.import_plugin(info)
+    bot.plugins.register(name, module)
+    sim = await bot.plugins.call(name, "bot_simulator", argv=argv)
+    if sim is None:
+        print(f"plugin {name} has no simulator", file=sys.stderr)
+        return 2
+    await sim.start()
+    print(f"{name} simulator listening on {sim.url} (Ctrl-C to stop)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+        bot.store.close()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    return asyncio.run(_simulate(args.name, args.args))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bot", description=__doc__)
+    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the bot")
+    p.add_argument("--config", "-c", default="bot.yaml", help="config file (YAML)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a config file without starting")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("migrate", help="apply database migrations and exit")
+    p.add_argument("--config", "-c", default="bot.yaml")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("plugins", help="list plugins: version, source, hooks, commands")
+    p.add_argument("--config", "-c", default=None)
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("simulate", help="run a plugin's API simulator on its own")
+    p.add_argument("name")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

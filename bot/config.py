@@ -1,11 +1,24 @@
 """Configuration: YAML in, validated settings out.
 
-Placeholder until the core lands: plugins subclass :class:`PluginConfig` for their section.
+Why the extra work over ``yaml.safe_load`` + ``Model(**data)``: a bot that starts with a typo in
+its config silently does the wrong thing in front of a whole community. So unknown keys are
+errors, every error names its dotted path *and its line in the file*, ``${VAR}`` placeholders
+keep secrets out of the file, and a secret's value never appears in any message.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .errors import ConfigError
 
 
 class StrictModel(BaseModel):
@@ -22,3 +35,301 @@ class PluginConfig(StrictModel):
 
     enabled: bool = True
     simulate: bool = False
+
+
+def _ids(value: Any) -> list[str]:
+    """User ids arrive as YAML ints or strings; compare them as strings everywhere."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    return [str(v) for v in value]
+
+
+class PlatformIds(StrictModel):
+    """User ids per platform, e.g. ``admins: {discord: [123], telegram: [456]}``."""
+
+    discord: list[str] = Field(default_factory=list)
+    telegram: list[str] = Field(default_factory=list)
+    console: list[str] = Field(default_factory=list)
+
+    _coerce = field_validator("discord", "telegram", "console", mode="before")(
+        lambda cls, v: _ids(v)
+    )
+
+    def get(self, platform: str) -> list[str]:
+        return list(getattr(self, platform, []) or [])
+
+
+class BotSection(StrictModel):
+    name: str = "bot"
+    prefix: str = "!"
+    database: str = "bot.db"
+    owners: PlatformIds = Field(default_factory=PlatformIds)
+    admins: PlatformIds = Field(default_factory=PlatformIds)
+    plugin_dirs: list[str] = Field(default_factory=list)
+    #: seconds an ``ask`` waits for the user's answer before giving up
+    ask_timeout: float = 120.0
+    #: alert router: seconds a chat's alerts are gathered into one message
+    alert_window: float = 2.0
+    #: alert router: at most this many messages per chat per minute (bursts are coalesced)
+    alert_chat_per_minute: int = 20
+    #: alert router: at most this many alert messages per second over all chats
+    alert_global_per_second: float = 25.0
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or any(c.isspace() for c in v):
+            raise ValueError("must be a non-empty prefix without spaces, like '!'")
+        return v
+
+
+class ConsoleConfig(StrictModel):
+    enabled: bool = True
+    user_id: str = "console"
+    name: str = "console"
+    #: whoever holds the terminal runs the bot, so the console user is an admin by default
+    admin: bool = True
+
+    _coerce = field_validator("user_id", mode="before")(lambda cls, v: str(v))
+
+
+class DiscordConfig(StrictModel):
+    enabled: bool = False
+    token: SecretStr | None = None
+    guild_ids: list[int] = Field(default_factory=list)
+    #: prefix commands need the privileged message-content intent; slash commands do not
+    prefix_commands: bool = True
+    shard_count: int | None = None
+    shard_ids: list[int] | None = None
+    api_base: str | None = None
+    gateway_url: str | None = None
+    #: seconds a confirmation's buttons stay live
+    confirm_timeout: float = 60.0
+
+
+class TelegramConfig(StrictModel):
+    enabled: bool = False
+    token: SecretStr | None = None
+    base_url: str | None = None
+    base_file_url: str | None = None
+    #: also treat a group's own administrators as bot admins in that group
+    chat_admins_are_admins: bool = False
+    mode: str = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_secret: SecretStr | None = None
+    confirm_timeout: float = 60.0
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v not in ("polling", "webhook"):
+            raise ValueError("must be 'polling' or 'webhook'")
+        return v
+
+
+class TransportsSection(StrictModel):
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+
+
+class Settings(StrictModel):
+    """The whole file. ``plugins`` stays raw here: each plugin validates its own section."""
+
+    bot: BotSection = Field(default_factory=BotSection)
+    transports: TransportsSection = Field(default_factory=TransportsSection)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _plugins(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if isinstance(v, dict):
+            return {k: ({} if s is None else s) for k, s in v.items()}
+        return v
+
+
+# --------------------------------------------------------------------------- loading
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class LoadedConfig:
+    """Validated settings plus what is needed to report plugin-section errors later."""
+
+    settings: Settings
+    path: Path | None = None
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def database_path(self) -> Path:
+        db = Path(self.settings.bot.database)
+        return db if db.is_absolute() or str(db) == ":memory:" else self.base_dir / db
+
+    def plugin_section(self, name: str) -> dict[str, Any]:
+        return dict(self.settings.plugins.get(name, {}))
+
+    def validate_plugin(self, name: str, model: type[PluginConfig] | None) -> PluginConfig:
+        """Validate one plugin's section against the model the plugin supplied."""
+        model = model or PluginConfig
+        try:
+            return model.model_validate(self.plugin_section(name))
+        except ValidationError as exc:
+            raise ConfigError(self.describe(exc, ("plugins", name))) from None
+
+    def describe(self, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+        return format_errors(exc, self.lines, prefix, self.path)
+
+
+def format_errors(
+    exc: ValidationError,
+    lines: Mapping[tuple[str, ...], int],
+    prefix: tuple[str, ...] = (),
+    path: Path | None = None,
+) -> str:
+    """One line per problem: ``file:line: dotted.path: message``; input values never shown."""
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = prefix + tuple(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        line = _line_for(loc, lines)
+        where = f"{path.name if path else 'config'}:{line}: " if line else ""
+        out.append(f"{where}{'.'.join(loc)}: {msg}")
+    return "\n".join(out)
+
+
+def _line_for(loc: tuple[str, ...], lines: Mapping[tuple[str, ...], int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _interpolate(text: str, env: Mapping[str, str], line: int, problems: list[str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"line {line}: environment variable {name} is not set")
+        return ""
+
+    return _VAR.sub(sub, text)
+
+
+def _walk(
+    node: yaml.Node,
+    path: tuple[str, ...],
+    lines: dict[tuple[str, ...], int],
+    env: Mapping[str, str],
+    problems: list[str],
+) -> Any:
+    """Build plain data from a YAML node tree, recording each key's line and expanding ${VAR}."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _walk(value_node, (*path, key), lines, env, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _walk(item, (*path, str(i)), lines, env, problems) for i, item in enumerate(node.value)
+        ]
+    assert isinstance(node, yaml.ScalarNode)
+    value = node.value
+    if node.tag == "tag:yaml.org,2002:str" and "${" in value:
+        # Plain scalars are re-resolved after substitution so `port: ${PORT:-5672}` is an int.
+        expanded = _interpolate(value, env, node.start_mark.line + 1, problems)
+        if node.style is None:
+            return yaml.safe_load(expanded) if expanded.strip() else None
+        return expanded
+    if node.tag == "tag:yaml.org,2002:str":
+        return value
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def parse_config_text(
+    text: str, *, path: Path | None = None, env: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Parse and validate; raises :class:`ConfigError` listing every problem at once."""
+    env = os.environ if env is None else env
+    name = path.name if path else "config"
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}: " if mark else f"{name}: "
+        raise ConfigError(f"{where}not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    lines: dict[tuple[str, ...], int] = {}
+    problems: list[str] = []
+    data = {} if root is None else _walk(root, (), lines, env, problems)
+    if problems:
+        raise ConfigError("\n".join(f"{name}: {p}" for p in problems))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: the top level must be a mapping of sections")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, lines, (), path)) from None
+    return LoadedConfig(settings=settings, path=path, lines=lines)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    return parse_config_text(text, path=p.resolve(), env=env)
+
+
+def config_from_dict(data: Mapping[str, Any], base_dir: Path | None = None) -> LoadedConfig:
+    """Build settings in code (the test harness does this); same validation as a file."""
+    try:
+        settings = Settings.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, {})) from None
+    loaded = LoadedConfig(settings=settings)
+    if base_dir is not None:
+        loaded.path = base_dir / "config.yaml"
+    return loaded
+
+
+def secret_values(models: Iterable[BaseModel]) -> list[str]:
+    """Every SecretStr value in these models, so log filters can scrub them."""
+    found: list[str] = []
+
+    def visit(obj: Any) -> None:
+        if isinstance(obj, SecretStr):
+            v = obj.get_secret_value()
+            if v:
+                found.append(v)
+        elif isinstance(obj, BaseModel):
+            for name in type(obj).model_fields:
+                visit(getattr(obj, name))
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                visit(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                visit(v)
+
+    for m in models:
+        visit(m)
+    return found

@@ -1,0 +1,299 @@
+"""Pushed events -> subscribed chats, within the platforms' rate limits.
+
+Plugins publish events on topics; the ``subscriptions`` table says which chats want which
+topics (optionally filtered). Delivery is where chat bots usually go wrong: a busy feed sends
+one message per event, hits the platform's flood limit, and events are dropped or the bot is
+muted. Here each chat gets a buffer: events arriving within ``alert_window`` seconds, or while
+the chat is at its per-minute limit, are coalesced into one message; a global rate caps the
+whole bot. Nothing is dropped silently: if a buffer overflows, the message says how many
+events were left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .commands import Command, Permission, Rest, command
+from .store import Subscription
+
+if TYPE_CHECKING:
+    from .app import Bot
+    from .context import Context
+
+log = logging.getLogger(__name__)
+
+Matcher = Callable[[str, str, dict[str, Any]], bool]
+
+#: lines kept per chat between two deliveries; beyond it the message counts what was left out
+MAX_BUFFERED = 200
+
+
+def words_match(filter: str, text: str, data: dict[str, Any]) -> bool:
+    """The default filter: every word of the filter appears in the event text."""
+    low = text.lower()
+    return all(w in low for w in filter.lower().split())
+
+
+@dataclass
+class Topic:
+    """An alert topic a plugin publishes; ``matches(filter, text, data)`` applies filters."""
+
+    name: str
+    description: str = ""
+    matches: Matcher = words_match
+    owner: str = ""
+
+
+@dataclass
+class _ChatBuffer:
+    platform: str
+    chat_id: str
+    lines: list[str] = field(default_factory=list)
+    dropped: int = 0
+    sent_times: deque[float] = field(default_factory=deque)
+    scheduled: bool = False
+
+
+@dataclass
+class Delivered:
+    """A delivered alert message (kept for ``status`` and tests)."""
+
+    platform: str
+    chat_id: str
+    text: str
+    events: int
+
+
+class AlertRouter:
+    """Matches published events to subscriptions and delivers them, coalesced and paced."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        settings = bot.settings.bot
+        self.window = settings.alert_window
+        self.chat_per_minute = max(1, settings.alert_chat_per_minute)
+        self.global_interval = 1.0 / max(0.1, settings.alert_global_per_second)
+        self.topics: dict[str, Topic] = {}
+        self._subs: dict[str, list[Subscription]] = {}
+        self._buffers: dict[tuple[str, str], _ChatBuffer] = {}
+        self._ready: asyncio.Queue[_ChatBuffer] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._next_global = 0.0
+        self.published = 0
+        self.matched = 0
+        self.delivered: deque[Delivered] = deque(maxlen=1000)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def load(self) -> None:
+        self._subs.clear()
+        for sub in self.bot.store.subscriptions():
+            self._subs.setdefault(sub.topic, []).append(sub)
+
+    async def start(self) -> None:
+        self.load()
+        self._ready = asyncio.Queue()
+        self._sender = asyncio.create_task(self._send_loop(), name="alerts:sender")
+
+    async def stop(self) -> None:
+        await self.flush()
+        for h in self._timers:
+            h.cancel()
+        self._timers.clear()
+        if self._sender:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
+
+    # ------------------------------------------------------------------ topics
+
+    def add_topic(self, topic: Topic, owner: str) -> None:
+        topic.owner = owner
+        self.topics[topic.name] = topic
+
+    def remove_topics(self, owner: str) -> None:
+        for name in [n for n, t in self.topics.items() if t.owner == owner]:
+            del self.topics[name]
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscribe(self, platform: str, chat_id: str, topic: str, filter: str | None = None) -> bool:
+        new = self.bot.store.subscribe(platform, chat_id, topic, filter)
+        self.load()
+        return new
+
+    def unsubscribe(
+        self, platform: str, chat_id: str, topic: str, filter: str | None = None
+    ) -> int:
+        n = self.bot.store.unsubscribe(platform, chat_id, topic, filter)
+        self.load()
+        return n
+
+    def subscribers(self, topic: str) -> list[Subscription]:
+        return list(self._subs.get(topic, ()))
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
+        """Queue ``text`` for every chat whose subscription to ``topic`` matches."""
+        self.published += 1
+        subs = self._subs.get(topic)
+        if not subs:
+            return 0
+        t = self.topics.get(topic)
+        matcher = t.matches if t else words_match
+        payload = data or {}
+        matched = 0
+        seen: set[tuple[str, str]] = set()
+        for sub in subs:
+            key = (sub.platform, sub.chat_id)
+            if key in seen:
+                continue
+            if sub.filter and not matcher(sub.filter, text, payload):
+                continue
+            if not self.bot.chat_allows(sub.platform, sub.chat_id, t.owner if t else "", None):
+                continue
+            seen.add(key)
+            matched += 1
+            self._enqueue(key, text)
+        self.matched += matched
+        return matched
+
+    def _enqueue(self, key: tuple[str, str], text: str) -> None:
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = _ChatBuffer(*key)
+        if len(buf.lines) >= MAX_BUFFERED:
+            buf.dropped += 1
+        else:
+            buf.lines.append(text)
+        if not buf.scheduled:
+            self._schedule(buf)
+
+    def _schedule(self, buf: _ChatBuffer) -> None:
+        buf.scheduled = True
+        self._idle.clear()
+        delay = max(self.window, self._chat_wait(buf, time.monotonic()))
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            self._timers.discard(handle)  # type: ignore[arg-type]
+            self._make_ready(buf)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _chat_wait(self, buf: _ChatBuffer, now: float) -> float:
+        while buf.sent_times and now - buf.sent_times[0] >= 60.0:
+            buf.sent_times.popleft()
+        if len(buf.sent_times) < self.chat_per_minute:
+            return 0.0
+        return 60.0 - (now - buf.sent_times[0])
+
+    def _make_ready(self, buf: _ChatBuffer) -> None:
+        if self._ready is not None:
+            self._ready.put_nowait(buf)
+
+    async def flush(self) -> None:
+        """Deliver every buffered alert now (tests, shutdown); rate limits still apply."""
+        for h in list(self._timers):
+            h.cancel()
+        self._timers.clear()
+        for buf in self._buffers.values():
+            if buf.lines or buf.dropped:
+                await self._deliver(buf)
+            buf.scheduled = False
+        self._idle.set()
+
+    async def _send_loop(self) -> None:
+        assert self._ready is not None
+        while True:
+            buf = await self._ready.get()
+            wait = self._chat_wait(buf, time.monotonic())
+            if wait > 0:
+                # The chat is at its limit: keep gathering, deliver when a slot frees up.
+                loop = asyncio.get_running_loop()
+                h = loop.call_later(wait, self._make_ready, buf)
+                self._timers.add(h)
+                continue
+            now = time.monotonic()
+            if self._next_global > now:
+                await asyncio.sleep(self._next_global - now)
+            self._next_global = max(now, self._next_global) + self.global_interval
+            try:
+                await self._deliver(buf)
+            except Exception:
+                log.exception("alert delivery to %s:%s failed", buf.platform, buf.chat_id)
+            buf.scheduled = False
+            if buf.lines or buf.dropped:
+                self._schedule(buf)
+            if self._ready.empty() and not any(b.scheduled for b in self._buffers.values()):
+                self._idle.set()
+
+    async def _deliver(self, buf: _ChatBuffer) -> None:
+        lines, dropped = buf.lines, buf.dropped
+        buf.lines, buf.dropped = [], 0
+        if not lines and not dropped:
+            return
+        text = "\n".join(lines)
+        if dropped:
+            text += f"\n(+{dropped} more alerts not shown: too many at once)"
+        buf.sent_times.append(time.monotonic())
+        self.delivered.append(Delivered(buf.platform, buf.chat_id, text, len(lines) + dropped))
+        await self.bot.send(buf.platform, buf.chat_id, text)
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every queued alert has been delivered (used by tests and benchmarks)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+
+def subscription_command(
+    name: str,
+    topic: str,
+    *,
+    help: str | None = None,
+    permission: Permission = Permission.EVERYONE,
+) -> Command:
+    """The reusable ``<name> on|off [filter]`` command for one topic.
+
+    ``subscription_command("pos alerts", "concertpos.updates")`` gives ``pos alerts on`` /
+    ``pos alerts off`` for the chat it is typed in.
+    """
+
+    async def handler(
+        ctx: Context, switch: Literal["on", "off"], filter: Rest | None = None
+    ) -> str:
+        """Turn this chat's alerts on or off.
+
+        Args:
+            switch: on to subscribe this chat, off to unsubscribe it
+            filter: only events containing these words (optional)
+        """
+        if switch == "on":
+            new = ctx.bot.alerts.subscribe(ctx.platform, ctx.chat_id, topic, filter)
+            what = f" matching {filter!r}" if filter else ""
+            return (
+                f"This chat now receives {topic} alerts{what}."
+                if new
+                else (f"This chat already receives {topic} alerts{what}.")
+            )
+        n = ctx.bot.alerts.unsubscribe(ctx.platform, ctx.chat_id, topic, filter)
+        return (
+            f"{topic} alerts turned off for this chat."
+            if n
+            else (f"This chat was not subscribed to {topic} alerts.")
+        )
+
+    handler.__name__ = name.replace(" ", "_")
+    return command(
+        name, help=help or f"Turn {topic} alerts on or off in this chat", permission=permission
+    )(handler)

@@ -1,0 +1,222 @@
+"""The running bot: config, store, plugins, dispatcher, alerts and transports in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot_migrations.core import migrations as core_migrations
+from pydantic import BaseModel
+
+from .alerts import AlertRouter
+from .commands import Registry
+from .config import LoadedConfig, secret_values
+from .dispatch import Dispatcher
+from .plugins import CORE_PLUGIN, PluginManager
+from .store import Store
+from .transports.base import Transport, split_message
+
+log = logging.getLogger(__name__)
+
+TRANSPORT_CLASSES = {
+    "console": "bot.transports.console:ConsoleTransport",
+    "discord": "bot.transports.discord:DiscordTransport",
+    "telegram": "bot.transports.telegram:TelegramTransport",
+}
+
+
+class SecretFilter(logging.Filter):
+    """Scrubs every configured secret from log records, whatever code logged them."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        msg = record.getMessage()
+        scrubbed = msg
+        for s in self.secrets:
+            scrubbed = scrubbed.replace(s, "***")
+        if scrubbed != msg:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def load_transport(platform: str) -> type[Transport]:
+    module_name, _, cls = TRANSPORT_CLASSES[platform].partition(":")
+    return getattr(importlib.import_module(module_name), cls)  # type: ignore[no-any-return]
+
+
+class Bot:
+    """Owns every part. ``await bot.start()`` then ``await bot.wait_stopped()``."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        *,
+        transports: list[Transport] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        store: Store | None = None,
+    ) -> None:
+        self.loaded_config = config
+        self.settings = config.settings
+        self.clock = clock
+        self.store = store or Store(config.database_path())
+        self.registry = Registry()
+        self.dispatcher = Dispatcher(self)
+        self.alerts = AlertRouter(self)
+        self.plugins = PluginManager(self)
+        self._transport_override = transports
+        self.transports: dict[str, Transport] = {}
+        self._stopped = asyncio.Event()
+        self._chat_controls: dict[tuple[str, str, str, str], bool] = {}
+        self.started_at = 0.0
+        self._secret_filter: SecretFilter | None = None
+
+    # ------------------------------------------------------------------ permissions
+
+    def is_owner(self, platform: str, user_id: str) -> bool:
+        return str(user_id) in self.settings.bot.owners.get(platform)
+
+    def is_admin(self, platform: str, user_id: str, platform_admin: bool = False) -> bool:
+        if platform_admin or self.is_owner(platform, user_id):
+            return True
+        if str(user_id) in self.settings.bot.admins.get(platform):
+            return True
+        console = self.settings.transports.console
+        return platform == "console" and console.admin and str(user_id) == console.user_id
+
+    # ------------------------------------------------------------------ per-chat switches
+
+    def load_chat_controls(self) -> None:
+        self._chat_controls = {
+            (r["platform"], r["chat_id"], r["plugin"], r["command"]): bool(r["enabled"])
+            for r in self.store.db["chat_controls"].rows
+        }
+
+    def chat_allows(self, platform: str, chat_id: str, plugin: str, command: str | None) -> bool:
+        """False if an admin turned this plugin or command off in this chat."""
+        if not self._chat_controls or plugin == CORE_PLUGIN:
+            return True
+        key = (platform, str(chat_id), plugin)
+        if not self._chat_controls.get((*key, ""), True):
+            return False
+        return command is None or self._chat_controls.get((*key, command), True)
+
+    def set_chat_control(
+        self, platform: str, chat_id: str, plugin: str, command: str, enabled: bool
+    ) -> None:
+        self.store.db["chat_controls"].upsert(
+            {
+                "platform": platform,
+                "chat_id": str(chat_id),
+                "plugin": plugin,
+                "command": command,
+                "enabled": int(enabled),
+                "updated": time.time(),
+            },
+            pk=("platform", "chat_id", "plugin", "command"),
+        )
+        self.load_chat_controls()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def migrations(self) -> list[Any]:
+        return [core_migrations]
+
+    async def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.store.migrate(self.migrations())
+        self.load_chat_controls()
+        self._install_secret_filter()
+        extra = [self.loaded_config.base_dir / d for d in self.settings.bot.plugin_dirs]
+        self.plugins.discover(extra)
+        await self.alerts.start()
+        await self.plugins.try_enable(CORE_PLUGIN)
+        for name, section in self.settings.plugins.items():
+            if section.get("enabled", True) is False:
+                continue
+            if name not in self.plugins.available:
+                self.plugins.failures[name] = f"no plugin named {name!r} is installed"
+                log.error("plugin %s: not found (plugins.%s in the config)", name, name)
+                continue
+            await self.plugins.try_enable(name)
+        self._install_secret_filter()
+        await self._start_transports()
+
+    def _install_secret_filter(self) -> None:
+        models: list[BaseModel] = [self.settings]
+        models += [r.config for r in self.plugins.runtimes.values()]
+        secrets = secret_values(models)
+        if self._secret_filter is None:
+            self._secret_filter = SecretFilter(secrets)
+            for handler in logging.getLogger().handlers or []:
+                handler.addFilter(self._secret_filter)
+            logging.getLogger().addFilter(self._secret_filter)
+        else:
+            self._secret_filter.secrets = [s for s in secrets if len(s) >= 4]
+
+    async def _start_transports(self) -> None:
+        if self._transport_override is not None:
+            chosen = list(self._transport_override)
+        else:
+            chosen = []
+            cfg = self.settings.transports
+            for platform in ("console", "discord", "telegram"):
+                if getattr(cfg, platform).enabled:
+                    try:
+                        chosen.append(load_transport(platform)())
+                    except Exception as exc:
+                        log.error("transport %s cannot be loaded: %s", platform, exc)
+        for t in chosen:
+            self.transports[t.platform] = t
+        for t in chosen:
+            try:
+                await t.start(self)
+            except Exception as exc:
+                t.state, t.reason = "failed", str(exc) or type(exc).__name__
+                log.error("transport %s failed to start: %s", t.platform, t.reason)
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        for t in list(self.transports.values()):
+            try:
+                await t.stop()
+            except Exception:
+                log.exception("transport %s failed to stop", t.platform)
+        await self.dispatcher.idle()
+        await self.alerts.stop()
+        await self.plugins.stop_all()
+        self.plugins.unregister(CORE_PLUGIN)
+        self.store.close()
+        if self._secret_filter is not None:
+            logging.getLogger().removeFilter(self._secret_filter)
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(self._secret_filter)
+
+    # ------------------------------------------------------------------ output
+
+    async def send(self, platform: str, chat_id: str, text: str) -> None:
+        """Send unsolicited text (alerts) through the chat's transport, split to its limit."""
+        transport = self.transports.get(platform)
+        if transport is None:
+            log.warning("no %s transport running; message to %s not sent", platform, chat_id)
+            return
+        for part in split_message(text, transport.max_length):
+            await transport.send(chat_id, part)
+
+
+def database_dir(config: LoadedConfig) -> Path:
+    return config.database_path().parent

@@ -1,0 +1,135 @@
+"""What a command handler gets as ``ctx``: who called, where, and the plugin's tools."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import NotConnected, UserError
+from .messages import Message, Reply
+
+if TYPE_CHECKING:
+    from .app import Bot
+    from .commands import Command
+    from .plugins import PluginRuntime
+    from .store import Link, Store
+
+
+class Context:
+    """The caller, the chat, the plugin's client and config, the store, and reply helpers."""
+
+    __slots__ = ("bot", "command", "is_admin", "is_owner", "message", "plugin", "replies_sent")
+
+    def __init__(
+        self,
+        bot: Bot,
+        message: Message,
+        command: Command | None,
+        plugin: PluginRuntime | None,
+        *,
+        is_admin: bool,
+        is_owner: bool,
+    ) -> None:
+        self.bot = bot
+        self.message = message
+        self.command = command
+        self.plugin = plugin
+        self.is_admin = is_admin
+        self.is_owner = is_owner
+        self.replies_sent = 0
+
+    # ------------------------------------------------------------------ who and where
+
+    @property
+    def platform(self) -> str:
+        return self.message.platform
+
+    @property
+    def user_id(self) -> str:
+        return self.message.user_id
+
+    @property
+    def user_name(self) -> str:
+        return self.message.user_name
+
+    @property
+    def chat_id(self) -> str:
+        return self.message.chat_id
+
+    @property
+    def role(self) -> str:
+        return "owner" if self.is_owner else "admin" if self.is_admin else "user"
+
+    # ------------------------------------------------------------------ the plugin's tools
+
+    @property
+    def client(self) -> Any:
+        """The plugin's protocol client, as its ``bot_startup`` set it."""
+        client = self.plugin.client if self.plugin else None
+        if client is None:
+            name = self.plugin.name if self.plugin else "this plugin"
+            raise NotConnected(f"{name} is not running right now.", service=name)
+        return client
+
+    @property
+    def config(self) -> Any:
+        return self.plugin.config if self.plugin else None
+
+    @property
+    def store(self) -> Store:
+        return self.bot.store
+
+    @property
+    def service(self) -> str:
+        if self.command and self.command.service:
+            return self.command.service
+        return self.plugin.name if self.plugin else ""
+
+    def link(self, service: str | None = None) -> Link | None:
+        """The caller's link to ``service`` (default: this command's service), or None."""
+        return self.bot.store.get_link(self.platform, self.user_id, service or self.service)
+
+    async def linked_account(self, service: str | None = None) -> str:
+        """The caller's account name on ``service``; a clear message if they have none."""
+        service = service or self.service
+        link = self.link(service)
+        if link is None:
+            prefix = self.bot.settings.bot.prefix
+            raise UserError(
+                f"You have not linked a {service} account yet. Link it with "
+                f"{prefix}link {service} <account>, or name one in the command."
+            )
+        return link.account
+
+    def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
+        return self.bot.alerts.publish(topic, text, data)
+
+    def audit(self, outcome: str, **arguments: Any) -> None:
+        """Write an audit row for this caller (admin commands are audited automatically)."""
+        name = self.command.name if self.command else "?"
+        self.bot.store.audit(self.platform, self.user_id, name, arguments, outcome)
+
+    # ------------------------------------------------------------------ talking back
+
+    async def reply(self, text: str, *, private: bool = False, error: bool = False) -> None:
+        self.replies_sent += 1
+        await self.message.responder.send(Reply(text, private=private, error=error))
+
+    async def ask(self, question: str, timeout: float | None = None) -> str:
+        """Ask the caller and wait for their next message in this chat.
+
+        Used by code-entry flows ("send me the code you received"). Raises a UserError if no
+        answer comes within ``timeout`` (default ``bot.ask_timeout``).
+        """
+        await self.reply(question)
+        return await self.bot.dispatcher.wait_for_answer(
+            self.message, timeout or self.bot.settings.bot.ask_timeout
+        )
+
+    async def confirm(self, question: str, timeout: float | None = None) -> bool:
+        """Ask yes/no: buttons where the transport has them, else a typed yes or no."""
+        timeout = timeout or self.bot.settings.bot.ask_timeout
+        native = await self.message.responder.confirm(question, timeout)
+        if native is not None:
+            return native
+        answer = await self.ask(f"{question} (yes/no)", timeout)
+        return answer.strip().lower() in ("yes", "y", "ok", "confirm")

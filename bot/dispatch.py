@@ -1,0 +1,256 @@
+"""Text or structured arguments -> command -> checks -> handler -> reply.
+
+Every incoming message becomes its own task, so one slow handler (an API that takes seconds)
+never blocks other users. The hot path does no logging and one indexed SQLite read at most
+(the link check of ``linked`` commands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .commands import Command, Permission
+from .context import Context
+from .errors import PermissionDenied, UsageError, UserError
+from .messages import Message, Reply
+
+if TYPE_CHECKING:
+    from .app import Bot
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]
+
+_SECRET_WORDS = ("secret", "token", "password", "code", "key")
+
+
+def _redact(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Audit rows keep arguments, but never one that looks like a secret."""
+    return {
+        k: ("***" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in kwargs.items()
+    }
+
+
+class Dispatcher:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self._asks: dict[Key, asyncio.Future[str]] = {}
+        self._ask_owner: dict[Key, asyncio.Task[Any]] = {}
+        self._ask_listeners: dict[Key, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @staticmethod
+    def key(message: Message) -> Key:
+        return (message.platform, message.chat_id, message.user_id)
+
+    # ------------------------------------------------------------------ entry points
+
+    def submit(self, message: Message) -> asyncio.Task[None]:
+        """Handle a message in its own task (what transports call)."""
+        task = asyncio.get_running_loop().create_task(self.handle(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def process(self, message: Message) -> None:
+        """Handle a message and return when it is done *or* waits for this user's next line.
+
+        The console and the test harness feed lines one at a time through this: a command
+        that asks a question returns control so the next line can be its answer.
+        """
+        key = self.key(message)
+        fut = self._asks.pop(key, None)
+        if fut is not None and not fut.done():
+            owner = self._ask_owner.pop(key, None)
+            fut.set_result(message.text)
+            if owner is None:
+                return
+            task: asyncio.Task[Any] = owner
+        else:
+            task = self.submit(message)
+        listener: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ask_listeners[key] = listener
+        try:
+            await asyncio.wait({task, listener}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if self._ask_listeners.get(key) is listener:
+                del self._ask_listeners[key]
+
+    async def idle(self) -> None:
+        """Wait for every handler in flight to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def abandon_asks(self) -> None:
+        """No more input will come (console stdin ended): pending questions fail at once."""
+        for fut in self._asks.values():
+            if not fut.done():
+                fut.set_exception(UserError("No answer came, so nothing was done."))
+        self._asks.clear()
+
+    async def wait_for_answer(self, message: Message, timeout: float) -> str:
+        key = self.key(message)
+        old = self._asks.pop(key, None)
+        if old is not None and not old.done():
+            old.cancel()
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._asks[key] = fut
+        current = asyncio.current_task()
+        if current is not None:
+            self._ask_owner[key] = current
+        listener = self._ask_listeners.get(key)
+        if listener is not None and not listener.done():
+            listener.set_result(None)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise UserError("No answer came in time, so nothing was done.") from None
+        finally:
+            if self._asks.get(key) is fut:
+                del self._asks[key]
+            if self._ask_owner.get(key) is current:
+                del self._ask_owner[key]
+
+    # ------------------------------------------------------------------ text commands
+
+    async def handle(self, message: Message) -> None:
+        key = self.key(message)
+        fut = self._asks.get(key)
+        if fut is not None and not fut.done():
+            del self._asks[key]
+            fut.set_result(message.text)
+            return
+        prefix = self.bot.settings.bot.prefix
+        text = message.text.strip()
+        if not text.startswith(prefix):
+            return
+        body = text[len(prefix) :]
+        if not body or body[0].isspace():
+            return
+        cmd, rest, matched = self.bot.registry.resolve(body)
+        if cmd is None:
+            await self._unknown(message, body, matched)
+            return
+        await self.run(cmd, message, text=rest)
+
+    async def _unknown(self, message: Message, body: str, matched: list[str]) -> None:
+        prefix = self.bot.settings.bot.prefix
+        if matched:
+            subs = [
+                c for c in self.bot.registry.group_children(matched) if self._may_see(c, message)
+            ]
+            if subs:
+                lines = [f"{prefix}{' '.join(matched)} needs a subcommand:"]
+                lines += [f"  {c.usage(prefix)} - {c.help}" for c in subs]
+                await message.responder.send(Reply("\n".join(lines), error=True))
+                return
+        word = body.split()[0].lower()
+        names = [n for n in self.bot.registry.names() if " " not in n]
+        close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+        hint = f" Did you mean {prefix}{close[0]}?" if close else ""
+        await message.responder.send(
+            Reply(f"Unknown command {prefix}{word}.{hint} Try {prefix}help.", error=True)
+        )
+
+    def _may_see(self, cmd: Command, message: Message) -> bool:
+        if cmd.hidden:
+            return False
+        if cmd.permission >= Permission.OWNER:
+            return self.bot.is_owner(message.platform, message.user_id)
+        if cmd.permission >= Permission.ADMIN:
+            return self.bot.is_admin(message.platform, message.user_id, message.platform_admin)
+        return True
+
+    # ------------------------------------------------------------------ running
+
+    async def run(
+        self,
+        cmd: Command,
+        message: Message,
+        *,
+        text: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Check, parse (from ``text``) or complete (structured ``kwargs``), call, reply."""
+        bot = self.bot
+        is_owner = bot.is_owner(message.platform, message.user_id)
+        is_admin = is_owner or bot.is_admin(
+            message.platform, message.user_id, message.platform_admin
+        )
+        plugin = bot.plugins.runtimes.get(cmd.plugin)
+        ctx = Context(bot, message, cmd, plugin, is_admin=is_admin, is_owner=is_owner)
+        args: dict[str, Any] = {}
+        audited = cmd.permission >= Permission.ADMIN
+        try:
+            self._check(ctx, cmd)
+            if kwargs is not None:
+                args = cmd.complete(dict(kwargs))
+            else:
+                try:
+                    args = cmd.parse(
+                        text or "", platform=message.platform, mentions=message.mentions
+                    )
+                except UsageError as exc:
+                    raise UsageError(
+                        f"{exc.message}\nUsage: {cmd.usage(bot.settings.bot.prefix)}"
+                    ) from None
+            wait = cmd.check_cooldown((message.platform, message.user_id), bot.clock())
+            if wait > 0:
+                raise UserError(f"Slow down: you can use this again in {wait:.0f} s.")
+            result = await cmd.handler(ctx, **args)
+            if result is not None:
+                reply = (
+                    result if isinstance(result, Reply) else Reply(str(result), private=cmd.private)
+                )
+                await message.responder.send(reply)
+            if audited:
+                bot.store.audit(message.platform, message.user_id, cmd.name, _redact(args), "ok")
+        except UserError as exc:
+            if audited and not isinstance(exc, PermissionDenied):
+                bot.store.audit(
+                    message.platform, message.user_id, cmd.name, _redact(args), f"refused: {exc}"
+                )
+            await self._safe_send(message, Reply(exc.message, private=True, error=True))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("command %s failed (error id %s)", cmd.name, error_id)
+            if audited:
+                bot.store.audit(
+                    message.platform, message.user_id, cmd.name, _redact(args), f"error {error_id}"
+                )
+            await self._safe_send(
+                message,
+                Reply(
+                    f"Sorry, something went wrong running {cmd.name}. (error id {error_id})",
+                    private=True,
+                    error=True,
+                ),
+            )
+
+    def _check(self, ctx: Context, cmd: Command) -> None:
+        bot = self.bot
+        if not bot.chat_allows(ctx.platform, ctx.chat_id, cmd.plugin, cmd.name):
+            raise UserError(f"{cmd.name} is turned off in this chat.")
+        if cmd.permission >= Permission.OWNER and not ctx.is_owner:
+            raise PermissionDenied("Only the bot's owners can use this command.")
+        if cmd.permission >= Permission.ADMIN and not ctx.is_admin:
+            raise PermissionDenied("This command is for admins only.")
+        if cmd.permission == Permission.LINKED:
+            service = cmd.service or cmd.plugin
+            if bot.store.get_link(ctx.platform, ctx.user_id, service) is None:
+                raise PermissionDenied(
+                    f"You need to link your {service} account first: "
+                    f"{bot.settings.bot.prefix}link {service} ..."
+                )
+
+    async def _safe_send(self, message: Message, reply: Reply) -> None:
+        try:
+            await message.responder.send(reply)
+        except Exception:
+            log.exception("could not send a reply on %s", message.platform)

@@ -1,0 +1,416 @@
+"""The SQLite store: links, subscriptions, the payments ledger, the audit log.
+
+Why it is shaped this way:
+
+- The bot is one asyncio process on one thread and SQLite calls here are short, so every call
+  runs inline on the event loop: no thread hop (about 200 µs each), and since no ``await``
+  ever happens inside a transaction, writes from concurrent handlers are serialized by
+  construction and never see "database is locked". WAL plus a busy timeout cover the other
+  process (``bot migrate`` or a reader) that may touch the same file.
+- Hot reads (a link lookup on every command) use plain prepared SQL on the connection;
+  sqlite-utils' ``Table.get`` re-reads the schema on each call.
+- Tokens and per-link secrets are encrypted with Fernet. The key comes from
+  ``BOT_SECRET_KEY`` or a key file created beside the database on first run; a canary row
+  tells a wrong key at start-up instead of failing later on the first decrypt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import stat
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from cryptography.fernet import Fernet, InvalidToken
+from sqlite_utils.migrations import Migrations
+
+from .errors import BotError
+
+log = logging.getLogger(__name__)
+
+KEY_ENV = "BOT_SECRET_KEY"
+_CANARY = "bot-key-check"
+
+
+class StoreError(BotError):
+    """The database cannot be used as configured (wrong key, unreadable file)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A chat user's account on one outside service."""
+
+    platform: str
+    user_id: str
+    service: str
+    account: str
+    token: str | None
+    data: dict[str, Any]
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    platform: str
+    chat_id: str
+    topic: str
+    filter: str | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    transaction_id: str
+    service: str
+    kind: str
+    platform: str
+    user_id: str
+    account: str
+    amount: int
+    status: str
+    fee: int | None
+    debit: int | None
+    result: str | None
+    message: str | None
+    created: float
+    updated: float
+
+
+def now() -> float:
+    return time.time()
+
+
+def load_key(db_path: Path | None) -> bytes:
+    """The Fernet key: ``BOT_SECRET_KEY``, else a 0600 key file beside the database."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        key = env.strip().encode()
+        try:
+            Fernet(key)
+        except ValueError:
+            raise StoreError(
+                f"{KEY_ENV} is not a valid key (it must be 32 url-safe base64-encoded bytes; "
+                "make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            ) from None
+        return key
+    if db_path is None:
+        return Fernet.generate_key()
+    key_path = db_path.with_name(db_path.name + ".key")
+    if key_path.exists():
+        mode = stat.S_IMODE(key_path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("key file %s is readable by others (mode %o); chmod 600 it", key_path, mode)
+        return key_path.read_bytes().strip()
+    key = Fernet.generate_key()
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    log.info("created the token encryption key %s (keep it with the database)", key_path)
+    return key
+
+
+class Store:
+    """One SQLite file, opened once for the process."""
+
+    def __init__(self, path: str | Path, key: bytes | None = None) -> None:
+        self.path = None if str(path) == ":memory:" else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._fernet = Fernet(key if key is not None else load_key(self.path))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ migrations
+
+    def migrate(self, sets: Iterable[Migrations]) -> list[str]:
+        """Apply pending migrations of every set; returns ``set:name`` of each one applied."""
+        applied: list[str] = []
+        for m in sets:
+            pending = [p.name for p in m.pending(self.db)]
+            m.apply(self.db)
+            applied.extend(f"{m.name}:{n}" for n in pending)
+        self._check_key()
+        return applied
+
+    def _check_key(self) -> None:
+        row = self.conn.execute("select value from meta where key = ?", (_CANARY,)).fetchone()
+        if row is None:
+            self.set_meta(_CANARY, self._fernet.encrypt(_CANARY.encode()).decode())
+            return
+        try:
+            self._fernet.decrypt(row[0].encode())
+        except InvalidToken:
+            raise StoreError(
+                f"the encryption key does not match the one this database ({self.path}) was "
+                f"created with: set {KEY_ENV} to the original key or restore the key file"
+            ) from None
+
+    # ------------------------------------------------------------------ helpers
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction. Never ``await`` inside it (see the module docstring)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, value: str) -> str:
+        try:
+            return self._fernet.decrypt(value.encode()).decode()
+        except InvalidToken:
+            raise StoreError("a stored secret cannot be decrypted with the current key") from None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("select value from meta where key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "insert into meta (key, value) values (?, ?) "
+            "on conflict(key) do update set value = excluded.value",
+            (key, value),
+        )
+
+    # ------------------------------------------------------------------ links
+
+    _LINK_SQL = (
+        "select platform, user_id, service, account, token, data, created, updated "
+        "from links where platform = ? and user_id = ? and service = ?"
+    )
+
+    def get_link(self, platform: str, user_id: str, service: str) -> Link | None:
+        row = self.conn.execute(self._LINK_SQL, (platform, str(user_id), service)).fetchone()
+        return None if row is None else self._link(row)
+
+    def _link(self, row: tuple[Any, ...]) -> Link:
+        token = self.decrypt(row[4]) if row[4] else None
+        data = json.loads(self.decrypt(row[5])) if row[5] else {}
+        return Link(row[0], row[1], row[2], row[3], token, data, row[6], row[7])
+
+    def set_link(
+        self,
+        platform: str,
+        user_id: str,
+        service: str,
+        account: str,
+        *,
+        token: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Link:
+        t = now()
+        self.conn.execute(
+            "insert into links (platform, user_id, service, account, token, data, created, "
+            "updated) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict(platform, user_id, service) "
+            "do update set account = excluded.account, token = excluded.token, "
+            "data = excluded.data, updated = excluded.updated",
+            (
+                platform,
+                str(user_id),
+                service,
+                account,
+                self.encrypt(token) if token else None,
+                self.encrypt(json.dumps(data)) if data else None,
+                t,
+                t,
+            ),
+        )
+        link = self.get_link(platform, user_id, service)
+        assert link is not None
+        return link
+
+    def delete_link(self, platform: str, user_id: str, service: str) -> bool:
+        cur = self.conn.execute(
+            "delete from links where platform = ? and user_id = ? and service = ?",
+            (platform, str(user_id), service),
+        )
+        return cur.rowcount > 0
+
+    def links_for(self, platform: str, user_id: str) -> list[Link]:
+        rows = self.conn.execute(
+            "select platform, user_id, service, account, token, data, created, updated "
+            "from links where platform = ? and user_id = ? order by service",
+            (platform, str(user_id)),
+        ).fetchall()
+        return [self._link(r) for r in rows]
+
+    def find_link_by_account(self, service: str, account: str) -> Link | None:
+        row = self.conn.execute(
+            "select platform, user_id, service, account, token, data, created, updated "
+            "from links where service = ? and lower(account) = lower(?) limit 1",
+            (service, account),
+        ).fetchone()
+        return None if row is None else self._link(row)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscribe(self, platform: str, chat_id: str, topic: str, filter: str | None = None) -> bool:
+        """True if new; subscribing twice to the same (topic, filter) is a no-op."""
+        cur = self.conn.execute(
+            "insert or ignore into subscriptions (platform, chat_id, topic, filter, created) "
+            "values (?, ?, ?, ?, ?)",
+            (platform, str(chat_id), topic, filter or "", now()),
+        )
+        return cur.rowcount > 0
+
+    def unsubscribe(
+        self, platform: str, chat_id: str, topic: str, filter: str | None = None
+    ) -> int:
+        """Remove one (topic, filter), or every filter of the topic when ``filter`` is None."""
+        if filter is None:
+            cur = self.conn.execute(
+                "delete from subscriptions where platform = ? and chat_id = ? and topic = ?",
+                (platform, str(chat_id), topic),
+            )
+        else:
+            cur = self.conn.execute(
+                "delete from subscriptions where platform = ? and chat_id = ? and topic = ? "
+                "and filter = ?",
+                (platform, str(chat_id), topic, filter),
+            )
+        return cur.rowcount
+
+    def subscriptions(
+        self, topic: str | None = None, platform: str | None = None, chat_id: str | None = None
+    ) -> list[Subscription]:
+        sql = "select id, platform, chat_id, topic, filter from subscriptions where 1=1"
+        args: list[Any] = []
+        for col, val in (("topic", topic), ("platform", platform), ("chat_id", chat_id)):
+            if val is not None:
+                sql += f" and {col} = ?"
+                args.append(str(val))
+        rows = self.conn.execute(sql + " order by id", args).fetchall()
+        return [Subscription(r[0], r[1], r[2], r[3], r[4] or None) for r in rows]
+
+    # ------------------------------------------------------------------ audit
+
+    def audit(
+        self,
+        platform: str,
+        user_id: str,
+        command: str,
+        arguments: dict[str, Any],
+        outcome: str,
+    ) -> None:
+        self.conn.execute(
+            "insert into audit (time, platform, user_id, command, arguments, outcome) "
+            "values (?, ?, ?, ?, ?, ?)",
+            (now(), platform, str(user_id), command, json.dumps(arguments, default=str), outcome),
+        )
+
+    def audit_rows(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.db["audit"].rows_where(order_by="id desc", limit=limit))
+
+    # ------------------------------------------------------------------ ledger
+
+    @staticmethod
+    def new_transaction_id() -> str:
+        return uuid.uuid4().hex
+
+    def ledger_create(
+        self,
+        *,
+        service: str,
+        kind: str,
+        platform: str,
+        user_id: str,
+        account: str,
+        amount: int,
+        message: str | None = None,
+        transaction_id: str | None = None,
+    ) -> LedgerEntry:
+        """Write the row *before* anything is sent: the id it holds is the one every retry uses."""
+        tid = transaction_id or self.new_transaction_id()
+        t = now()
+        self.conn.execute(
+            "insert into ledger (transaction_id, service, kind, platform, user_id, account, "
+            "amount, status, message, created, updated) "
+            "values (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (tid, service, kind, platform, str(user_id), account, amount, message, t, t),
+        )
+        entry = self.ledger_get(tid)
+        assert entry is not None
+        return entry
+
+    def ledger_update(self, transaction_id: str, **fields: Any) -> LedgerEntry:
+        allowed = {"status", "fee", "debit", "result", "message"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"ledger fields cannot be updated: {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(
+            f"update ledger set {sets}, updated = ? where transaction_id = ?",
+            (*fields.values(), now(), transaction_id),
+        )
+        entry = self.ledger_get(transaction_id)
+        if entry is None:
+            raise KeyError(transaction_id)
+        return entry
+
+    def ledger_get(self, transaction_id: str) -> LedgerEntry | None:
+        row = self.conn.execute(
+            "select transaction_id, service, kind, platform, user_id, account, amount, status, "
+            "fee, debit, result, message, created, updated from ledger where transaction_id = ?",
+            (transaction_id,),
+        ).fetchone()
+        return None if row is None else LedgerEntry(*row)
+
+    def ledger_entries(
+        self,
+        service: str | None = None,
+        *,
+        platform: str | None = None,
+        user_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+    ) -> list[LedgerEntry]:
+        sql = (
+            "select transaction_id, service, kind, platform, user_id, account, amount, status, "
+            "fee, debit, result, message, created, updated from ledger where 1=1"
+        )
+        args: list[Any] = []
+        for col, val in (
+            ("service", service),
+            ("platform", platform),
+            ("user_id", user_id),
+            ("status", status),
+        ):
+            if val is not None:
+                sql += f" and {col} = ?"
+                args.append(str(val))
+        sql += " order by created desc, rowid desc limit ?"
+        args.append(limit)
+        return [LedgerEntry(*r) for r in self.conn.execute(sql, args).fetchall()]
+
+
+def random_token(n: int = 16) -> str:
+    return secrets.token_urlsafe(n)

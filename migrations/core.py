@@ -1,0 +1,89 @@
+"""The core tables. Append new migrations at the end; never edit one that has shipped."""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("core")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["links"].create(
+        {
+            "platform": str,
+            "user_id": str,
+            "service": str,
+            "account": str,
+            "token": str,  # Fernet-encrypted
+            "data": str,  # Fernet-encrypted JSON
+            "created": float,
+            "updated": float,
+        },
+        pk=("platform", "user_id", "service"),
+        not_null={"platform", "user_id", "service", "account"},
+    )
+    db["links"].create_index(["service", "account"])
+    db["subscriptions"].create(
+        {
+            "id": int,
+            "platform": str,
+            "chat_id": str,
+            "topic": str,
+            "filter": str,
+            "created": float,
+        },
+        pk="id",
+        not_null={"platform", "chat_id", "topic"},
+    )
+    db["subscriptions"].create_index(["platform", "chat_id", "topic", "filter"], unique=True)
+    db["subscriptions"].create_index(["topic"])
+    db["audit"].create(
+        {
+            "id": int,
+            "time": float,
+            "platform": str,
+            "user_id": str,
+            "command": str,
+            "arguments": str,
+            "outcome": str,
+        },
+        pk="id",
+    )
+    db["ledger"].create(
+        {
+            "transaction_id": str,
+            "service": str,
+            "kind": str,
+            "platform": str,
+            "user_id": str,
+            "account": str,
+            "amount": int,
+            "status": str,
+            "fee": int,
+            "debit": int,
+            "result": str,
+            "message": str,
+            "created": float,
+            "updated": float,
+        },
+        pk="transaction_id",
+        not_null={"service", "kind", "platform", "user_id", "amount", "status"},
+    )
+    db["ledger"].create_index(["service", "platform", "user_id"])
+
+
+@migrations()
+def m002_chat_controls(db: Database) -> None:
+    """Per-chat switches: a plugin or one command turned off in one chat."""
+    db["chat_controls"].create(
+        {
+            "platform": str,
+            "chat_id": str,
+            "plugin": str,
+            "command": str,  # "" for the whole plugin
+            "enabled": int,
+            "updated": float,
+        },
+        pk=("platform", "chat_id", "plugin", "command"),
+    )
