@@ -1,0 +1,763 @@
+"""A local Instamrkt games server speaking the documented websocket protocol.
+
+It keeps sources, games (upcoming, open, closed), admins per game with a limit, the target
+nesting rules (the automatic ``none`` target included), joins per connection, publishing of
+470/480/342/341/362/368 to each game's subscribers, and the close semantics: automatic pools
+are resolved, manual ones blocked, and 341 comes only once no manual pool is left.
+
+Where the doc and the real API differ it behaves like the real API (see the protocol notes):
+get details is op 372, an update's 342 reaches the updater both as a reply and as a
+subscriber. Game state survives :meth:`stop`/:meth:`start` on the same port, like a server
+restart that keeps its database, so clients can be seen re-joining.
+
+Test hooks: :meth:`add_session`, :meth:`add_pool`, :meth:`resolve_pool`,
+:meth:`block_betting`, :meth:`register_event`, :meth:`inject`, :meth:`drop_connections`,
+:meth:`restart`, :meth:`subscriber_count`, ``muted_ops`` (ops left unanswered) and
+``requests`` (every request received, as parsed JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from bot.simulation import Simulator
+
+from .wire import (
+    OP_BECOME_ADMIN,
+    OP_CLOSE,
+    OP_CREATE,
+    OP_CREATE_AND_OPEN,
+    OP_GET_DETAILS,
+    OP_GET_OPCODES,
+    OP_JOIN,
+    OP_LEAVE,
+    OP_LIST,
+    OP_NAMES,
+    OP_OPEN,
+    OP_PING,
+    OP_UPDATE,
+    RES_ADMIN_OK,
+    RES_ADMIN_REFUSED,
+    RES_BETTING_BLOCKED,
+    RES_CLOSED,
+    RES_CREATED,
+    RES_CREATED_AND_OPENED,
+    RES_DETAILS,
+    RES_ERROR,
+    RES_JOINED,
+    RES_LEFT,
+    RES_LIST,
+    RES_NAMES,
+    RES_OPCODES,
+    RES_OPENED,
+    RES_PONG,
+    RES_POOL_RESOLVED,
+    RES_UPDATED,
+    RES_USER_JOINED,
+    RES_USER_LEFT,
+    STATUS_CLOSED,
+    STATUS_IN_PROGRESS,
+    STATUS_NOT_YET_ACTIVE,
+    STATUS_PRE_GAME,
+    now_ms,
+    parse_time,
+    read_code,
+    read_id,
+    response_header,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOURCE_ID = "30cee1fa-fb20-41a6-a61c-0e0335abc2a9"
+DEFAULT_ADMIN_KEY = "sim-games-admin"
+DEFAULT_PLAYER_KEY = "sim-games-player"
+DEFAULT_PORT = 8790
+
+
+@dataclass
+class SimUser:
+    """Who a session key belongs to; only source admins may create, open, update and close."""
+
+    user_id: int
+    user_name: str
+    source_admin: bool = False
+
+
+@dataclass
+class SimPool:
+    """A betting pool: automatic ones resolve on close, manual ones block until resolved."""
+
+    pool_id: str
+    name: str
+    manual: bool
+    target_id: str
+    action_id: str | None
+    state: str = "open"  # open, blocked, resolved
+
+
+@dataclass
+class SimGame:
+    game_id: str
+    source_id: str
+    name: str
+    type: str
+    opened: bool
+    closed: bool = False
+    currency: str | None = None
+    hashtag: str | None = None
+    open_at: int | None = None
+    close_at: int | None = None
+    live_start_at: int | None = None
+    live_finish_at: int | None = None
+    actions: dict[str, dict[str, str]] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)
+    past_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    admins: set[int] = field(default_factory=set)
+    pools: dict[str, SimPool] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.closed:
+            return STATUS_CLOSED
+        if not self.opened:
+            return STATUS_NOT_YET_ACTIVE
+        if self.live_start_at is not None and self.live_start_at > now_ms():
+            return STATUS_PRE_GAME
+        return STATUS_IN_PROGRESS
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: ServerConnection
+    joined: set[str] = field(default_factory=set)
+
+
+class _Refusal(Exception):
+    """A request the server answers with its generic error (666)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class GamesSimulator(Simulator):
+    """The games API on a real websocket. ``sessions`` maps session keys to users; by default
+    one source admin (``DEFAULT_ADMIN_KEY``) and one player (``DEFAULT_PLAYER_KEY``)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        source_id: str = DEFAULT_SOURCE_ID,
+        sessions: Mapping[str, SimUser] | None = None,
+        admin_limit: int = 2,
+        seed: int | None = None,
+        times_in_seconds: bool = False,
+        open_reply_code: int = RES_OPENED,
+        require_game_admin: bool = True,
+        error_game_id: bool = True,
+    ) -> None:
+        if admin_limit < 1:
+            raise ValueError("admin_limit must be at least 1")
+        if open_reply_code not in (RES_OPENED, RES_CREATED_AND_OPENED):
+            raise ValueError("open_reply_code must be 3402 or 340")
+        self.host = host
+        self.port = port
+        self.source_id = source_id
+        self.sessions: dict[str, SimUser] = dict(
+            sessions
+            if sessions is not None
+            else {
+                DEFAULT_ADMIN_KEY: SimUser(1, "games-bot", source_admin=True),
+                DEFAULT_PLAYER_KEY: SimUser(2, "player", source_admin=False),
+            }
+        )
+        self.admin_limit = admin_limit
+        self.times_in_seconds = times_in_seconds
+        self.open_reply_code = open_reply_code
+        self.require_game_admin = require_game_admin
+        self.error_game_id = error_game_id
+        self.games: dict[str, SimGame] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.muted_ops: set[int] = set()
+        self._rng = random.Random(seed)
+        self._server: Server | None = None
+        self._conns: set[_Conn] = set()
+        self._subs: dict[str, dict[_Conn, None]] = {}
+        self._ops = {
+            OP_PING: self._op_ping,
+            OP_GET_OPCODES: self._op_get_opcodes,
+            OP_CREATE_AND_OPEN: self._op_create_and_open,
+            OP_CREATE: self._op_create,
+            OP_OPEN: self._op_open,
+            OP_BECOME_ADMIN: self._op_become_admin,
+            OP_GET_DETAILS: self._op_get_details,
+            OP_UPDATE: self._op_update,
+            OP_JOIN: self._op_join,
+            OP_LEAVE: self._op_leave,
+            OP_CLOSE: self._op_close,
+            OP_LIST: self._op_list,
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = await serve(self._handle_connection, self.host, self.port)
+        # Keep the port once bound so a restart comes back where clients reconnect to.
+        self.port = self._server.sockets[0].getsockname()[1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"ws://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        await server.wait_closed()
+        self._conns.clear()
+        self._subs.clear()
+
+    async def restart(self) -> None:
+        """Stop and start on the same port: connections drop, games and admins stay."""
+        await self.stop()
+        await self.start()
+
+    async def drop_connections(self) -> None:
+        """Close every client connection but keep serving (a network glitch)."""
+        for conn in list(self._conns):
+            await conn.ws.close(code=1011, reason="simulated outage")
+
+    # ------------------------------------------------------------ test hooks
+
+    def add_session(self, key: str, user_name: str, *, source_admin: bool = False) -> SimUser:
+        """Register another session key (a third party, or another admin)."""
+        next_id = max((u.user_id for u in self.sessions.values()), default=0) + 1
+        user = SimUser(next_id, user_name, source_admin=source_admin)
+        self.sessions[key] = user
+        return user
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    def subscriber_count(self, game_id: str) -> int:
+        return len(self._subs.get(game_id, {}))
+
+    def add_pool(
+        self,
+        game_id: str,
+        name: str,
+        *,
+        manual: bool = False,
+        target_id: str = "none",
+        action_id: str | None = None,
+    ) -> str:
+        """Open a betting pool in a game (pools are made by other API calls we do not use)."""
+        game = self._game(game_id)
+        pool_id = self._new_id()
+        game.pools[pool_id] = SimPool(pool_id, name, manual, target_id, action_id)
+        return pool_id
+
+    async def resolve_pool(self, game_id: str, pool_id: str, *, outcome: str = "resolved") -> None:
+        """Resolve a pool (by hand, for manual ones) and publish 362 to the subscribers."""
+        game = self._game(game_id)
+        pool = game.pools[pool_id]
+        pool.state = "resolved"
+        await self._publish(game_id, self._pool_message(RES_POOL_RESOLVED, game, pool, outcome))
+
+    async def block_betting(self, game_id: str, pool_id: str) -> None:
+        """Block betting in a pool and publish 368 to the subscribers."""
+        game = self._game(game_id)
+        pool = game.pools[pool_id]
+        pool.state = "blocked"
+        await self._publish(game_id, self._pool_message(RES_BETTING_BLOCKED, game, pool))
+
+    def register_event(
+        self, game_id: str, target_id: str, action_id: str, happened_at: int | None = None
+    ) -> str:
+        """Record something that happened in the game; it shows in the details' past events."""
+        game = self._game(game_id)
+        event_id = self._new_id()
+        game.past_events[event_id] = {
+            "happened_at": self._out_time(happened_at or now_ms()),
+            "target_id": target_id,
+            "action_id": action_id,
+        }
+        return event_id
+
+    async def inject(self, message: Mapping[str, Any] | str, game_id: str | None = None) -> None:
+        """Send a raw frame to a game's subscribers, or to every connection (tolerance tests)."""
+        frame = message if isinstance(message, str) else json.dumps(message)
+        conns = list(self._subs.get(game_id, {})) if game_id else list(self._conns)
+        for conn in conns:
+            await self._send_raw(conn, frame)
+
+    # ------------------------------------------------------------ connection handling
+
+    async def _handle_connection(self, ws: ServerConnection) -> None:
+        conn = _Conn(ws)
+        self._conns.add(conn)
+        try:
+            async for raw in ws:
+                await self._handle_frame(conn, raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._conns.discard(conn)
+            for game_id in conn.joined:
+                self._subs.get(game_id, {}).pop(conn, None)
+
+    async def _handle_frame(self, conn: _Conn, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            await self._error(conn, "Invalid JSON.", None)
+            return
+        if not isinstance(message, dict):
+            await self._error(conn, "A request must be a JSON object.", None)
+            return
+        self.requests.append(message)
+        op = read_code(message.get("op"))
+        game_id = read_id(message.get("game_id"))
+        if op in self.muted_ops:
+            return
+        handler = self._ops.get(op) if op is not None else None
+        if handler is None:
+            await self._error(conn, f"Unknown op {message.get('op')!r}.", game_id)
+            return
+        try:
+            user = self._authenticate(message) if op not in (OP_PING, OP_GET_OPCODES) else None
+            await handler(conn, user, message)
+        except _Refusal as refusal:
+            await self._error(conn, refusal.text, game_id)
+        except Exception:
+            log.exception("games simulator: %s failed", OP_NAMES.get(op, op))
+            await self._error(conn, "Internal server error.", game_id)
+
+    def _authenticate(self, message: Mapping[str, Any]) -> SimUser:
+        head = message.get("header")
+        key = head.get("session_key") if isinstance(head, dict) else None
+        user = self.sessions.get(key) if isinstance(key, str) else None
+        if user is None:
+            raise _Refusal("Invalid session key.")
+        return user
+
+    # ------------------------------------------------------------ ops
+
+    async def _op_ping(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        await self._send(conn, {"res": RES_PONG})
+
+    async def _op_get_opcodes(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        await self._send(
+            conn,
+            {
+                "res": RES_OPCODES,
+                "ops": {name: code for code, name in OP_NAMES.items()},
+                "res_codes": {name: code for code, name in RES_NAMES.items()},
+            },
+        )
+
+    async def _op_create_and_open(
+        self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
+    ) -> None:
+        game = self._create(user, msg, opened=True)
+        self._add_lists(game, msg)
+        await self._send(conn, self._game_message(RES_CREATED_AND_OPENED, game, with_lists=True))
+
+    async def _op_create(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        game = self._create(user, msg, opened=False)
+        await self._send(conn, self._game_message(RES_CREATED, game, with_lists=False))
+
+    async def _op_open(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        game = self._game_from(msg)
+        self._need_source_admin(user, game.source_id)
+        if game.closed:
+            raise _Refusal("This game is closed.")
+        if game.opened:
+            raise _Refusal("This game is already open.")
+        self._add_lists(game, msg)
+        game.opened = True
+        await self._send(conn, self._game_message(self.open_reply_code, game, with_lists=True))
+
+    async def _op_become_admin(
+        self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
+    ) -> None:
+        game = self._game_from(msg)
+        assert user is not None
+        reply: dict[str, Any] = {"res": RES_ADMIN_OK, "game_id": game.game_id}
+        if not user.source_admin or game.closed:
+            reply = {
+                "res": RES_ADMIN_REFUSED,
+                "game_id": game.game_id,
+                "reason": "You have no privileges for this game.",
+            }
+        elif user.user_id not in game.admins:
+            if len(game.admins) >= self.admin_limit:
+                reply = {
+                    "res": RES_ADMIN_REFUSED,
+                    "game_id": game.game_id,
+                    "reason": "This game already has enough admins.",
+                }
+            else:
+                game.admins.add(user.user_id)
+        await self._send(conn, reply)
+
+    async def _op_get_details(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        await self._send(conn, self._details_message(self._game_from(msg)))
+
+    async def _op_update(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        game = self._game_from(msg)
+        self._need_game_admin(user, game)
+        if game.closed:
+            raise _Refusal("This game is closed.")
+        if not self._add_lists(game, msg):
+            raise _Refusal("Nothing to update: no actions or targets given.")
+        await self._send(conn, {"res": RES_UPDATED, "game_id": game.game_id})
+        details = self._details_message(game)
+        # The real API sends the updater its own copy and also publishes it to every
+        # subscriber, so a subscribed updater receives the same 342 twice.
+        await self._send(conn, details)
+        await self._publish(game.game_id, details)
+
+    async def _op_join(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        game = self._game_from(msg)
+        assert user is not None
+        if game.closed:
+            raise _Refusal("This game is closed.")
+        already = game.game_id in conn.joined
+        await self._send(conn, {"res": RES_JOINED, "game_id": game.game_id})
+        if already:
+            return
+        notice = {
+            "res": RES_USER_JOINED,
+            "game_id": game.game_id,
+            "user_id": user.user_id,
+            "user_name": user.user_name,
+        }
+        await self._publish(game.game_id, notice)
+        conn.joined.add(game.game_id)
+        self._subs.setdefault(game.game_id, {})[conn] = None
+
+    async def _op_leave(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        game = self._game_from(msg)
+        assert user is not None
+        was_joined = game.game_id in conn.joined
+        conn.joined.discard(game.game_id)
+        self._subs.get(game.game_id, {}).pop(conn, None)
+        await self._send(conn, {"res": RES_LEFT, "game_id": game.game_id})
+        if was_joined:
+            notice = {
+                "res": RES_USER_LEFT,
+                "game_id": game.game_id,
+                "user_id": user.user_id,
+                "user_name": user.user_name,
+            }
+            await self._publish(game.game_id, notice)
+
+    async def _op_close(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        game = self._game_from(msg)
+        self._need_game_admin(user, game)
+        if game.closed:
+            raise _Refusal("This game is already closed.")
+        extra = [conn]
+        for pool in game.pools.values():
+            if pool.state == "open" and not pool.manual:
+                pool.state = "resolved"
+                message = self._pool_message(RES_POOL_RESOLVED, game, pool, "automatic")
+                await self._publish(game.game_id, message, also=extra)
+            elif pool.state == "open" and pool.manual:
+                pool.state = "blocked"
+                message = self._pool_message(RES_BETTING_BLOCKED, game, pool)
+                await self._publish(game.game_id, message, also=extra)
+            elif pool.state == "blocked":
+                # Already announced to everyone: remind only the one closing again.
+                await self._send(conn, self._pool_message(RES_BETTING_BLOCKED, game, pool))
+        if any(pool.state != "resolved" for pool in game.pools.values()):
+            return
+        game.closed = True
+        await self._publish(game.game_id, {"res": RES_CLOSED, "game_id": game.game_id}, also=extra)
+        for subscriber in self._subs.pop(game.game_id, {}):
+            subscriber.joined.discard(game.game_id)
+        conn.joined.discard(game.game_id)
+
+    async def _op_list(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        source_id = read_id(msg.get("source_id"))
+        if source_id != self.source_id:
+            raise _Refusal("Unknown source.")
+        games = {
+            game.game_id: {
+                "status": game.status,
+                "name": game.name,
+                "type": game.type,
+                # The doc's example sends open_at as a string: so does the simulator.
+                "open_at": None if game.open_at is None else str(self._out_time(game.open_at)),
+                "close_at": self._out_time(game.close_at),
+            }
+            for game in self.games.values()
+            if game.source_id == source_id and not game.closed
+        }
+        await self._send(conn, {"res": RES_LIST, "source_id": source_id, "games": games})
+
+    # ------------------------------------------------------------ rules
+
+    def _need_source_admin(self, user: SimUser | None, source_id: str) -> None:
+        if user is None or not user.source_admin or source_id != self.source_id:
+            raise _Refusal("Only admins of the source may do that.")
+
+    def _need_game_admin(self, user: SimUser | None, game: SimGame) -> None:
+        self._need_source_admin(user, game.source_id)
+        assert user is not None
+        if self.require_game_admin and user.user_id not in game.admins:
+            raise _Refusal("You are not an admin of this game; become one first (op 616).")
+
+    def _game(self, game_id: str) -> SimGame:
+        game = self.games.get(game_id)
+        if game is None:
+            raise _Refusal("No game with that id.")
+        return game
+
+    def _game_from(self, msg: Mapping[str, Any]) -> SimGame:
+        game_id = read_id(msg.get("game_id"))
+        if game_id is None:
+            raise _Refusal("game_id is missing.")
+        return self._game(game_id)
+
+    def _create(self, user: SimUser | None, msg: Mapping[str, Any], *, opened: bool) -> SimGame:
+        source_id = read_id(msg.get("source_id"))
+        if source_id is None:
+            raise _Refusal("source_id is missing.")
+        if source_id != self.source_id:
+            raise _Refusal("Unknown source.")
+        self._need_source_admin(user, source_id)
+        name = self._text(msg, "game_name")
+        game_type = self._text(msg, "type")
+        now = now_ms()
+        times = {key: self._time(msg, key) for key in ("open_at", "close_at")}
+        times |= {key: self._time(msg, key) for key in ("live_start_at", "live_finish_at")}
+        open_at = times["open_at"] or now
+        if times["close_at"] is not None and times["close_at"] <= max(open_at, now):
+            raise _Refusal("close_at must be after open_at and in the future.")
+        currency = msg.get("currency")
+        hashtag = msg.get("hashtag")
+        game = SimGame(
+            game_id=self._new_id(),
+            source_id=source_id,
+            name=name,
+            type=game_type,
+            opened=opened,
+            currency=str(currency) if currency else None,
+            hashtag=str(hashtag) if hashtag else "#" + re.sub(r"[^0-9A-Za-z]", "", name.title()),
+            open_at=open_at,
+            close_at=times["close_at"],
+            live_start_at=times["live_start_at"] or now,
+            live_finish_at=times["live_finish_at"],
+        )
+        self.games[game.game_id] = game
+        return game
+
+    @staticmethod
+    def _text(msg: Mapping[str, Any], key: str) -> str:
+        value = msg.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise _Refusal(f"{key} is missing.")
+        return value.strip()
+
+    @staticmethod
+    def _time(msg: Mapping[str, Any], key: str) -> int | None:
+        value = msg.get(key)
+        if value is None:
+            return None
+        parsed = parse_time(value)
+        if parsed is None:
+            raise _Refusal(f"{key} is not a time.")
+        return int(parsed.timestamp() * 1000)
+
+    @staticmethod
+    def _names(msg: Mapping[str, Any], key: str) -> list[str]:
+        value = msg.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            items: list[Any] = value.split(",")
+        elif isinstance(value, list):
+            items = value
+        else:
+            raise _Refusal(f"{key} must be a list or a comma-separated string.")
+        return [str(item).strip() for item in items if str(item).strip()]
+
+    def _add_lists(self, game: SimGame, msg: Mapping[str, Any]) -> bool:
+        """Merge actions and targets in; True when the request carried any."""
+        actions = self._names(msg, "actions")
+        targets = self._names(msg, "targets")
+        for target in targets:
+            if any(not part.strip() for part in target.split(":")):
+                raise _Refusal(f"Target {target!r} has an empty level.")
+        for name in actions:
+            game.actions.setdefault(name.lower().replace(" ", "-"), {"name": name})
+        for target in targets:
+            level = game.targets
+            for part in (p.strip() for p in target.split(":")):
+                node = level.get(part.lower())
+                if node is None:
+                    node = {"symbol": _symbol(part), "display_name": part, "targets": {}}
+                    level[part.lower()] = node
+                level = node["targets"]
+        self._ensure_none_target(game)
+        return bool(actions or targets)
+
+    @staticmethod
+    def _ensure_none_target(game: SimGame) -> None:
+        """The API adds a top-level 'none' target when it is missing: automatic pool
+        resolution needs it."""
+        game.targets.setdefault("none", {"symbol": "non", "display_name": "None", "targets": {}})
+
+    # ------------------------------------------------------------ messages
+
+    def _out_time(self, ms: int | None) -> int | None:
+        if ms is None:
+            return None
+        return ms // 1000 if self.times_in_seconds else ms
+
+    def _game_message(self, res: int, game: SimGame, *, with_lists: bool) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "res": res,
+            "source_id": game.source_id,
+            "game_id": game.game_id,
+            "game_name": game.name,
+            "type": game.type,
+            "open_at": self._out_time(game.open_at),
+            "live_start_at": self._out_time(game.live_start_at),
+            "live_finish_at": self._out_time(game.live_finish_at),
+            "close_at": self._out_time(game.close_at),
+            "hashtag": game.hashtag,
+        }
+        if with_lists:
+            message["actions"] = json.loads(json.dumps(game.actions))
+            message["targets"] = json.loads(json.dumps(game.targets))
+        return message
+
+    def _details_message(self, game: SimGame) -> dict[str, Any]:
+        return {
+            "res": RES_DETAILS,
+            "status": game.status,
+            "game_id": game.game_id,
+            "name": game.name,
+            "hashtag": game.hashtag,
+            "past_events": json.loads(json.dumps(game.past_events)),
+            "actions": json.loads(json.dumps(game.actions)),
+            "currency": game.currency,
+            "type": game.type,
+            "targets": json.loads(json.dumps(game.targets)),
+            "open_at": self._out_time(game.open_at),
+            "live_start_at": self._out_time(game.live_start_at),
+            "live_finish_at": self._out_time(game.live_finish_at),
+            "close_at": self._out_time(game.close_at),
+        }
+
+    @staticmethod
+    def _pool_message(
+        res: int, game: SimGame, pool: SimPool, outcome: str | None = None
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "res": res,
+            "game_id": game.game_id,
+            "pool_id": pool.pool_id,
+            "name": pool.name,
+            "target_id": pool.target_id,
+            "action_id": pool.action_id,
+        }
+        if outcome is not None:
+            message["resolution"] = outcome
+        return message
+
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    # ------------------------------------------------------------ sending
+
+    async def _send(self, conn: _Conn, payload: Mapping[str, Any]) -> None:
+        await self._send_raw(conn, json.dumps({"response_header": response_header(), **payload}))
+
+    @staticmethod
+    async def _send_raw(conn: _Conn, frame: str) -> None:
+        try:
+            await conn.ws.send(frame)
+        except ConnectionClosed:
+            pass
+
+    async def _publish(
+        self, game_id: str, payload: Mapping[str, Any], *, also: list[_Conn] | None = None
+    ) -> None:
+        """Send to every subscriber of the game, plus ``also`` (each connection once)."""
+        recipients = dict.fromkeys([*self._subs.get(game_id, {}), *(also or [])])
+        for conn in recipients:
+            await self._send(conn, payload)
+
+    async def _error(self, conn: _Conn, text: str, game_id: str | None) -> None:
+        payload: dict[str, Any] = {"res": RES_ERROR, "text": text}
+        if game_id is not None and self.error_game_id:
+            payload["game_id"] = game_id
+        await self._send(conn, payload)
+
+
+def _symbol(name: str) -> str:
+    """The API's short symbol: the first three letters of the name, lower-cased."""
+    compact = re.sub(r"\s+", "", name.lower())
+    return compact[:3] or compact
+
+
+def simulator_from_args(argv: list[str]) -> Simulator:
+    """Build a simulator from ``bot simulate games ...`` options."""
+    parser = argparse.ArgumentParser(prog="bot simulate games", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 = any free)")
+    parser.add_argument("--source-id", default=DEFAULT_SOURCE_ID, help="the game source id")
+    parser.add_argument(
+        "--session-key", default=DEFAULT_ADMIN_KEY, help="session key of the source admin"
+    )
+    parser.add_argument(
+        "--player-key",
+        action="append",
+        default=None,
+        help="session key of a non-admin player (repeatable)",
+    )
+    parser.add_argument("--admin-limit", type=int, default=2, help="admins allowed per game")
+    parser.add_argument("--seed", type=int, default=None, help="seed for generated ids")
+    parser.add_argument(
+        "--times-in-seconds", action="store_true", help="send times in seconds, not millis"
+    )
+    parser.add_argument(
+        "--open-reply-code", type=int, choices=(RES_OPENED, RES_CREATED_AND_OPENED), default=3402
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    if args.admin_limit < 1:
+        parser.error("--admin-limit must be at least 1")
+    sessions = {args.session_key: SimUser(1, "games-bot", source_admin=True)}
+    for number, key in enumerate(args.player_key or [DEFAULT_PLAYER_KEY], start=2):
+        sessions[key] = SimUser(number, f"player{number - 1}")
+    return GamesSimulator(
+        args.host,
+        args.port,
+        source_id=args.source_id,
+        sessions=sessions,
+        admin_limit=args.admin_limit,
+        seed=args.seed,
+        times_in_seconds=args.times_in_seconds,
+        open_reply_code=args.open_reply_code,
+    )
