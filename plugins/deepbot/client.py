@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -44,9 +44,6 @@ from .errors import (
     DeepBotNotConnected,
     DeepBotTimeout,
     InvalidArgument,
-    NoPointsInEscrow,
-    TransferFailed,
-    TransferIncomplete,
     UserNotFound,
 )
 from .models import DeepBotUser, parse_number, parse_user
@@ -75,6 +72,7 @@ from .protocol import (
     parse_reply,
     unexpected,
 )
+from .transfer import run_transfer
 
 if TYPE_CHECKING:
     from .config import DeepBotConfig
@@ -629,93 +627,13 @@ class DeepBotClient:
         self._transfer_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await self._transfer(from_name, to_name, amount)
+                await run_transfer(self, from_name, to_name, amount)
         finally:
             lock, users = self._transfer_locks[key]
             if users > 1:
                 self._transfer_locks[key] = (lock, users - 1)
             else:
                 del self._transfer_locks[key]
-
-    async def _transfer(self, giver: str, receiver: str, amount: str) -> None:
-        try:
-            await self._change(ADD_TO_ESCROW, giver, amount)
-        except (DeepBotTimeout, ConnectionLost) as exc:
-            await self._settle_unknown_escrow(giver, amount, exc)
-            raise
-        try:
-            await self._change(ADD_POINTS, receiver, amount)
-        except (DeepBotTimeout, ConnectionLost) as exc:
-            raise TransferIncomplete(
-                f"DeepBot did not confirm adding {amount} points to {receiver}; "
-                f"{giver}'s {amount} points stay held in escrow until an admin commits "
-                "or cancels it.",
-                code=exc.code,
-                function=ADD_POINTS,
-                user=receiver,
-            ) from exc
-        except DeepBotError as exc:
-            await self._refund(giver, amount, exc)
-        try:
-            await self._change(COMMIT_USER_ESCROW, giver)
-        except (DeepBotTimeout, DeepBotNotConnected) as exc:
-            await self._retry_commit(giver, receiver, amount, exc)
-        except DeepBotError as exc:
-            raise TransferIncomplete(
-                f"{receiver} received {amount} points but DeepBot did not commit "
-                f"{giver}'s escrow ({exc.message}); an admin should check both balances.",
-                code=exc.code,
-                function=COMMIT_USER_ESCROW,
-                user=giver,
-            ) from exc
-
-    async def _settle_unknown_escrow(self, giver: str, amount: str, exc: DeepBotError) -> None:
-        # The escrow may or may not have happened; nothing was given yet, so returning
-        # whatever is held is always right. Best effort: the original error is raised.
-        try:
-            await self.wait_connected(self.timeout)
-            await self._change(CANCEL_ESCROW, giver)
-        except DeepBotError:
-            log.warning("Could not cancel %s's escrow after %s", giver, exc.code)
-
-    async def _refund(self, giver: str, amount: str, cause: DeepBotError) -> NoReturn:
-        try:
-            if not self.connected:
-                await self.wait_connected(self.timeout)
-            await self._change(CANCEL_ESCROW, giver)
-        except DeepBotError as exc:
-            raise TransferIncomplete(
-                f"{cause.message} The {amount} points held from {giver} could not be "
-                "returned; an admin should cancel the escrow.",
-                code=exc.code,
-                function=CANCEL_ESCROW,
-                user=giver,
-            ) from cause
-        raise TransferFailed(
-            f"{cause.message} The {amount} points went back to {giver}.",
-            code=cause.code,
-            function=cause.function,
-            user=cause.user,
-            refunded=True,
-        ) from cause
-
-    async def _retry_commit(
-        self, giver: str, receiver: str, amount: str, cause: DeepBotError
-    ) -> None:
-        # Committing twice is harmless: "No points in escrow" means the first one landed.
-        try:
-            await self.wait_connected(self.timeout)
-            await self._change(COMMIT_USER_ESCROW, giver)
-        except NoPointsInEscrow:
-            return
-        except DeepBotError as exc:
-            raise TransferIncomplete(
-                f"{receiver} received {amount} points but committing {giver}'s escrow was "
-                "not confirmed; an admin should commit it.",
-                code=exc.code,
-                function=COMMIT_USER_ESCROW,
-                user=giver,
-            ) from cause
 
 
 def _answered(future: asyncio.Future[Any]) -> bool:
