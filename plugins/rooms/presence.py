@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .client import RoomsClient
 from .errors import (
@@ -46,6 +46,9 @@ from .models import (
     check_id,
     check_nickname,
 )
+
+if TYPE_CHECKING:
+    from .config import RoomsConfig
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,18 @@ class PresenceManager:
         self._tasks: dict[PresenceKey, asyncio.Task[None]] = {}
         self._pending: set[PresenceKey] = set()
         self._closed = False
+
+    @classmethod
+    def from_config(
+        cls, client: RoomsClient, config: RoomsConfig, *, on_lost: LostCallback | None = None
+    ) -> PresenceManager:
+        """The manager for the plugin's config: its ``ping_interval`` and failure limit."""
+        return cls(
+            client,
+            ping_interval=config.ping_interval,
+            max_failures=config.max_ping_failures,
+            on_lost=on_lost,
+        )
 
     # -- queries -------------------------------------------------------------------------
 

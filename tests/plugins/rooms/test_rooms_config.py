@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from bot_plugins.rooms.client import RoomsClient
 from bot_plugins.rooms.config import RoomsConfig
+from bot_plugins.rooms.presence import PresenceManager
 from pydantic import ValidationError
 
 from bot.config import PluginConfig
@@ -73,3 +74,12 @@ async def test_client_from_config():
         RoomsConfig(simulate=True), url="http://127.0.0.1:1", key="sim-key"
     ) as simulated:
         assert str(simulated.endpoint) == "http://127.0.0.1:1/customer"
+
+
+async def test_presence_manager_from_config():
+    config = RoomsConfig(simulate=True, ping_interval=2.5, max_ping_failures=4)
+
+    async with RoomsClient("http://127.0.0.1:1", "k") as client:
+        manager = PresenceManager.from_config(client, config)
+
+    assert (manager.ping_interval, manager.max_failures, manager.ping_timeout) == (2.5, 4, 2.5)
