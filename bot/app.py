@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot_migrations.core import migrations as core_migrations
 from pydantic import BaseModel
+
+from bot_migrations.core import migrations as core_migrations
 
 from .alerts import AlertRouter
 from .commands import Registry

@@ -16,7 +16,6 @@ import enum
 import inspect
 import re
 import shlex
-import time
 import types
 import typing
 from collections.abc import Awaitable, Callable, Sequence
@@ -119,7 +118,6 @@ class Command:
     private: bool = False
     #: set by the plugin manager: the plugin that declared it
     plugin: str = ""
-    _uses: dict[tuple[str, str], list[float]] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -167,18 +165,6 @@ class Command:
                     raise UsageError(f"missing <{p.name}>")
                 kwargs[p.name] = p.default
         return kwargs
-
-    def check_cooldown(self, key: tuple[str, str], now: float) -> float:
-        """Record a use; return 0, or the seconds to wait if the user is over the limit."""
-        if self.cooldown is None:
-            return 0.0
-        uses = [t for t in self._uses.get(key, []) if now - t < self.cooldown.per]
-        if len(uses) >= self.cooldown.rate:
-            self._uses[key] = uses
-            return self.cooldown.per - (now - uses[0])
-        uses.append(now)
-        self._uses[key] = uses
-        return 0.0
 
 
 def split_args(text: str) -> list[str]:
@@ -537,5 +523,21 @@ class Registry:
         return cmd if cmd and not rest.strip() else None
 
 
-def monotonic() -> float:
-    return time.monotonic()
+class Cooldowns:
+    """Per-user use times of commands with a cooldown; one per bot, so restarts forget them."""
+
+    def __init__(self) -> None:
+        self._uses: dict[tuple[str, str, str], list[float]] = {}
+
+    def check(self, cmd: Command, platform: str, user_id: str, now: float) -> float:
+        """Record a use; return 0, or the seconds to wait if the user is over the limit."""
+        if cmd.cooldown is None:
+            return 0.0
+        key = (cmd.name, platform, user_id)
+        uses = [t for t in self._uses.get(key, ()) if now - t < cmd.cooldown.per]
+        if len(uses) >= cmd.cooldown.rate:
+            self._uses[key] = uses
+            return cmd.cooldown.per - (now - uses[0])
+        uses.append(now)
+        self._uses[key] = uses
+        return 0.0

@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .commands import Command, Permission
+from .commands import Command, Cooldowns, Permission
 from .context import Context
 from .errors import PermissionDenied, UsageError, UserError
 from .messages import Message, Reply
@@ -42,6 +42,7 @@ class Dispatcher:
         self._ask_owner: dict[Key, asyncio.Task[Any]] = {}
         self._ask_listeners: dict[Key, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.cooldowns = Cooldowns()
 
     @staticmethod
     def key(message: Message) -> Key:
@@ -198,7 +199,7 @@ class Dispatcher:
                     raise UsageError(
                         f"{exc.message}\nUsage: {cmd.usage(bot.settings.bot.prefix)}"
                     ) from None
-            wait = cmd.check_cooldown((message.platform, message.user_id), bot.clock())
+            wait = self.cooldowns.check(cmd, message.platform, message.user_id, bot.clock())
             if wait > 0:
                 raise UserError(f"Slow down: you can use this again in {wait:.0f} s.")
             result = await cmd.handler(ctx, **args)

@@ -223,8 +223,10 @@ class PluginManager:
             obj = info.entry_point.load()
             return obj if isinstance(obj, ModuleType) else sys.modules[obj.__module__]
         if info.source == "directory" and info.path is not None:
-            if info.module_name in sys.modules:
-                return sys.modules[info.module_name]
+            cached = sys.modules.get(info.module_name)
+            origin = info.path / "__init__.py" if info.path.is_dir() else info.path
+            if cached is not None and getattr(cached, "__file__", None) == str(origin):
+                return cached
             if info.path.is_dir():
                 spec = importlib.util.spec_from_file_location(
                     info.module_name,
@@ -251,14 +253,9 @@ class PluginManager:
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
         self.pm.register(module, name=name)
-        unknown = [
-            hook_name
-            for hook_name in dir(module)
-            if hook_name.startswith("bot_")
-            and callable(getattr(module, hook_name))
-            and hasattr(getattr(module, hook_name), "bot_impl")
-            and not hasattr(self.pm.hook, hook_name)
-        ]
+        unknown = sorted(
+            caller.name for caller in self.pm.get_hookcallers(module) or [] if caller.spec is None
+        )
         if unknown:
             self.pm.unregister(name=name)
             raise BotError(f"implements unknown hook(s): {', '.join(unknown)}")

@@ -57,17 +57,19 @@ class SentAlert:
 
 
 class _Responder:
-    def __init__(self, sink: list[Reply]) -> None:
+    def __init__(self, sink: list[Reply], log: list[Reply]) -> None:
         self.sink = sink
+        self.log = log
         self.confirm_answer: bool | None = None
 
     async def send(self, reply: Reply) -> None:
         self.sink.append(reply)
+        self.log.append(reply)
 
     async def confirm(self, question: str, timeout: float) -> bool | None:
         if self.confirm_answer is None:
             return None
-        self.sink.append(Reply(question))
+        await self.send(Reply(question))
         return self.confirm_answer
 
 
@@ -134,7 +136,8 @@ class Chat:
         False); left None, confirmations are asked in text and the next ``say`` answers.
         """
         sink: list[Reply] = []
-        responder = _Responder(sink)
+        responder = _Responder(sink, self.replies)
+        already = len(self.replies)
         responder.confirm_answer = confirm
         message = Message(
             platform=self.platform,
@@ -148,8 +151,8 @@ class Chat:
             mentions=dict(mentions or {}),
         )
         await self.harness.bot.dispatcher.process(message)
-        self.replies.extend(sink)
-        return sink
+        # Replies to an earlier command that this message answered land in this chat too.
+        return self.replies[already:]
 
 
 class BotHarness:
@@ -211,7 +214,7 @@ class BotHarness:
         loaded = config_from_dict(self._settings(), base_dir=self.directory)
         self.bot = Bot(
             loaded,
-            transports=[HarnessTransport(self, p) for p in ("test", "discord", "telegram")],
+            transports=[HarnessTransport(self, p) for p in ("console", "discord", "telegram")],
             clock=self.clock,
         )
         await self.bot.start()
@@ -231,7 +234,9 @@ class BotHarness:
 
     # ------------------------------------------------------------------ chats
 
-    def chat(self, chat_id: str = "chat1", *, platform: str = "test", kind: str = "group") -> Chat:
+    def chat(
+        self, chat_id: str = "chat1", *, platform: str = "console", kind: str = "group"
+    ) -> Chat:
         key = (platform, chat_id)
         if key not in self.chats:
             self.chats[key] = Chat(self, chat_id, platform, kind)

@@ -1,0 +1,111 @@
+"""The alert router: subscriptions, filters, coalescing bursts, pacing, nothing dropped silently."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+FEED = '''
+from bot import Permission, Topic, command, hookimpl, subscription_command
+
+def price_below(filter, text, data):
+    return data["price"] <= int(filter)
+
+@command("feed push", permission=Permission.ADMIN)
+async def push(ctx, n: int, price: int = 5) -> str:
+    """Publish n events."""
+    matched = 0
+    for i in range(n):
+        matched += ctx.plugin.publish("feed.deals", f"deal {i} at {price}", {"price": price})
+    return f"published {n}, matched {matched}"
+
+@hookimpl
+def bot_alert_topics():
+    return [Topic("feed.deals", "Deals", matches=price_below)]
+
+@hookimpl
+def bot_commands():
+    return [push, subscription_command("feed alerts", "feed.deals")]
+'''
+
+
+@pytest.fixture
+def feed(plugin_dir: Callable[..., Path]) -> dict[str, object]:
+    directory = plugin_dir(feed=FEED)
+    return {"plugins": {"feed": {}}, "config": {"bot": {"plugin_dirs": [str(directory)]}}}
+
+
+async def test_subscribe_filter_and_unsubscribe(bot_harness, feed) -> None:
+    async with bot_harness(**feed) as bot:
+        a, b = bot.chat("a"), bot.chat("b")
+        assert await a.say("!feed alerts on") == ["This chat now receives feed.deals alerts."]
+        assert await b.say("!feed alerts on 3") == [
+            "This chat now receives feed.deals alerts matching '3'."
+        ]
+        assert await a.say("!feed alerts on") == ["This chat already receives feed.deals alerts."]
+        assert await a.say("!feed push 1 5", admin=True) == ["published 1, matched 1"]
+        assert await a.say("!feed push 1 2", admin=True) == ["published 1, matched 2"]
+        sent = await bot.flush_alerts()
+        assert [(s.chat_id, s.text) for s in sent] == [
+            ("a", "deal 0 at 5\ndeal 0 at 2"),
+            ("b", "deal 0 at 2"),
+        ]
+        assert await a.say("!feed alerts off") == ["feed.deals alerts turned off for this chat."]
+        await a.say("!feed push 1 1", admin=True)
+        sent = await bot.flush_alerts()
+        assert [s.chat_id for s in sent[2:]] == ["b"]
+
+
+async def test_a_burst_is_coalesced_into_one_message(bot_harness, feed) -> None:
+    async with bot_harness(**feed) as bot:
+        chat = bot.chat("a")
+        await chat.say("!feed alerts on")
+        await chat.say("!feed push 50", admin=True)
+        alert = await bot.wait_for_alert()
+        await asyncio.sleep(0.1)
+        assert len(bot.alerts_sent) == 1
+        assert alert.text.splitlines() == [f"deal {i} at 5" for i in range(50)]
+
+
+async def test_chat_rate_limit_gathers_instead_of_dropping(bot_harness, plugin_dir) -> None:
+    directory = plugin_dir(feed=FEED)
+    config = {
+        "bot": {"plugin_dirs": [str(directory)], "alert_window": 0.01, "alert_chat_per_minute": 2}
+    }
+    async with bot_harness({"feed": {}}, config=config) as bot:
+        chat = bot.chat("a")
+        await chat.say("!feed alerts on")
+        for _ in range(5):
+            await chat.say("!feed push 1", admin=True)
+            await asyncio.sleep(0.03)
+        await asyncio.sleep(0.1)
+        # Two messages went out within the minute; the rest waits, gathered, for the next slot.
+        assert len(bot.alerts_sent) == 2
+        await bot.flush_alerts()
+        lines = [line for a in bot.alerts_sent for line in a.text.splitlines()]
+        assert len(lines) == 5
+
+
+async def test_overflow_is_counted_not_silently_dropped(bot_harness, feed) -> None:
+    async with bot_harness(**feed) as bot:
+        chat = bot.chat("a")
+        await chat.say("!feed alerts on")
+        await chat.say("!feed push 250", admin=True)
+        sent = await bot.flush_alerts()
+        text = "\n".join(s.text for s in sent)
+        assert "(+50 more alerts not shown: too many at once)" in text
+        assert text.count("deal ") == 200
+
+
+async def test_subscriptions_survive_a_restart(bot_harness, feed, tmp_path: Path) -> None:
+    directory = tmp_path / "persist"
+    directory.mkdir()
+    async with bot_harness(**feed, directory=directory) as bot:
+        await bot.chat("a").say("!feed alerts on")
+    async with bot_harness(**feed, directory=directory) as bot:
+        await bot.chat("x").say("!feed push 1", admin=True)
+        alert = await bot.wait_for_alert()
+        assert alert.chat_id == "a"
