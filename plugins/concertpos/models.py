@@ -1,0 +1,430 @@
+"""Typed results of the ConcertPOS commands, and the tolerant parsing that builds them.
+
+The server is a JavaScript service: numbers may arrive as strings, flags as ``0``/``1``,
+``"0"``/``"1"`` or booleans, and fields may be missing. Parsing accepts all of those and turns
+them into one shape, so code above the client never meets a raw dict. Money is ``Decimal``:
+totals of many small prices must add up exactly in a sale reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import ProtocolError
+
+# ---------------------------------------------------------------- tolerant scalar parsing
+
+
+def as_int(value: Any, what: str) -> int:
+    """An integer from an int, an integral float or a numeric string."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ProtocolError(f"{what} is not a whole number")
+
+
+def as_optional_int(value: Any, what: str) -> int | None:
+    return None if value is None or value == "" else as_int(value, what)
+
+
+def as_money(value: Any, what: str) -> Decimal:
+    """A Decimal from a number or a string (a comma decimal is accepted too)."""
+    if isinstance(value, bool) or value is None:
+        raise ProtocolError(f"{what} is not an amount of money")
+    text = str(value).strip().replace(",", ".")
+    try:
+        result = Decimal(text)
+    except InvalidOperation:
+        raise ProtocolError(f"{what} is not an amount of money") from None
+    if not result.is_finite():
+        raise ProtocolError(f"{what} is not an amount of money")
+    return result
+
+
+def as_flag(value: Any) -> bool:
+    """``Active: "0"`` must be False: plain ``bool("0")`` would say True."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "null")
+    return bool(value)
+
+
+def as_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def as_time(value: Any) -> datetime | None:
+    """An ISO timestamp (``Z`` or an offset); unreadable or missing values become None."""
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _record(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ProtocolError(f"{what} is not an object")
+    return value
+
+
+def _records(value: Any, what: str) -> list[Mapping[str, Any]]:
+    """A list of objects; an object keyed by id (seen from some PHP/JS backends) also works."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if not isinstance(value, list):
+        raise ProtocolError(f"{what} is not a list")
+    return [_record(item, what) for item in value]
+
+
+# ---------------------------------------------------------------- products and methods
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A product sold at a point of sale. ``deposit`` means the deposit price is added."""
+
+    id: int
+    name: str
+    price: Decimal
+    deposit: bool = False
+    crew_blocked: bool = False
+
+    @classmethod
+    def parse(cls, data: Any) -> Product:
+        rec = _record(data, "a product")
+        return cls(
+            id=as_int(rec.get("ID"), "a product's ID"),
+            name=as_text(rec.get("ProductName")).strip() or f"#{rec.get('ID')}",
+            price=as_money(rec.get("Price"), "a product's Price"),
+            deposit=as_flag(rec.get("Deposit")),
+            crew_blocked=as_flag(rec.get("CrewBlocked")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMethod:
+    """A way to pay at a point of sale (cash, card, ...). ``color`` is the UI's button colour."""
+
+    id: int
+    name: str
+    color: str | None = None
+
+    @classmethod
+    def parse(cls, data: Any) -> PaymentMethod:
+        rec = _record(data, "a payment method")
+        color = rec.get("color", rec.get("Color"))
+        return cls(
+            id=as_int(rec.get("ID"), "a payment method's ID"),
+            name=as_text(rec.get("Payment", rec.get("Name"))).strip() or f"#{rec.get('ID')}",
+            color=None if color is None else str(color),
+        )
+
+
+def parse_products(params: Mapping[str, Any]) -> tuple[Product, ...]:
+    return tuple(Product.parse(p) for p in _records(params.get("Products"), "Products"))
+
+
+def parse_payment_methods(params: Mapping[str, Any]) -> tuple[PaymentMethod, ...]:
+    return tuple(
+        PaymentMethod.parse(p) for p in _records(params.get("PaymentMethods"), "PaymentMethods")
+    )
+
+
+# ---------------------------------------------------------------- transactions
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One booked line: ``amount_money`` is what the line cost (negative for a refund)."""
+
+    id: int
+    payment_id: int
+    pos_id: int
+    product_id: int
+    amount_product: int
+    amount_money: Decimal
+    timestamp: datetime | None
+    hash: str
+    note: str | None = None
+
+    @classmethod
+    def parse(cls, data: Any) -> Transaction:
+        rec = _record(data, "a transaction")
+        note = rec.get("Note")
+        return cls(
+            id=as_int(rec.get("ID"), "a transaction's ID"),
+            payment_id=as_int(rec.get("Payment_ID"), "a transaction's Payment_ID"),
+            pos_id=as_int(rec.get("PointOfSaleID"), "a transaction's PointOfSaleID"),
+            product_id=as_int(rec.get("Product_ID"), "a transaction's Product_ID"),
+            amount_product=as_int(rec.get("AmountProduct"), "a transaction's AmountProduct"),
+            amount_money=as_money(rec.get("AmountMoney"), "a transaction's AmountMoney"),
+            timestamp=as_time(rec.get("timestamp")),
+            hash=as_text(rec.get("hash")),
+            note=None if note is None else str(note),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionList:
+    """``count`` is the server's ``Count`` (it may exceed ``len(transactions)`` with a Limit)."""
+
+    count: int
+    transactions: tuple[Transaction, ...]
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> TransactionList:
+        items = tuple(
+            Transaction.parse(t) for t in _records(params.get("Transactions"), "Transactions")
+        )
+        count = as_optional_int(params.get("Count"), "Count")
+        return cls(count=len(items) if count is None else count, transactions=items)
+
+
+# ---------------------------------------------------------------- instance information
+
+
+def _limit(value: Any, what: str) -> int | None:
+    """License limits use 0 for "unlimited"; None says the same without a magic number."""
+    number = as_optional_int(value, what)
+    return None if not number else number
+
+
+@dataclass(frozen=True, slots=True)
+class License:
+    """The instance's license. ``*_limit`` of None means unlimited.
+
+    ``license_key`` is kept out of ``repr`` and should be shown only through :attr:`masked_key`.
+    """
+
+    name: str
+    active: bool
+    type: str
+    license_key: str = field(repr=False, default="")
+    device_limit: int | None = None
+    ticket_limit: int | None = None
+    product_limit: int | None = None
+    payment_limit: int | None = None
+    pos_limit: int | None = None
+    created: datetime | None = None
+    expires: datetime | None = None
+
+    @property
+    def masked_key(self) -> str:
+        return mask(self.license_key)
+
+    def valid_at(self, when: datetime) -> bool:
+        """Active, already started and not yet expired (the official client's three checks)."""
+        if not self.active:
+            return False
+        if self.created and _comparable(self.created, when) < self.created:
+            return False
+        return not (self.expires and _comparable(self.expires, when) > self.expires)
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> License:
+        rec = _record(params.get("License", params), "License")
+        return cls(
+            name=as_text(rec.get("Name")),
+            active=as_flag(rec.get("Active")),
+            type=as_text(rec.get("Type")),
+            license_key=as_text(rec.get("LicenseKey")),
+            device_limit=_limit(rec.get("DeviceLimit"), "DeviceLimit"),
+            ticket_limit=_limit(rec.get("TicketLimit"), "TicketLimit"),
+            product_limit=_limit(rec.get("ProductLimit"), "ProductLimit"),
+            payment_limit=_limit(rec.get("PaymentLimit"), "PaymentLimit"),
+            pos_limit=_limit(rec.get("POSLimit"), "POSLimit"),
+            created=as_time(rec.get("Created")),
+            expires=as_time(rec.get("Expires")),
+        )
+
+
+def _comparable(reference: datetime, when: datetime) -> datetime:
+    """Compare naive with naive and aware with aware, whatever the caller passed."""
+    if (reference.tzinfo is None) == (when.tzinfo is None):
+        return when
+    return when.replace(tzinfo=None) if reference.tzinfo is None else when.astimezone()
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """The price added for each product marked ``deposit``."""
+
+    price: Decimal
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> Deposit:
+        """``Deposit`` is an object with ``Price`` in the official client; a bare number works."""
+        value = params.get("Deposit", params)
+        if isinstance(value, Mapping):
+            value = value.get("Price")
+        return cls(price=as_money(value, "the deposit Price"))
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """Pixelcat's status page as relayed by ``getstatus``; ``status`` is an alert level."""
+
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> ServiceStatus:
+        return cls(status=as_text(params.get("status")), message=as_text(params.get("message")))
+
+
+_SECRET_KEY = re.compile(r"key|secret|token|pass|pwd|auth|licen[cs]e", re.IGNORECASE)
+
+
+def mask(value: str) -> str:
+    """Enough of a secret to tell two apart, not enough to use one."""
+    if len(value) <= 8:
+        return "****" if value else ""
+    return f"{value[:2]}…{value[-2:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceConfig:
+    """The instance's key/value configuration (``getconfig``)."""
+
+    values: Mapping[str, Any]
+
+    def masked(self) -> dict[str, str]:
+        """The values as text, with anything whose key looks secret masked (for ``pos config``)."""
+        return {
+            str(k): mask(as_text(v)) if _SECRET_KEY.search(str(k)) else as_text(v)
+            for k, v in self.values.items()
+        }
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> InstanceConfig:
+        """``Config`` is an object in the official client; a list of Key/Value rows also works."""
+        raw = params.get("Config", params)
+        if isinstance(raw, list):
+            rows = [_record(r, "a config row") for r in raw]
+            raw = {
+                as_text(r.get("Key", r.get("key"))): r.get("Value", r.get("value")) for r in rows
+            }
+        return cls(values=dict(_record(raw, "Config")))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRegistration:
+    """The answer to ``registerdevice``; the doc shows no reply fields, so they are kept raw."""
+
+    uuid: str
+    parameters: Mapping[str, Any]
+
+
+# ---------------------------------------------------------------- sales
+
+
+@dataclass(frozen=True, slots=True)
+class SaleItem:
+    """What to sell: a product id and how many (the API's Product model)."""
+
+    product_id: int
+    amount: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    """One product of a sale, priced from the product list the client checked it against."""
+
+    product: Product
+    amount: int
+    unit_price: Decimal
+    deposit: Decimal
+
+    @property
+    def subtotal(self) -> Decimal:
+        return (self.unit_price + self.deposit) * self.amount
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """A confirmed ``payitems``. ``items_booked`` is the server's ``Items`` count (if it sent
+    one); ``total`` includes deposits."""
+
+    pos_id: int
+    payment_method: PaymentMethod
+    lines: tuple[SaleLine, ...]
+    items_booked: int | None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.subtotal for line in self.lines), Decimal(0))
+
+
+def parse_items_booked(params: Mapping[str, Any]) -> int | None:
+    """``Items`` is a count in the official client; a list of booked rows is counted."""
+    items = params.get("Items")
+    if isinstance(items, list):
+        return len(items)
+    try:
+        return as_optional_int(items, "Items")
+    except ProtocolError:
+        return None
+
+
+# ---------------------------------------------------------------- pushed messages and state
+
+
+@dataclass(frozen=True, slots=True)
+class PosEvent:
+    """Anything the server sent that was not a reply: a broadcast, a command model, or an
+    error nobody was waiting for. ``name`` is the broadcast's ``message`` (e.g. ``updatepos``)."""
+
+    kind: str
+    name: str
+    parameters: Mapping[str, Any]
+
+    @property
+    def is_updatepos(self) -> bool:
+        return self.kind == "broadcast" and self.name == "updatepos"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSnapshot:
+    """The rate budget as seen now: points spent or reserved in the current window."""
+
+    limit: int
+    window: float
+    used: int
+
+    @property
+    def available(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionState:
+    """What ``pos status`` tells about our side. ``url`` has no query string (no secrets)."""
+
+    connected: bool
+    url: str | None
+    shard_index: int | None
+    connected_for: float | None
+    reconnects: int
