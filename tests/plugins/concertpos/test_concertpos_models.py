@@ -1,0 +1,164 @@
+"""Tolerant parsing of replies, name lookup and error mapping: the pure parts of the client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from bot.errors import ServiceError
+from bot_plugins.concertpos.errors import (
+    AmbiguousName,
+    ConcertPOSAuthError,
+    ConcertPOSLicenseError,
+    ConcertPOSRefused,
+    ConcertPOSRequestError,
+    ProtocolError,
+    RateLimited,
+    UnknownProduct,
+    error_from_reply,
+)
+from bot_plugins.concertpos.lookup import find_by_id_or_name
+from bot_plugins.concertpos.models import (
+    Deposit,
+    InstanceConfig,
+    License,
+    PaymentMethod,
+    Product,
+    TransactionList,
+    parse_items_booked,
+    parse_products,
+)
+
+
+def test_products_accept_strings_flags_and_comma_decimals() -> None:
+    product = Product.parse(
+        {"ID": "7", "ProductName": " Mate ", "Price": "3,20", "Deposit": "1", "CrewBlocked": 0}
+    )
+    assert product == Product(7, "Mate", Decimal("3.20"), deposit=True, crew_blocked=False)
+    keyed = parse_products({"Products": {"1": {"ID": 1, "ProductName": "A", "Price": 1}}})
+    assert [p.id for p in keyed] == [1]
+    assert parse_products({}) == ()
+    method = PaymentMethod.parse({"ID": 1, "Payment": "Cash", "color": "#fff"})
+    assert method == PaymentMethod(1, "Cash", "#fff")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"Products": "oops"},
+        {"Products": [{"ID": "x", "ProductName": "A", "Price": 1}]},
+        {"Products": [{"ID": 1, "ProductName": "A", "Price": "free"}]},
+        {"Products": [{"ID": 1, "ProductName": "A", "Price": None}]},
+        {"Products": [{"ID": 1, "ProductName": "A", "Price": "NaN"}]},
+        {"Products": [5]},
+    ],
+)
+def test_unreadable_replies_become_protocol_errors(reply: dict[str, object]) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_products(reply)
+    assert caught.value.code == "bad_reply" and isinstance(caught.value, ServiceError)
+
+
+def test_license_flags_limits_dates_and_masking() -> None:
+    license_ = License.parse(
+        {
+            "License": {
+                "Name": "Fest",
+                "LicenseKey": "ABCD-EFGH-IJKL",
+                "Active": "0",
+                "Type": "Basic",
+                "DeviceLimit": "3",
+                "TicketLimit": "0",
+                "Created": "2020-01-01T00:00:00.000Z",
+                "Expires": "2021-01-01T00:00:00.000Z",
+            }
+        }
+    )
+    assert not license_.active and license_.device_limit == 3 and license_.ticket_limit is None
+    assert license_.masked_key == "AB…KL" and "ABCD" not in repr(license_)
+    active = License.parse({"License": {"Active": "1", "Created": "2020-01-01T00:00:00Z"}})
+    assert active.valid_at(datetime(2024, 1, 1, tzinfo=UTC))
+    assert not active.valid_at(datetime(2019, 1, 1))  # naive times compare too
+    assert not License.parse({"License": {"Active": 1, "Expires": "2021-01-01"}}).valid_at(
+        datetime(2022, 1, 1)
+    )
+
+
+def test_transactions_deposit_config_and_items() -> None:
+    listed = TransactionList.parse(
+        {
+            "Transactions": [
+                {
+                    "ID": 9215,
+                    "Payment_ID": 1,
+                    "PointOfSaleID": 1,
+                    "Product_ID": 15,
+                    "AmountProduct": 1,
+                    "AmountMoney": -1,
+                    "timestamp": "2020-05-13T15:27:02.000Z",
+                    "hash": "ab",
+                    "Note": None,
+                }
+            ]
+        }
+    )
+    assert listed.count == 1 and listed.transactions[0].amount_money == Decimal(-1)
+    assert listed.transactions[0].timestamp == datetime(2020, 5, 13, 15, 27, 2, tzinfo=UTC)
+    assert Deposit.parse({"Deposit": {"Price": 2.5}}).price == Decimal("2.5")
+    assert Deposit.parse({"Deposit": "1.00"}).price == Decimal("1.00")
+    config = InstanceConfig.parse(
+        {"Config": [{"Key": "api_token", "Value": "tok-123456789"}, {"Key": "x", "Value": 1}]}
+    )
+    assert config.masked() == {"api_token": "to…89", "x": "1"}
+    assert parse_items_booked({"Items": "4"}) == 4
+    assert parse_items_booked({"Items": [{}, {}]}) == 2
+    assert parse_items_booked({}) is None
+
+
+def test_lookup_prefers_id_then_exact_name_then_unique_prefix() -> None:
+    items = [
+        Product(1, "Beer", Decimal(4)),
+        Product(2, "Beer large", Decimal(6)),
+        Product(12, "1up", Decimal(1)),
+    ]
+
+    def find(query: int | str) -> Product:
+        return find_by_id_or_name(items, query, unknown=UnknownProduct, ambiguous=AmbiguousName)
+
+    assert find("beer").id == 1  # exact beats prefix
+    assert find("beer l").id == 2
+    assert find("12").id == 12 and find(1).id == 1
+    assert find("1u").id == 12
+    with pytest.raises(AmbiguousName) as caught:
+        find("be")
+    assert caught.value.candidates == ["Beer (#1)", "Beer large (#2)"]
+    for query in ("", "   ", "wine", 99):
+        with pytest.raises(UnknownProduct):
+            find(query)
+    long_query = "x" * 500
+    with pytest.raises(UnknownProduct) as unknown:
+        find(long_query)
+    assert len(unknown.value.message) < 120
+
+
+def test_error_models_map_to_typed_errors() -> None:
+    limited = error_from_reply(
+        "ratelimit", {"command": "listproducts", "retry_after": 2500}, command=None
+    )
+    assert isinstance(limited, RateLimited)
+    assert limited.retry_after == 2.5 and limited.command == "listproducts"
+    assert limited.message == "ConcertPOS is rate limiting listproducts; try again in 3 s."
+    odd = error_from_reply("ratelimit", "soon", command="version")
+    assert isinstance(odd, RateLimited) and odd.retry_after == 0 and odd.command == "version"
+    assert isinstance(error_from_reply("no_api_key", 0, command=None), ConcertPOSAuthError)
+    assert isinstance(error_from_reply("invalid_json5", 0, command=None), ConcertPOSRequestError)
+    assert isinstance(
+        error_from_reply("missing_parameter_POSID", 0, command=None), ConcertPOSRequestError
+    )
+    assert isinstance(error_from_reply("getlicense", 0, command=None), ConcertPOSLicenseError)
+    strange = error_from_reply("<script>alert(1)</script>", 0, command="version")
+    assert isinstance(strange, ConcertPOSRefused) and strange.code == "unknown"
+    assert "<script>" not in strange.message
+    assert strange.service == "concertpos"
