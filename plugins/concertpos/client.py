@@ -1,59 +1,40 @@
-"""The ConcertPOS websocket client: typed commands, reply routing, rate budget, caches.
+"""The ConcertPOS client: every documented command as a typed method, with caches.
 
 Why it is shaped like this:
 
-* **Replies carry no request id.** They are matched by ``result.event`` (``payitems`` answers
-  as ``payitem``) in order per event. Error replies name no event, so they go to the oldest
-  request still waiting (``ratelimit`` names its command, and is routed by that). A request
-  that times out leaves a placeholder that swallows its late reply, so the reply can never be
-  handed to the next caller; if the reply never comes, the connection is recycled to get
-  back in step.
-* **The server's rate limit must never trip.** Every command spends its documented points
-  from a :class:`~.ratelimit.RateBudget` before it is sent, waiting or refusing with "try
-  again in N s". Lists of products and payment methods and the deposit price are cached until
-  an ``updatepos`` broadcast (or a reconnect, which may have missed one); the license is
-  fetched once; version and status are reused for a short while. Concurrent callers of a
-  cached command share one request.
-* **Money moves once.** ``payitems`` is never retried: if its confirmation is lost the caller
-  gets :class:`~.errors.OutcomeUnknown` and must check the transactions first.
-* **Shards.** Connection failures move on to the next URL in the list; after a whole round
-  fails the client backs off (``bot.backoff``) and starts over.
+* **The server's rate limit must never trip**, so what can be reused is: products, payment
+  methods and the deposit price are cached until an ``updatepos`` broadcast (or a reconnect,
+  which may have missed one); the license is fetched once at start, as the doc asks; version
+  (50 points) and status are reused for a short while. Concurrent callers of a cached command
+  share one request. Everything else waits for rate budget or is refused with "try again in
+  N s" (see :mod:`.ratelimit`).
+* **Money moves once.** A sale is checked against the point of sale's lists before it is
+  sent, so a typo never reaches the server, and ``payitems`` is never retried: if its
+  confirmation is lost the caller gets :class:`~.errors.OutcomeUnknown`.
+* **Bad input is refused here**, before any points are spent, with a message for the user.
 
-The api key is added to every request here and nowhere else; it is never logged.
+Connections, shards and reply routing live in :mod:`.connection`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import math
 import uuid as uuid_module
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-
-from bot.backoff import backoff_delays
-
+from .connection import PosConnection
 from .errors import (
     AmbiguousName,
     ConcertPOSError,
-    ConcertPOSNotConnected,
-    ConcertPOSTimeout,
     InvalidRequest,
-    OutcomeUnknown,
-    RateLimited,
     UnknownPaymentMethod,
     UnknownProduct,
-    error_from_reply,
 )
 from .lookup import find_by_id_or_name
 from .models import (
@@ -82,45 +63,14 @@ if TYPE_CHECKING:
     from .config import ConcertPOSConfig
 
 log = logging.getLogger(__name__)
-#: websockets logs every frame at DEBUG, and every frame carries the api key: its logger for
-#: our connections never goes below INFO, whatever level the rest of the bot runs at.
-wire_log = logging.getLogger(f"{__name__}.wire")
-wire_log.setLevel(logging.INFO)
 
 T = TypeVar("T")
 Listener = Callable[[PosEvent], Awaitable[None] | None]
 
-#: reply event name -> the command it answers (when they differ)
-_COMMAND_OF_EVENT = {"payitem": "payitems"}
 #: cache keys dropped by ``updatepos`` and by a reconnect
 _POS_CACHES = frozenset({"listproducts", "listpm", "getdeposit"})
-#: a connection that lived this long resets the reconnect backoff
-_STABLE_AFTER = 10.0
 #: the largest ``listtransactions`` Limit we ask for (the frame must stay readable)
 MAX_TRANSACTIONS = 1000
-#: the largest frame we accept; an unlimited transaction list can be big
-_MAX_FRAME = 16 * 1024 * 1024
-
-
-def redact_url(url: str) -> str:
-    """Scheme, host and path only: a query string may carry something private."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(unreadable URL)"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-@dataclass(eq=False, slots=True)
-class _Pending:
-    """A request waiting for its reply; ``abandoned`` once its caller stopped waiting."""
-
-    seq: int
-    command: str
-    future: asyncio.Future[Mapping[str, Any]]
-    abandoned: bool = False
 
 
 class ConcertPOSClient:
@@ -129,7 +79,8 @@ class ConcertPOSClient:
     ``urls`` are tried in order (the shards); ``pos_id`` is the point of sale used when a call
     names none. ``timeout`` bounds both the wait for rate budget and the wait for a reply;
     ``late_reply_grace`` (default: ``timeout``) is how long a timed-out request's reply may
-    still come before the connection is recycled.
+    still come before the connection is recycled. ``rate_*`` and ``costs`` describe the
+    server's limit (costs default to the doc's); ``max_amount`` caps one product in a sale.
     Use as ``async with ConcertPOSClient(...) as client`` or call :meth:`start`/:meth:`close`.
     """
 
@@ -154,43 +105,30 @@ class ConcertPOSClient:
         fetch_license: bool = True,
         late_reply_grace: float | None = None,
     ) -> None:
-        if not urls:
-            raise ValueError("at least one ConcertPOS URL is needed")
-        if not api_key:
-            raise ValueError("an api key is needed")
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ValueError("timeouts must be positive")
-        self._urls = list(urls)
-        self._api_key = api_key
         self._pos_id = self._check_pos(pos_id)
         self._pos_password = pos_password
-        self._timeout = timeout
-        self._connect_timeout = connect_timeout
-        self._costs = {**DEFAULT_COSTS, **(costs or {})}
-        self._budget = RateBudget(rate_limit, rate_window, margin=rate_margin)
-        for command, points in self._costs.items():
+        costs = {**DEFAULT_COSTS, **(costs or {})}
+        for command, points in costs.items():
             if points > rate_limit:
                 raise ValueError(f"{command} costs more points than the whole rate limit")
+        self._budget = RateBudget(rate_limit, rate_window, margin=rate_margin)
+        self._connection = PosConnection(
+            urls,
+            api_key,
+            budget=self._budget,
+            costs=costs,
+            on_event=self._on_event,
+            on_reconnect=self._invalidate,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            reconnect_min=reconnect_min,
+            reconnect_max=reconnect_max,
+            late_reply_grace=late_reply_grace,
+        )
+        self._call = self._connection.call
         self._ttl = {"version": version_ttl, "getstatus": status_ttl}
         self._max_amount = max_amount
-        self._reconnect = (reconnect_min, reconnect_max)
         self._fetch_license = fetch_license
-        self._grace = timeout if late_reply_grace is None else late_reply_grace
-
-        self._ws: ClientConnection | None = None
-        self._connected = asyncio.Event()
-        self._supervisor: asyncio.Task[None] | None = None
-        self._closing = False
-        self._url_index = 0
-        self._current_url: str | None = None
-        self._connected_at: float | None = None
-        self._ever_connected = False
-        self._reconnects = 0
-
-        self._seq = 0
-        self._send_lock = asyncio.Lock()
-        self._by_command: dict[str, deque[_Pending]] = {}
-        self._in_order: dict[int, _Pending] = {}
 
         self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._inflight: dict[tuple[Any, ...], asyncio.Task[Any]] = {}
@@ -235,14 +173,7 @@ class ConcertPOSClient:
         (default: ``connect_timeout`` per URL) for the first connection; then fetch and cache
         the license, as the doc asks. Returns whether a connection is up; a failure to reach
         any shard is not fatal, the client keeps trying and calls fail fast meanwhile."""
-        if self._supervisor is None or self._supervisor.done():
-            self._closing = False
-            self._supervisor = asyncio.create_task(self._supervise(), name="concertpos")
-        limit = self._connect_timeout * len(self._urls) if wait is None else wait
-        try:
-            await asyncio.wait_for(self._connected.wait(), limit)
-        except TimeoutError:
-            log.warning("ConcertPOS: no shard reachable yet; retrying in the background")
+        if not await self._connection.start(wait):
             return False
         if self._fetch_license and ("getlicense",) not in self._cache:
             try:
@@ -253,18 +184,7 @@ class ConcertPOSClient:
 
     async def close(self) -> None:
         """Stop reconnecting, close the connection and fail whatever still waits."""
-        self._closing = True
-        supervisor, self._supervisor = self._supervisor, None
-        ws = self._ws
-        if ws is not None:
-            await ws.close()
-        if supervisor is not None:
-            supervisor.cancel()
-            try:
-                await supervisor
-            except asyncio.CancelledError:
-                pass
-        self._fail_all()
+        await self._connection.close()
         for task in [*self._inflight.values(), *self._tasks]:
             task.cancel()
         self._inflight.clear()
@@ -283,29 +203,15 @@ class ConcertPOSClient:
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None
+        return self._connection.connected
 
     async def wait_connected(self, within: float) -> bool:
         """Wait up to ``within`` seconds for a connection (e.g. after a reconnect)."""
-        try:
-            await asyncio.wait_for(self._connected.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+        return await self._connection.wait_connected(within)
 
     def state(self) -> ConnectionState:
-        loop_time = asyncio.get_running_loop().time()
-        return ConnectionState(
-            connected=self.connected,
-            url=redact_url(self._current_url) if self.connected and self._current_url else None,
-            shard_index=self._url_index if self.connected else None,
-            connected_for=(
-                loop_time - self._connected_at
-                if self.connected and self._connected_at is not None
-                else None
-            ),
-            reconnects=self._reconnects,
-        )
+        """Our side of ``pos status``: connected where, for how long, reconnects so far."""
+        return self._connection.state()
 
     def rate_budget(self) -> BudgetSnapshot:
         return self._budget.snapshot()
@@ -326,7 +232,9 @@ class ConcertPOSClient:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _publish(self, event: PosEvent) -> None:
+    def _on_event(self, event: PosEvent) -> None:
+        if event.is_updatepos:
+            self._invalidate()
         for listener in list(self._listeners):
             try:
                 result = listener(event)
@@ -348,241 +256,7 @@ class ConcertPOSClient:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # ------------------------------------------------------------------ connection
-
-    def _delays(self) -> Iterator[float]:
-        return backoff_delays(base=self._reconnect[0], cap=self._reconnect[1])
-
-    async def _supervise(self) -> None:
-        """Connect, serve, and reconnect with backoff, moving through the shards."""
-        loop = asyncio.get_running_loop()
-        delays = self._delays()
-        failures = 0
-        while not self._closing:
-            url = self._urls[self._url_index]
-            try:
-                ws = await connect(
-                    url,
-                    open_timeout=self._connect_timeout,
-                    close_timeout=2,
-                    max_size=_MAX_FRAME,
-                    logger=wire_log,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "ConcertPOS: cannot connect to %s (%s)", redact_url(url), type(exc).__name__
-                )
-                self._url_index = (self._url_index + 1) % len(self._urls)
-                failures += 1
-                if failures >= len(self._urls):
-                    failures = 0
-                    await asyncio.sleep(next(delays))
-                continue
-            failures = 0
-            opened = loop.time()
-            await self._serve(ws, url)
-            if self._closing:
-                break
-            self._reconnects += 1
-            if loop.time() - opened >= _STABLE_AFTER:
-                delays = self._delays()
-            await asyncio.sleep(next(delays))
-
-    async def _serve(self, ws: ClientConnection, url: str) -> None:
-        loop = asyncio.get_running_loop()
-        if self._ever_connected:
-            # An updatepos may have been broadcast while we were away.
-            self._invalidate()
-        self._ever_connected = True
-        self._ws, self._current_url, self._connected_at = ws, url, loop.time()
-        self._connected.set()
-        log.info("ConcertPOS: connected to %s", redact_url(url))
-        try:
-            async for raw in ws:
-                try:
-                    self._on_message(raw)
-                except Exception:
-                    log.exception("ConcertPOS: could not handle a message")
-        except ConnectionClosed:
-            pass
-        finally:
-            self._ws = None
-            self._connected.clear()
-            self._fail_all()
-            if not self._closing:
-                log.warning("ConcertPOS: connection to %s lost", redact_url(url))
-
-    def _fail_all(self) -> None:
-        """The connection is gone: no waiting request can get its reply any more."""
-        pending = list(self._in_order.values())
-        self._in_order.clear()
-        self._by_command.clear()
-        for item in pending:
-            if item.abandoned or item.future.done():
-                continue
-            if item.command == "payitems":
-                item.future.set_exception(
-                    OutcomeUnknown("the connection dropped before ConcertPOS confirmed it")
-                )
-            else:
-                item.future.set_exception(
-                    ConcertPOSNotConnected(
-                        "The connection to ConcertPOS dropped before it answered; try again."
-                    )
-                )
-
-    # ------------------------------------------------------------------ routing
-
-    def _register(self, item: _Pending) -> None:
-        self._by_command.setdefault(item.command, deque()).append(item)
-        self._in_order[item.seq] = item
-
-    def _unregister(self, item: _Pending) -> None:
-        self._in_order.pop(item.seq, None)
-        queue = self._by_command.get(item.command)
-        if queue and item in queue:
-            queue.remove(item)
-
-    def _take(self, command: str | None) -> _Pending | None:
-        """The oldest request waiting for ``command``'s reply, or the oldest of all."""
-        if command is not None:
-            queue = self._by_command.get(command)
-            if not queue:
-                return None
-            item = queue.popleft()
-            self._in_order.pop(item.seq, None)
-            return item
-        if not self._in_order:
-            return None
-        item = self._in_order.pop(next(iter(self._in_order)))
-        self._by_command[item.command].remove(item)
-        return item
-
-    def _on_message(self, raw: str | bytes) -> None:
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                log.debug("ConcertPOS: ignoring a binary frame")
-                return
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            log.debug("ConcertPOS: ignoring a frame that is not JSON")
-            return
-        if not isinstance(message, dict):
-            return
-        kind = message.get("type")
-        result = message.get("result")
-        if kind == "command":
-            # "currently unused" per the doc: pass it on rather than guess at a meaning.
-            self._publish(PosEvent("command", as_text(message.get("command")), {"result": result}))
-            return
-        if not isinstance(result, dict):
-            log.debug("ConcertPOS: ignoring a %s without a result object", kind)
-            return
-        params = result.get("parameters")
-        if not isinstance(params, dict):
-            params = {} if params is None else {"value": params}
-        if kind == "event":
-            name = as_text(result.get("event")).lower()
-            item = self._take(_COMMAND_OF_EVENT.get(name, name))
-            if item is None:
-                self._publish(PosEvent("event", name, params))
-            elif not item.abandoned and not item.future.done():
-                item.future.set_result(params)
-        elif kind == "error":
-            self._on_error(result.get("error"), result.get("code"))
-        elif kind == "broadcast":
-            name = as_text(result.get("message"))
-            if name == "updatepos":
-                self._invalidate()
-            self._publish(PosEvent("broadcast", name, params))
-        else:
-            log.debug("ConcertPOS: ignoring a message of type %r", kind)
-
-    def _on_error(self, error: Any, code: Any) -> None:
-        name = as_text(error).lower()
-        target: str | None = None
-        if name == "ratelimit" and isinstance(code, Mapping):
-            target = as_text(code.get("command")).lower() or None
-        elif name in self._costs or name in _COMMAND_OF_EVENT:
-            target = _COMMAND_OF_EVENT.get(name, name)  # e.g. the "getlicense" error
-        item = self._take(target) if target else None
-        if item is None:
-            item = self._take(None)
-        exc = error_from_reply(error, code, command=item.command if item else None)
-        if isinstance(exc, RateLimited):
-            self._budget.pause(exc.retry_after)
-            log.warning("ConcertPOS: the server rate-limited us (%s)", exc.command)
-        if item is None:
-            log.warning("ConcertPOS: error %r with no request waiting", exc.code)
-            self._publish(PosEvent("error", exc.code or "unknown", {"message": exc.message}))
-        elif not item.abandoned and not item.future.done():
-            item.future.set_exception(exc)
-
-    # ------------------------------------------------------------------ requests
-
-    async def _call(
-        self, command: str, params: Mapping[str, Any] | None = None
-    ) -> Mapping[str, Any]:
-        """Spend the command's points, send it, and return its reply's ``parameters``."""
-        if self._ws is None:
-            raise ConcertPOSNotConnected()
-        spend = await self._budget.acquire(
-            self._costs[command], max_wait=self._timeout, command=command
-        )
-        payload = json.dumps(
-            {"command": command, "parameters": {"api_key": self._api_key, **(params or {})}},
-            separators=(",", ":"),
-        )
-        loop = asyncio.get_running_loop()
-        self._seq += 1
-        item = _Pending(self._seq, command, loop.create_future())
-        async with self._send_lock:
-            ws = self._ws
-            if ws is None:
-                self._budget.refund(spend)
-                raise ConcertPOSNotConnected()
-            self._register(item)
-            try:
-                await ws.send(payload)
-            except ConnectionClosed:
-                self._unregister(item)
-                self._budget.refund(spend)
-                raise ConcertPOSNotConnected(
-                    "The connection to ConcertPOS dropped; nothing was sent. Try again."
-                ) from None
-        self._budget.mark_sent(spend)
-        log.debug("ConcertPOS: sent %s", command)
-        try:
-            return await asyncio.wait_for(asyncio.shield(item.future), self._timeout)
-        except TimeoutError:
-            if item.future.done() and not item.future.cancelled():
-                return item.future.result()
-            self._abandon(item, ws)
-            if command == "payitems":
-                raise OutcomeUnknown("no confirmation came back in time") from None
-            raise ConcertPOSTimeout(command, self._timeout) from None
-        except asyncio.CancelledError:
-            self._abandon(item, ws)
-            raise
-
-    def _abandon(self, item: _Pending, ws: ClientConnection) -> None:
-        """Keep the request's place so its late reply is swallowed, not misdelivered; if the
-        reply still has not come after another timeout, reconnect to get back in step."""
-        item.abandoned = True
-        if item.seq not in self._in_order:
-            return
-
-        def check() -> None:
-            if item.seq in self._in_order and self._ws is ws:
-                log.warning("ConcertPOS: %s never answered; reconnecting to resync", item.command)
-                self._spawn(ws.close())
-
-        asyncio.get_running_loop().call_later(self._grace, check)
+    # ------------------------------------------------------------------ caches
 
     async def _cached(
         self,
