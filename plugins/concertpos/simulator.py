@@ -297,6 +297,7 @@ class ConcertPOSSimulator(Simulator):
         self._servers[shard] = server
         self._ports[shard] = bound
         self.urls[shard] = f"ws://{self.host}:{bound}/{self.instance}"
+        log.info("ConcertPOS simulator: shard %s serving %s", shard, self.urls[shard])
 
     async def stop_shard(self, shard: str) -> None:
         """Take one shard down (its port stops listening); the others keep serving."""

@@ -23,6 +23,7 @@ from bot_plugins.concertpos.errors import (
     BudgetExhausted,
     ConcertPOSAuthError,
     ConcertPOSInstanceError,
+    ConcertPOSLicenseError,
     ConcertPOSNotConnected,
     ConcertPOSTimeout,
     InvalidRequest,
@@ -506,8 +507,32 @@ async def test_stray_frames_are_ignored_and_unknown_messages_published(
     second = await asyncio.wait_for(events.get(), 2)
     assert (first.kind, first.name) == ("command", "hello")
     assert (second.kind, second.name) == ("event", "listpos")
+    # an error nobody waits for is published too, with a safe message
+    await concertpos_sim.send_raw('{"type":"error","result":{"error":"invalid_json5","code":0}}')
+    orphan = await asyncio.wait_for(events.get(), 2)
+    assert (orphan.kind, orphan.name) == ("error", "invalid_json5")
+    assert "bot bug" in orphan.parameters["message"]
     assert concertpos_client.connected
     assert (await concertpos_client.get_status()).ok
+
+
+async def test_an_error_named_after_a_command_goes_to_that_command(
+    concertpos_client_factory: ClientFactory, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    client = await concertpos_client_factory(fetch_license=False, timeout=1.0)
+    concertpos_sim.muted.update({"getlicense", "getstatus"})
+    status = asyncio.create_task(client.get_status())  # older: would get an unnamed error
+    license_ = asyncio.create_task(client.get_license())
+    await asyncio.sleep(0.1)
+    # the official client's sign of a bad license: an error called "getlicense"
+    await concertpos_sim.send_raw('{"type":"error","result":{"error":"getlicense","code":0}}')
+    with pytest.raises(ConcertPOSLicenseError, match="license as invalid"):
+        await license_
+    concertpos_sim.muted.clear()
+    await concertpos_sim.send_raw(
+        '{"type":"event","result":{"event":"getstatus","parameters":{"status":"success"}}}'
+    )
+    assert (await status).ok
 
 
 async def test_a_failing_listener_does_not_break_the_client(
