@@ -46,18 +46,56 @@ class StoreError(BotError):
     """The database cannot be used as configured (wrong key, unreadable file)."""
 
 
-@dataclass(frozen=True)
 class Link:
-    """A chat user's account on one outside service."""
+    """A chat user's account on one outside service.
 
-    platform: str
-    user_id: str
-    service: str
-    account: str
-    token: str | None
-    data: dict[str, Any]
-    created: float
-    updated: float
+    The token and data are decrypted on first access only: most lookups (permission checks,
+    the account name) never need them, and a Fernet decrypt costs more than the query.
+    """
+
+    __slots__ = (
+        "_data",
+        "_data_enc",
+        "_store",
+        "_token",
+        "_token_enc",
+        "account",
+        "created",
+        "platform",
+        "service",
+        "updated",
+        "user_id",
+    )
+
+    def __init__(self, store: Store, row: tuple[Any, ...]) -> None:
+        (
+            self.platform,
+            self.user_id,
+            self.service,
+            self.account,
+            self._token_enc,
+            self._data_enc,
+            self.created,
+            self.updated,
+        ) = row
+        self._store = store
+        self._token: str | None = None
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def token(self) -> str | None:
+        if self._token is None and self._token_enc:
+            self._token = self._store.decrypt(self._token_enc)
+        return self._token
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._store.decrypt(self._data_enc)) if self._data_enc else {}
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"Link({self.platform}:{self.user_id} -> {self.service}:{self.account})"
 
 
 @dataclass(frozen=True)
@@ -210,12 +248,7 @@ class Store:
 
     def get_link(self, platform: str, user_id: str, service: str) -> Link | None:
         row = self.conn.execute(self._LINK_SQL, (platform, str(user_id), service)).fetchone()
-        return None if row is None else self._link(row)
-
-    def _link(self, row: tuple[Any, ...]) -> Link:
-        token = self.decrypt(row[4]) if row[4] else None
-        data = json.loads(self.decrypt(row[5])) if row[5] else {}
-        return Link(row[0], row[1], row[2], row[3], token, data, row[6], row[7])
+        return None if row is None else Link(self, row)
 
     def set_link(
         self,
@@ -228,6 +261,8 @@ class Store:
         data: dict[str, Any] | None = None,
     ) -> Link:
         t = now()
+        token_enc = self.encrypt(token) if token else None
+        data_enc = self.encrypt(json.dumps(data)) if data else None
         self.conn.execute(
             "insert into links (platform, user_id, service, account, token, data, created, "
             "updated) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict(platform, user_id, service) "
@@ -238,13 +273,13 @@ class Store:
                 str(user_id),
                 service,
                 account,
-                self.encrypt(token) if token else None,
-                self.encrypt(json.dumps(data)) if data else None,
+                token_enc,
+                data_enc,
                 t,
                 t,
             ),
         )
-        link = self.get_link(platform, user_id, service)
+        link = self.get_link(platform, user_id, service)  # re-read: `created` may be older
         assert link is not None
         return link
 
@@ -261,7 +296,7 @@ class Store:
             "from links where platform = ? and user_id = ? order by service",
             (platform, str(user_id)),
         ).fetchall()
-        return [self._link(r) for r in rows]
+        return [Link(self, r) for r in rows]
 
     def find_link_by_account(self, service: str, account: str) -> Link | None:
         row = self.conn.execute(
@@ -269,7 +304,7 @@ class Store:
             "from links where service = ? and lower(account) = lower(?) limit 1",
             (service, account),
         ).fetchone()
-        return None if row is None else self._link(row)
+        return None if row is None else Link(self, row)
 
     # ------------------------------------------------------------------ subscriptions
 
