@@ -1,0 +1,84 @@
+"""Benchmark: start-up. `python bench/startup.py [--config bot.example.yaml] [--runs 5]`
+
+Time from process start to the first reply of ``!ping`` on the console, and the process's RSS
+at that moment, with the example config (console + bundled simulators). Floor, same run:
+``python -c "import discord"`` (a Discord bot pays at least that before it can answer).
+Targets: time <= 1.0x the floor (a transport that is disabled is not imported), RSS <= 60 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import REPO, median, ms, row
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def time_to_pong(config: Path, workdir: Path) -> tuple[float, float]:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_SECRET_KEY"}
+    env["BOT_DATABASE"] = str(workdir / "bot.db")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=workdir,
+        env=env,
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write("!ping\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline()
+    elapsed = time.perf_counter() - t0
+    rss = rss_mib(proc.pid)
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    if line.strip() != "pong":
+        raise SystemExit(f"expected pong, got {line!r}")
+    return elapsed, rss
+
+
+def time_import_discord() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import discord"], check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default=str(REPO / "bot.example.yaml"))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    config = Path(args.config).resolve()
+    times, rsss, floors = [], [], []
+    with tempfile.TemporaryDirectory() as d:
+        time_to_pong(config, Path(d))  # warm the page cache and create the database
+        for _ in range(args.runs):
+            floors.append(time_import_discord())
+            t, r = time_to_pong(config, Path(d))
+            times.append(t)
+            rsss.append(r)
+    print(f"start-up with {config.name}, median of {args.runs} runs")
+    t, f = median(times), median(floors)
+    row("process start -> first !ping reply", ms(t), ms(f) + " (import discord)", t / f,
+        "<= 1.0x", t / f <= 1.0)
+    rss = median(rsss)
+    row("RSS at first reply", f"{rss:.1f} MiB", target="<= 60 MiB", ok=rss <= 60)
+
+
+if __name__ == "__main__":
+    main()
