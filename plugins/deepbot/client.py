@@ -10,7 +10,10 @@ DeepBot may not answer at all (unknown users, requests it does not understand), 
 call has a deadline. A call that gave up leaves a short-lived placeholder in its queue: if
 its answer arrives late, the placeholder swallows it instead of handing it to the next
 caller for the same key. Placeholders expire after ``late_reply_grace`` seconds so a request
-DeepBot never answers cannot shift every later answer by one.
+DeepBot never answers cannot shift every later answer by one. A call that gave up after a
+placeholder ahead of it swallowed an answer leaves none itself (the swallowed answer may have
+been its own); otherwise retries arriving within the grace would each lose their answer to the
+previous retry's placeholder, for as long as they keep coming.
 
 A background task keeps the connection: it connects, registers with the secret, reads, and
 reconnects with :func:`bot.backoff.backoff_delays` when the connection drops. Calls made
@@ -21,11 +24,13 @@ task: retrying the same secret cannot succeed, and a silent retry loop would hid
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import math
+import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -95,13 +100,18 @@ class ConnectionState(enum.Enum):
 
 
 class _Slot:
-    """One call waiting for its reply; after the call gives up, a placeholder until ``expires``."""
+    """One call waiting for its reply; after the call gives up, a placeholder until ``expires``.
 
-    __slots__ = ("expires", "future")
+    ``shadowed`` marks a call behind which a placeholder swallowed an answer: that answer
+    may have been this call's own, so when this call gives up it leaves no placeholder.
+    """
+
+    __slots__ = ("expires", "future", "shadowed")
 
     def __init__(self, future: asyncio.Future[Any]) -> None:
         self.future = future
         self.expires = math.inf
+        self.shadowed = False
 
 
 _Pending = dict[tuple[str, str], deque[_Slot]]
@@ -115,6 +125,14 @@ def check_url(url: str) -> str:
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise InvalidArgument(f"{url!r} is not a ws:// or wss:// URL.")
     return url
+
+
+def _without_credentials(url: str) -> str:
+    """``ws://user:pass@host:1/`` -> ``ws://host:1/``: a URL may carry a password."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def check_secret(secret: str) -> str:
@@ -151,6 +169,8 @@ class DeepBotClient:
         if not (timeout > 0 and math.isfinite(timeout)):
             raise InvalidArgument("The DeepBot timeout must be a positive number of seconds.")
         self.url = check_url(url)
+        #: The URL as messages and logs show it: credentials in it are never echoed.
+        self.display_url = _without_credentials(self.url)
         raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
         self._secret = check_secret(raw)
         self.timeout = timeout
@@ -175,6 +195,8 @@ class DeepBotClient:
         self.ignored_frames = 0
         #: Successful registrations so far; a reconnect shows as this growing.
         self.registrations = 0
+        #: ``time.monotonic()`` of the last call DeepBot left unanswered (for ``status``).
+        self.last_timeout: float | None = None
 
     @classmethod
     def from_config(
@@ -191,7 +213,7 @@ class DeepBotClient:
         )
 
     def __repr__(self) -> str:
-        return f"<DeepBotClient {self.url} {self._state.value}>"
+        return f"<DeepBotClient {self.display_url} {self._state.value}>"
 
     # --- connection ----------------------------------------------------------------------
 
@@ -211,7 +233,7 @@ class DeepBotClient:
         self._closing = False
         self._set_state(ConnectionState.CONNECTING)
         self._runner = asyncio.get_running_loop().create_task(
-            self._run(), name=f"deepbot-client {self.url}"
+            self._run(), name=f"deepbot-client {self.display_url}"
         )
 
     async def connect(self, within: float | None = None) -> None:
@@ -329,7 +351,7 @@ class DeepBotClient:
                 proxy=None,
             )
         except _CONNECT_ERRORS as exc:
-            self._lost(f"DeepBot could not be reached at {self.url}.", exc, loudly)
+            self._lost(f"DeepBot could not be reached at {self.display_url}.", exc, loudly)
             return "failed"
         try:
             await self._register(ws)
@@ -349,7 +371,7 @@ class DeepBotClient:
         self.registrations += 1
         self.last_error = None
         self._set_state(ConnectionState.CONNECTED)
-        log.info("Connected to DeepBot at %s", self.url)
+        log.info("Connected to DeepBot at %s", self.display_url)
         try:
             await self._read(ws, pending)
         finally:
@@ -413,7 +435,11 @@ class DeepBotClient:
                         slot.future.set_result(reply.msg)
                         break
                     if slot.expires > loop.time():
-                        break  # the late answer of a call that gave up: swallow it
+                        # The late answer of a call that gave up: swallow it. If that call
+                        # was never answered, this was the next call's answer instead.
+                        for waiting in queue:
+                            waiting.shadowed = True
+                        break
                 else:
                     self.ignored_frames += 1
                 if queue is not None and not queue:
@@ -479,11 +505,18 @@ class DeepBotClient:
             if not slot.future.done():
                 slot.future.cancel()  # nobody will read an error set on it later
             if slot.expires == math.inf and not _answered(slot.future):
-                slot.expires = loop.time() + self.late_reply_grace
-                loop.call_later(self.late_reply_grace, _prune, pending, key, loop)
+                if slot.shadowed:
+                    # Its answer may already have been swallowed; another placeholder would
+                    # swallow the next call's answer too, and so on while retries keep coming.
+                    slot.expires = 0.0
+                    _prune(pending, key, loop)
+                else:
+                    slot.expires = loop.time() + self.late_reply_grace
+                    loop.call_later(self.late_reply_grace, _prune, pending, key, loop)
 
     def _time_out(self, slot: _Slot, function: str, user: str) -> None:
         if not slot.future.done():
+            self.last_timeout = time.monotonic()
             slot.future.set_exception(
                 DeepBotTimeout(
                     f"DeepBot did not answer in time ({self.timeout:g} s).",
@@ -622,12 +655,24 @@ class DeepBotClient:
             raise InvalidArgument(
                 "Points cannot be given to the same user.", function=ADD_TO_ESCROW
             )
-        key = from_name.lower()
+        async with self.escrow_guard(from_name):
+            await run_transfer(self, from_name, to_name, amount)
+
+    @contextlib.asynccontextmanager
+    async def escrow_guard(self, user: str) -> AsyncIterator[None]:
+        """Hold the viewer's escrow for the duration of the block.
+
+        DeepBot commits and cancels a viewer's *whole* escrow, so an admin's ``escrow
+        commit`` or ``cancel`` landing in the middle of a transfer would settle the
+        transfer's points behind its back. Transfers take this guard; so should anything
+        else that touches one viewer's escrow. Not reentrant.
+        """
+        key = user.lower()
         lock, users = self._transfer_locks.get(key) or (asyncio.Lock(), 0)
         self._transfer_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await run_transfer(self, from_name, to_name, amount)
+                yield
         finally:
             lock, users = self._transfer_locks[key]
             if users > 1:

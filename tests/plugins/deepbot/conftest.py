@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from bot_plugins.deepbot.client import DeepBotClient
 from bot_plugins.deepbot.simulator import DeepBotSimulator, SimUser
 

@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
+from bot.errors import NotConnected, ServiceError, ServiceTimeout
 from bot_plugins.deepbot import protocol
 from bot_plugins.deepbot.client import ConnectionState, DeepBotClient
 from bot_plugins.deepbot.errors import (
@@ -34,8 +36,6 @@ from bot_plugins.deepbot.errors import (
 )
 from bot_plugins.deepbot.models import ModLevel, VipLevel
 from bot_plugins.deepbot.simulator import DeepBotSimulator, SimUser
-
-from bot.errors import NotConnected, ServiceError, ServiceTimeout
 
 Factory = Callable[..., Awaitable[DeepBotClient]]
 
@@ -501,6 +501,23 @@ async def test_a_late_answer_is_not_given_to_the_next_call(
     assert await client.get_points("bob") == Decimal(200)
 
 
+async def test_retries_after_a_silent_spell_get_answers_again(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    client = await deepbot_client_factory(timeout=0.2, late_reply_grace=5.0)
+    deepbot_sim.silent = True
+    with pytest.raises(DeepBotTimeout):
+        await client.get_points("bob")  # never answered: its placeholder stays for 5 s
+    deepbot_sim.silent = False
+    # This answer is taken for the silent call's late one and swallowed...
+    with pytest.raises(DeepBotTimeout):
+        await client.get_points("bob")
+    # ...but the retry after it leaves no placeholder, so the next retry is answered
+    # instead of every retry within the grace losing its answer to the one before.
+    assert await client.get_points("bob") == Decimal(100)
+    assert await client.get_points("bob") == Decimal(100)
+
+
 # --- connection ------------------------------------------------------------------------------
 
 
@@ -706,3 +723,28 @@ async def test_concurrent_transfers_from_one_giver_never_overspend(
     bob, alice, carol = (deepbot_sim.user(n) for n in ("bob", "alice", "carol"))
     assert (bob.points, bob.escrow) == (Decimal(0), Decimal(0))
     assert alice.points + carol.points == Decimal(500 + 100)
+
+
+async def test_escrow_guard_keeps_an_admin_cancel_out_of_a_transfer(
+    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
+) -> None:
+    deepbot_sim.reply_delay = 0.02
+    transfer = asyncio.ensure_future(deepbot_client.transfer("alice", "bob", 30))
+    await eventually(lambda: "api|add_to_escrow|alice|30" in deepbot_sim.received)
+
+    async def admin_cancel() -> None:
+        async with deepbot_client.escrow_guard("ALICE"):
+            await deepbot_client.cancel_escrow("alice")
+
+    # Unguarded, the cancel would land between escrow and commit: Alice refunded while Bob
+    # is credited, 30 points made out of nothing. Guarded, it waits for the transfer.
+    with pytest.raises(NoPointsInEscrow):
+        await asyncio.gather(transfer, admin_cancel())
+    alice, bob = deepbot_sim.user("alice"), deepbot_sim.user("bob")
+    assert (alice.points, alice.escrow, bob.points) == (470, 0, 130)
+    assert list(deepbot_sim.received)[-4:] == [
+        "api|add_to_escrow|alice|30",
+        "api|add_points|bob|30",
+        "api|commit_user_escrow|alice",
+        "api|cancel_escrow|alice",
+    ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from bot_plugins.deepbot.client import DeepBotClient
 from bot_plugins.deepbot.config import DeepBotConfig
 from bot_plugins.deepbot.simulator import DeepBotSimulator
-from pydantic import ValidationError
 
 SECRET = "s3cr3t-value"
 

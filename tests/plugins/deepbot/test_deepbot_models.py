@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+
 from bot_plugins.deepbot.models import VipLevel, parse_number, parse_timestamp, parse_user
 from bot_plugins.deepbot.protocol import Reply, check_points, format_decimal, parse_reply
 

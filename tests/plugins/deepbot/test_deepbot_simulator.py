@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from bot.simulation import Simulator
 from bot_plugins.deepbot.simulator import (
     DeepBotSimulator,
     SimUser,
@@ -18,9 +21,6 @@ from bot_plugins.deepbot.simulator import (
     load_users,
     simulator_from_args,
 )
-from websockets.asyncio.client import ClientConnection, connect
-
-from bot.simulation import Simulator
 
 
 async def ask(ws: ClientConnection, frame: str) -> dict[str, Any]:
