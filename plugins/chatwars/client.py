@@ -1,0 +1,639 @@
+"""The ChatWars protocol client: AMQP in and out, typed calls, no chat.
+
+Design points the API forces on us:
+
+* The app may only publish and consume: it never declares an exchange or a queue (the real
+  broker answers ACCESS_REFUSED), so queues and exchanges are referenced by name only.
+* Replies carry no id of ours; :mod:`.correlation` matches them and keeps one request per user
+  in flight, so concurrent users never receive each other's replies.
+* Money moves once: pay/payout take the caller's transactionId (the ledger owns it) and a
+  retry reuses it. A publish interrupted by a broken connection is not reported as failed,
+  because it may have reached the broker: the call keeps waiting for the reply, which is still
+  delivered after the reconnect, until its timeout.
+* Inbound messages are acknowledged only after they were handled, so nothing is lost when the
+  connection breaks; a copy redelivered after a reconnect is recognised and not handled twice.
+* The connection is supervised: on any loss it reconnects with :func:`bot.backoff.backoff_delays`
+  and restores every consumer; while it is down, calls fail at once with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import json
+import logging
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.abc import AbstractIncomingMessage as IncomingMessage
+from aio_pika.exceptions import (
+    AMQPError,
+    ChannelInvalidStateError,
+    ChannelNotFoundEntity,
+    ConnectionClosed,
+    DeliveryError,
+    ProbableAuthenticationError,
+)
+from aiormq.exceptions import ChannelAccessRefused
+
+from bot.backoff import backoff_delays
+
+from .correlation import Correlator, Pending
+from .errors import ChatWarsError, ChatWarsNotConnected, ChatWarsTimeout, OperationRequestPending
+from .feeds import FeedFormatError, FeedKind, FeedMessage, parse_feed
+from .models import (
+    AppInfo,
+    AuthCodeSent,
+    GrantedToken,
+    OperationGranted,
+    OperationRequest,
+    PaymentAuthorized,
+    PaymentDone,
+    PayoutDone,
+    Profile,
+    Stock,
+    UserToken,
+)
+from .parsing import FormatProblem
+from .ratelimit import SlidingWindowLimiter
+from .requests import (
+    AuthAdditionalOperation,
+    AuthorizePayment,
+    CreateAuthCode,
+    GetInfo,
+    GrantAdditionalOperation,
+    GrantToken,
+    Pay,
+    Payout,
+    Reply,
+    Request,
+    RequestProfile,
+    RequestStock,
+)
+from .routing import Routing
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_TIMEOUT = 10.0
+#: Public clients cap themselves near 30 requests/s; stay a little under.
+DEFAULT_RATE = 25.0
+#: "Do not spam with this request or sanctions will follow" (authAdditionalOperation).
+DEFAULT_OPERATION_COOLDOWN = 600.0
+
+FeedHandler = Callable[[FeedMessage], Awaitable[None] | None]
+#: Called with the request and its outcome (a result or a ChatWarsError) when a reply arrives
+#: after its caller gave up: the ledger learns how a timed-out payout really ended.
+LateReplyHandler = Callable[[Request[Any], Any], Awaitable[None] | None]
+
+
+def redact_url(url: str) -> str:
+    """The broker URL without user and password, for logs and status lines."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
+
+
+def _reply_text(exc: BaseException) -> str:
+    """The broker's own reason from an AMQP close, e.g. "CONNECTION_FORCED - closed by test"."""
+    texts = [arg for arg in exc.args if isinstance(arg, str)]
+    return (texts[-1] if texts else type(exc).__name__)[:120]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatus:
+    """For the bot's ``status`` command: up or down, and why, in plain words."""
+
+    connected: bool
+    reason: str | None
+    broker: str
+    feeds: Mapping[FeedKind, str | None]  # None: consuming; text: why not
+    in_flight: int
+
+
+@dataclass(slots=True)
+class _Asked:
+    at: float
+    request: OperationRequest | None
+
+
+class _SeenBodies:
+    """Recently handled messages, to drop a copy the broker redelivers after a reconnect."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    @staticmethod
+    def key(body: bytes) -> str:
+        return hashlib.sha256(body).hexdigest()
+
+    def seen(self, key: str) -> bool:
+        return key in self._keys
+
+    def add(self, key: str) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+
+class ChatWarsClient:
+    """One app's connection to the ChatWars API.
+
+    ``start()`` connects (and keeps reconnecting in the background; it does not raise when the
+    broker is down: ``status`` says why). Every call has a timeout, is rate limited, and raises
+    a :class:`~.errors.ChatWarsError` subclass carrying the API's result code.
+    """
+
+    def __init__(
+        self,
+        amqp_url: str,
+        app: str,
+        *,
+        test_mode: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_rate: float = DEFAULT_RATE,
+        feeds: Iterable[FeedKind] = (),
+        operation_cooldown: float = DEFAULT_OPERATION_COOLDOWN,
+        late_reply_grace: float = 120.0,
+        connect_timeout: float = 10.0,
+        prefetch: int = 64,
+        reconnect_delays: Callable[[], Iterator[float]] = backoff_delays,
+    ) -> None:
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self._url = amqp_url
+        self._password = unquote(urlsplit(amqp_url).password or "")
+        self.routing = Routing(app, test_mode)
+        self.timeout = timeout
+        self.operation_cooldown = operation_cooldown
+        self._feeds = tuple(dict.fromkeys(FeedKind(kind) for kind in feeds))
+        self._connect_timeout = connect_timeout
+        self._prefetch = prefetch
+        self._reconnect_delays = reconnect_delays
+        self._limiter = SlidingWindowLimiter(max_rate)
+        self._correlator = Correlator(grace=late_reply_grace)
+        self._seen_replies = _SeenBodies()
+        self._seen_feeds = _SeenBodies()
+        self._feed_handlers: list[FeedHandler] = []
+        self._late_handlers: list[LateReplyHandler] = []
+        self._asked: dict[tuple[int, str], _Asked] = {}
+        self._asking: dict[tuple[int, str], asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+        self._connection: AbstractConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connected = asyncio.Event()
+        self._reason: str | None = "not started"
+        self._feed_state: dict[FeedKind, str | None] = {k: "not started" for k in self._feeds}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._first_attempt: asyncio.Event | None = None
+        self._closing = False
+        self.reconnects = 0  # successful connections after the first; for tests and status
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Connect, returning after the first attempt whatever its outcome."""
+        if self._supervisor is not None:
+            return
+        self._closing = False
+        self._first_attempt = asyncio.Event()
+        self._supervisor = asyncio.create_task(
+            self._supervise(), name=f"chatwars:{self.routing.app}"
+        )
+        await self._first_attempt.wait()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """True once connected (e.g. after a reconnect), False if ``timeout`` passes first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Disconnect for good and fail every waiting call; safe to call twice."""
+        self._closing = True
+        task, self._supervisor = self._supervisor, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._teardown()
+        self._reason = "closed"
+        self._correlator.fail_all(ChatWarsNotConnected("the bot closed the connection"))
+        for job in list(self._background):
+            job.cancel()
+
+    async def __aenter__(self) -> ChatWarsClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def status(self) -> ClientStatus:
+        return ClientStatus(
+            connected=self.connected,
+            reason=None if self.connected else self._reason,
+            broker=redact_url(self._url),
+            feeds=dict(self._feed_state),
+            in_flight=len(self._correlator),
+        )
+
+    def add_feed_handler(self, handler: FeedHandler) -> None:
+        """Call ``handler`` with every parsed feed message (before it is acknowledged)."""
+        self._feed_handlers.append(handler)
+
+    def add_late_reply_handler(self, handler: LateReplyHandler) -> None:
+        self._late_handlers.append(handler)
+
+    # ---------------------------------------------------------------- connection
+
+    async def _supervise(self) -> None:
+        delays = self._reconnect_delays()
+        first = True
+        while not self._closing:
+            lost = asyncio.Event()
+            try:
+                await self._connect(lost)
+            except Exception as exc:
+                self._reason = self._describe(exc)
+                log.warning(
+                    "ChatWars: cannot connect to %s: %s", redact_url(self._url), self._reason
+                )
+            else:
+                if not first:
+                    self.reconnects += 1
+                first = False
+                delays = self._reconnect_delays()
+                self._reason = None
+                self._connected.set()
+                log.info("ChatWars: connected to %s as %s", redact_url(self._url), self.routing.app)
+                assert self._first_attempt is not None
+                self._first_attempt.set()
+                await lost.wait()
+                log.warning("ChatWars: connection lost: %s", self._reason)
+            self._connected.clear()
+            await self._teardown()
+            assert self._first_attempt is not None
+            self._first_attempt.set()
+            if self._closing:
+                break
+            await asyncio.sleep(next(delays))
+
+    async def _connect(self, lost: asyncio.Event) -> None:
+        def on_close(_sender: object, exc: BaseException | None = None) -> None:
+            if not lost.is_set():
+                self._reason = self._describe(exc) if exc else "the connection was closed"
+                lost.set()
+
+        connection = await aio_pika.connect(
+            self._url,
+            timeout=self._connect_timeout,
+            client_properties={"connection_name": f"chatwars-bot:{self.routing.app}"},
+        )
+        self._connection = connection
+        connection.close_callbacks.add(on_close)
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        channel.close_callbacks.add(on_close)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        # ensure=False: no declare, not even a passive one; the real server owns these.
+        exchange = await channel.get_exchange(self.routing.exchange, ensure=False)
+        inbound = await channel.get_queue(self.routing.inbound_queue, ensure=False)
+        await inbound.consume(self._on_reply_message)
+        for kind in self._feeds:
+            await self._consume_feed(connection, kind)
+        self._exchange = exchange
+
+    async def _consume_feed(self, connection: AbstractConnection, kind: FeedKind) -> None:
+        """Feeds get their own channel: a missing feed queue (the app did not request it)
+        closes only that channel, not the one replies arrive on."""
+        name = self.routing.feed_queue(kind)
+        channel: AbstractChannel | None = None
+        try:
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            queue = await channel.get_queue(name, ensure=False)
+            await queue.consume(partial(self._on_feed_message, kind))
+        except (AMQPError, ConnectionError) as exc:
+            self._feed_state[kind] = self._describe(exc)
+            log.warning("ChatWars: not consuming feed %s: %s", name, self._feed_state[kind])
+        else:
+            self._feed_state[kind] = None
+
+    async def _teardown(self) -> None:
+        self._exchange = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 5)
+        for kind in self._feeds:
+            if self._feed_state.get(kind) is None:
+                self._feed_state[kind] = "not connected"
+
+    def _describe(self, exc: BaseException) -> str:
+        """A plain reason for a connection problem, never containing the password."""
+        where = redact_url(self._url)
+        if isinstance(exc, ProbableAuthenticationError):
+            text = f"the broker at {where} refused the login of app {self.routing.app}"
+        elif isinstance(exc, ChannelNotFoundEntity):
+            text = f"a queue or exchange of app {self.routing.app} does not exist on the broker"
+        elif isinstance(exc, ChannelAccessRefused):
+            text = f"the broker refused access for app {self.routing.app}"
+        elif isinstance(exc, TimeoutError):
+            text = f"no answer from the broker at {where}"
+        elif isinstance(exc, ConnectionClosed):
+            text = f"the broker closed the connection ({_reply_text(exc)})"
+        elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno < 512:
+            # aiormq wraps socket errors as (errno, text) in an AMQPConnectionError.
+            text = f"cannot reach the broker at {where} ({os.strerror(exc.errno)})"
+        else:
+            detail = str(exc).strip() or type(exc).__name__
+            text = f"{type(exc).__name__}: {detail}"[:200]
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text.replace(self._url, where)
+
+    # ---------------------------------------------------------------- inbound
+
+    async def _on_reply_message(self, message: IncomingMessage) -> None:
+        try:
+            self._handle_reply(message.body, message.redelivered)
+        except Exception:
+            log.exception("ChatWars: failed to handle a reply; dropped")
+        finally:
+            await self._ack(message)
+
+    def _handle_reply(self, body: bytes, redelivered: bool | None) -> None:
+        """Match synchronously, so replies are matched in the order they arrived."""
+        key = self._seen_replies.key(body)
+        if redelivered and self._seen_replies.seen(key):
+            log.info("ChatWars: dropped a redelivered copy of a reply already handled")
+            return
+        self._seen_replies.add(key)
+        try:
+            reply = Reply.from_body(body)
+        except FormatProblem as exc:
+            log.warning("ChatWars: dropped a malformed reply: %s", exc)
+            return
+        pending = self._correlator.match(reply)
+        if pending is None:
+            log.warning(
+                "ChatWars: dropped a reply that answers no waiting request (action=%s, result=%s)",
+                reply.action,
+                reply.result,
+            )
+        elif pending.ghost or pending.future.done():
+            self._late_reply(pending, reply)
+        else:
+            pending.future.set_result(reply)
+
+    def _late_reply(self, pending: Pending, reply: Reply) -> None:
+        request = pending.request
+        outcome: Any
+        try:
+            outcome = request.parse(reply)
+        except ChatWarsError as exc:
+            outcome = exc
+        log.info(
+            "ChatWars: late reply to %s for user %s: %s",
+            request.action,
+            request.user_id,
+            getattr(outcome, "code", None) or "Ok",
+        )
+        self._remember(request, outcome)
+        for handler in self._late_handlers:
+            self._spawn(handler, request, outcome)
+
+    async def _on_feed_message(self, kind: FeedKind, message: IncomingMessage) -> None:
+        try:
+            key = self._seen_feeds.key(message.body)
+            if message.redelivered and self._seen_feeds.seen(key):
+                return
+            self._seen_feeds.add(key)
+            try:
+                parsed = parse_feed(kind, message.body)
+            except FeedFormatError as exc:
+                log.warning("ChatWars: dropped a malformed %s message: %s", kind, exc)
+                return
+            for handler in self._feed_handlers:
+                try:
+                    result = handler(parsed)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("ChatWars: a %s feed handler failed", kind)
+        finally:
+            await self._ack(message)
+
+    @staticmethod
+    async def _ack(message: IncomingMessage) -> None:
+        # If the channel died meanwhile, the broker redelivers the message after the
+        # reconnect and the seen-set keeps it from being handled twice.
+        with contextlib.suppress(Exception):
+            await message.ack()
+
+    def _spawn(self, handler: Callable[..., Any], *args: Any) -> None:
+        async def run() -> None:
+            try:
+                result = handler(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("ChatWars: a late-reply handler failed")
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---------------------------------------------------------------- outbound
+
+    async def call(self, request: Request[R], *, timeout: float | None = None) -> R:
+        """Send one request and return its typed result, or raise its typed error."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                async with self._correlator.serial(request):
+                    await self._limiter.acquire()
+                    reply = await self._send_and_wait(request)
+        except TimeoutError:
+            raise ChatWarsTimeout(request.action, timeout) from None
+        try:
+            result = request.parse(reply)
+        except ChatWarsError as exc:
+            self._remember(request, exc)
+            raise
+        self._remember(request, result)
+        return result
+
+    async def _send_and_wait(self, request: Request[Any]) -> Reply:
+        exchange = self._exchange
+        if exchange is None or not self.connected:
+            raise ChatWarsNotConnected(self._reason or "not connected")
+        pending = self._correlator.add(request)
+        maybe_sent = False
+        try:
+            body = json.dumps(request.body(), ensure_ascii=False, separators=(",", ":"))
+            message = aio_pika.Message(
+                body.encode(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            maybe_sent = True
+            try:
+                await exchange.publish(
+                    message, routing_key=self.routing.routing_key, mandatory=True
+                )
+            except (ChannelInvalidStateError, DeliveryError, ChannelNotFoundEntity) as exc:
+                # Certainly not delivered: the channel was already gone, or the broker
+                # returned the message (nothing consumes the routing key).
+                self._correlator.discard(pending)
+                maybe_sent = False
+                raise ChatWarsNotConnected(self._describe(exc)) from None
+            except (AMQPError, ConnectionError) as exc:
+                # It may have reached the broker before the connection broke; its reply
+                # will still come after the reconnect, so keep waiting until the timeout.
+                log.warning(
+                    "ChatWars: %s interrupted while publishing (%s); waiting for its reply",
+                    request.action,
+                    self._describe(exc),
+                )
+            return await pending.future
+        except BaseException:
+            if maybe_sent:
+                # Keep it as a ghost for its late reply; and if it asked the player for a
+                # permission, count it as asked, so we do not ask twice.
+                self._correlator.abandon(pending)
+                self._remember(request, None)
+            raise
+
+    def _remember(self, request: Request[Any], outcome: Any) -> None:
+        """Keep track of permission requests, so a player is not asked twice in a row."""
+        if isinstance(request, AuthAdditionalOperation):
+            key = (request.user.user_id, request.operation)
+            if isinstance(outcome, OperationRequest):
+                self._asked[key] = _Asked(time.monotonic(), outcome)
+            elif outcome is None and key not in self._asked:
+                # Timed out: the player may have been asked; count it as asking.
+                self._asked[key] = _Asked(time.monotonic(), None)
+        elif isinstance(request, GrantAdditionalOperation) and isinstance(
+            outcome, OperationGranted
+        ):
+            for key, asked in list(self._asked.items()):
+                if asked.request is not None and asked.request.request_id == request.request_id:
+                    del self._asked[key]
+
+    # ---------------------------------------------------------------- actions
+
+    @staticmethod
+    def new_transaction_id() -> str:
+        """A fresh unique id for the ledger to store before sending a payment or payout."""
+        return str(uuid.uuid4())
+
+    async def create_auth_code(self, telegram_id: int) -> AuthCodeSent:
+        """Ask the game to send the player a code granting us access."""
+        return await self.call(CreateAuthCode(telegram_id))
+
+    async def grant_token(self, telegram_id: int, auth_code: str) -> GrantedToken:
+        """Trade the player's code for their access token (store it encrypted)."""
+        return await self.call(GrantToken(telegram_id, auth_code))
+
+    async def auth_additional_operation(self, user: UserToken, operation: str) -> OperationRequest:
+        """Ask the player to allow ``operation``, at most once per cool-down per operation.
+
+        Raises OperationRequestPending (carrying the earlier request) within the cool-down:
+        the document warns that repeating this request is sanctioned.
+        """
+        request = AuthAdditionalOperation(user, operation)
+        key = (user.user_id, operation)
+        lock = self._asking.setdefault(key, asyncio.Lock())
+        async with lock:
+            asked = self._asked.get(key)
+            if asked is not None:
+                elapsed = time.monotonic() - asked.at
+                if elapsed < self.operation_cooldown:
+                    raise OperationRequestPending(
+                        operation, user.user_id, self.operation_cooldown - elapsed, asked.request
+                    )
+                del self._asked[key]
+            return await self.call(request)
+
+    def pending_operation_request(self, user_id: int) -> OperationRequest | None:
+        """The newest permission request sent to this player and not yet granted, if any
+        (within the cool-down): a code the player sends next most likely completes it."""
+        now = time.monotonic()
+        found = [
+            asked
+            for (uid, _), asked in self._asked.items()
+            if uid == user_id and asked.request and now - asked.at < self.operation_cooldown
+        ]
+        found.sort(key=lambda asked: asked.at)
+        return found[-1].request if found else None
+
+    async def grant_additional_operation(
+        self, user: UserToken, request_id: str, auth_code: str
+    ) -> OperationGranted:
+        """Complete a permission request with the code the player sent us."""
+        return await self.call(GrantAdditionalOperation(user, request_id, auth_code))
+
+    async def authorize_payment(
+        self, user: UserToken, pouches: int, transaction_id: str
+    ) -> PaymentAuthorized:
+        """Hold ``pouches`` on the player's account; the game sends them a confirmation code."""
+        return await self.call(AuthorizePayment(user, pouches, transaction_id))
+
+    async def pay(
+        self, user: UserToken, pouches: int, confirmation_code: str, transaction_id: str
+    ) -> PaymentDone:
+        """Take the held pouches, with the code the player confirmed and the same id."""
+        return await self.call(Pay(user, pouches, confirmation_code, transaction_id))
+
+    async def payout(
+        self, user: UserToken, pouches: int, transaction_id: str, message: str = ""
+    ) -> PayoutDone:
+        """Send pouches from the app's balance to the player.
+
+        ``message`` is plain text; it is HTML-escaped and must stay within 100 symbols. After
+        a timeout, retry with the same ``transaction_id``: a DuplicateTransaction then means
+        the first attempt went through.
+        """
+        return await self.call(Payout(user, pouches, transaction_id, message))
+
+    async def get_info(self) -> AppInfo:
+        """The app's balance, in gold."""
+        return await self.call(GetInfo())
+
+    async def request_profile(self, user: UserToken) -> Profile:
+        """The player's profile (raises Forbidden until GetUserProfile is allowed)."""
+        return await self.call(RequestProfile(user))
+
+    async def request_stock(self, user: UserToken) -> Stock:
+        """The player's stock (raises Forbidden until GetStock is allowed)."""
+        return await self.call(RequestStock(user))

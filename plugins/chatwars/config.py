@@ -1,0 +1,169 @@
+"""The ``chatwars`` config section.
+
+Checked when the config is loaded, so a mistyped URL or app name shows up in
+``bot check-config`` with its key, not at the first payout. ``amqp_url`` carries the app's
+broker password, so it is a secret and errors never repeat the input.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from bot.backoff import backoff_delays
+from bot.config import PluginConfig, StrictModel
+
+from .client import (
+    DEFAULT_OPERATION_COOLDOWN,
+    DEFAULT_RATE,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    ChatWarsClient,
+)
+from .feeds import FeedKind
+from .routing import check_app_name
+from .simulator import ChatWarsSimulator
+from .simworld import KNOWN_OPERATIONS, ChatWarsWorld
+
+#: The app name the bundled simulator serves when ``app`` is not set.
+SIMULATED_APP = "demo"
+
+
+class SimulatorSettings(StrictModel):
+    """How the bundled simulator behaves with ``simulate: true``."""
+
+    feed_interval: float = Field(
+        5.0, ge=0, le=3600, description="Seconds between feed messages; 0 turns feeds off."
+    )
+    balance: int = Field(100_000, ge=0, description="The app's starting balance in gold.")
+    seed: int | None = Field(None, description="Seed for codes, tokens and feed contents.")
+    grant_all: bool = Field(
+        False, description="New tokens may read profiles and stock without asking the player."
+    )
+
+
+class ChatWarsConfig(PluginConfig):
+    """``amqp_url``, ``app`` and ``test_mode`` (the stable keys), plus limits and timings.
+
+    ``app`` is required unless ``simulate: true`` (the simulator then serves ``demo``).
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True, allow_inf_nan=False)
+
+    amqp_url: SecretStr = Field(
+        SecretStr(DEFAULT_URL),
+        description="Broker URL with the app's login; production: amqps://APP:PASSWORD@"
+        "api.chatwars.me:5673/",
+    )
+    app: str | None = Field(None, description="The app name ChatWars registered.")
+    test_mode: bool = Field(False, description="Use the <app>_to / <app>_ti test queues.")
+    timeout: float = Field(
+        DEFAULT_TIMEOUT, gt=0, le=120, description="Seconds to wait for each answer."
+    )
+    max_requests_per_second: float = Field(
+        DEFAULT_RATE,
+        gt=0,
+        le=30,
+        description="Our send rate cap (public clients stay near 30 per second).",
+    )
+    feeds: list[FeedKind] = Field(
+        default_factory=lambda: list(FeedKind),
+        description="Market feeds to consume: deals, offers, sex_digest, yellow_pages.",
+    )
+    operation_cooldown: float = Field(
+        DEFAULT_OPERATION_COOLDOWN,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds before a player may be asked again for the same permission.",
+    )
+    payment_expiry: float = Field(
+        300.0, gt=0, le=24 * 3600, description="Seconds a payment waits for its confirmation."
+    )
+    alert_interval: float = Field(
+        60.0, gt=0, le=24 * 3600, description="Seconds over which feed alerts are coalesced."
+    )
+    reconnect_min_delay: float = Field(
+        0.2, gt=0, le=60, description="First delay before reconnecting, in seconds."
+    )
+    reconnect_max_delay: float = Field(
+        15.0, gt=0, le=600, description="Longest delay between reconnect attempts, in seconds."
+    )
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, url: SecretStr) -> SecretStr:
+        text = url.get_secret_value().strip()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - reading it validates it
+        except ValueError:
+            raise ValueError("the port in the URL is not a number from 0 to 65535") from None
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError(
+                "not an amqp:// or amqps:// URL (for example amqps://APP:PASSWORD@"
+                "api.chatwars.me:5673/)"
+            )
+        return SecretStr(text)
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, app: str | None) -> str | None:
+        return None if app is None else check_app_name(app.strip())
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _feed_names(cls, feeds: object) -> object:
+        if isinstance(feeds, list):
+            known = {kind.value for kind in FeedKind}
+            for name in feeds:
+                if name not in known:
+                    raise ValueError(
+                        f"unknown feed {name!r}: choose from {', '.join(sorted(known))}"
+                    )
+        return feeds
+
+    @model_validator(mode="after")
+    def _app_needed(self) -> Self:
+        if self.enabled and not self.simulate and self.app is None:
+            raise ValueError("app is required: the app name ChatWars registered for this bot")
+        if self.reconnect_min_delay > self.reconnect_max_delay:
+            raise ValueError("reconnect_min_delay is larger than reconnect_max_delay")
+        return self
+
+    @property
+    def app_name(self) -> str:
+        return self.app or SIMULATED_APP
+
+    def new_client(self) -> ChatWarsClient:
+        """A client configured from this section (not started)."""
+        return ChatWarsClient(
+            self.amqp_url.get_secret_value(),
+            self.app_name,
+            test_mode=self.test_mode,
+            timeout=self.timeout,
+            max_rate=self.max_requests_per_second,
+            feeds=self.feeds,
+            operation_cooldown=self.operation_cooldown,
+            reconnect_delays=partial(
+                backoff_delays, self.reconnect_min_delay, self.reconnect_max_delay
+            ),
+        )
+
+    def new_simulator(self) -> ChatWarsSimulator:
+        """The bundled simulator for ``simulate: true``, on the broker of ``amqp_url``."""
+        settings = self.simulator
+        world = ChatWarsWorld(
+            seed=settings.seed,
+            balance=settings.balance,
+            initial_operations=KNOWN_OPERATIONS if settings.grant_all else (),
+        )
+        return ChatWarsSimulator(
+            self.amqp_url.get_secret_value(),
+            self.app_name,
+            world=world,
+            feed_interval=settings.feed_interval or None,
+        )
