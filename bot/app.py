@@ -80,19 +80,28 @@ class Bot:
         self._chat_controls: dict[tuple[str, str, str, str], bool] = {}
         self.started_at = 0.0
         self._secret_filter: SecretFilter | None = None
+        self._index_people()
 
     # ------------------------------------------------------------------ permissions
 
+    def _index_people(self) -> None:
+        """Owner and admin ids as sets per platform: checked on every command."""
+        b = self.settings.bot
+        self._owners = {p: frozenset(b.owners.get(p)) for p in ("discord", "telegram", "console")}
+        self._admins = {p: frozenset(b.admins.get(p)) | self._owners[p] for p in self._owners}
+        console = self.settings.transports.console
+        if console.admin:
+            self._admins["console"] |= {console.user_id}
+
     def is_owner(self, platform: str, user_id: str) -> bool:
-        return str(user_id) in self.settings.bot.owners.get(platform)
+        owners = self._owners.get(platform)
+        return owners is not None and user_id in owners
 
     def is_admin(self, platform: str, user_id: str, platform_admin: bool = False) -> bool:
-        if platform_admin or self.is_owner(platform, user_id):
+        if platform_admin:
             return True
-        if str(user_id) in self.settings.bot.admins.get(platform):
-            return True
-        console = self.settings.transports.console
-        return platform == "console" and console.admin and str(user_id) == console.user_id
+        admins = self._admins.get(platform)
+        return admins is not None and user_id in admins
 
     # ------------------------------------------------------------------ per-chat switches
 

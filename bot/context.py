@@ -17,7 +17,16 @@ if TYPE_CHECKING:
 class Context:
     """The caller, the chat, the plugin's client and config, the store, and reply helpers."""
 
-    __slots__ = ("bot", "command", "is_admin", "is_owner", "message", "plugin", "replies_sent")
+    __slots__ = (
+        "_links",
+        "bot",
+        "command",
+        "is_admin",
+        "is_owner",
+        "message",
+        "plugin",
+        "replies_sent",
+    )
 
     def __init__(
         self,
@@ -36,6 +45,8 @@ class Context:
         self.is_admin = is_admin
         self.is_owner = is_owner
         self.replies_sent = 0
+        #: links looked up during this command (the permission check and the handler share one)
+        self._links: dict[str, Link | None] = {}
 
     # ------------------------------------------------------------------ who and where
 
@@ -86,7 +97,10 @@ class Context:
 
     def link(self, service: str | None = None) -> Link | None:
         """The caller's link to ``service`` (default: this command's service), or None."""
-        return self.bot.store.get_link(self.platform, self.user_id, service or self.service)
+        service = service or self.service
+        if service not in self._links:
+            self._links[service] = self.bot.store.get_link(self.platform, self.user_id, service)
+        return self._links[service]
 
     async def linked_account(self, service: str | None = None) -> str:
         """The caller's account name on ``service``; a clear message if they have none."""

@@ -244,7 +244,7 @@ class Dispatcher:
             raise PermissionDenied("This command is for admins only.")
         if cmd.permission == Permission.LINKED:
             service = cmd.service or cmd.plugin
-            if bot.store.get_link(ctx.platform, ctx.user_id, service) is None:
+            if ctx.link(service) is None:
                 raise PermissionDenied(
                     f"You need to link your {service} account first: "
                     f"{bot.settings.bot.prefix}link {service} ..."

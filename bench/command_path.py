@@ -1,0 +1,228 @@
+"""Benchmark: the command path. `python bench/command_path.py [--sequential 2000]`
+
+Simulated chat users send ``!points <user>`` through the harness -> dispatcher -> DeepBot
+plugin -> the DeepBot simulator over a loopback websocket -> reply. Floor, same run: a bare
+websockets client making the same ``get_points`` round trips against the same simulator.
+
+1. Sequential: p50/p99 of the full path vs the bare round trip (targets 1.25x / 1.5x).
+2. 100 users in flight on one DeepBot connection: throughput vs the bare client pipelining
+   100 requests (target >= 0.5x).
+3. 1,000 users in flight: no errors, no crossed replies (each user has a distinct balance).
+4. Network stubbed (the handler returns at once): dispatch cost per command — parse, lookup,
+   permission, link lookup in SQLite, reply — p50 (target <= 25 µs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import tempfile
+import textwrap
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from _common import pct, row, us
+from websockets.asyncio.client import connect
+
+from bot.messages import Message, Reply
+from bot.testing import BotHarness
+from bot_plugins.deepbot.simulator import DeepBotSimulator, SimUser
+
+SECRET = "bench-secret"
+USERS = 1000
+
+
+def viewer(i: int) -> str:
+    return f"viewer{i}"
+
+
+class Sink:
+    """A responder that keeps the last reply (the benchmark's chat window)."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    async def send(self, reply: Reply) -> None:
+        self.last = reply.text
+
+    async def confirm(self, question: str, timeout: float) -> bool | None:
+        return None
+
+
+# --------------------------------------------------------------------------- floor
+
+
+async def bare_sequential(url: str, n: int) -> list[float]:
+    async with connect(url) as ws:
+        await ws.send(f"api|register|{SECRET}")
+        await ws.recv()
+        out = []
+        for i in range(n):
+            name = viewer(i % USERS)
+            t0 = time.perf_counter()
+            await ws.send(f"api|get_points|{name}")
+            reply = json.loads(await ws.recv())
+            out.append(time.perf_counter() - t0)
+            assert reply["param"] == name
+        return out
+
+
+async def bare_pipelined(url: str, n: int, window: int) -> float:
+    """Requests per second with ``window`` in flight on one connection."""
+    async with connect(url) as ws:
+        await ws.send(f"api|register|{SECRET}")
+        await ws.recv()
+        sent = received = 0
+        t0 = time.perf_counter()
+        while sent < min(window, n):
+            await ws.send(f"api|get_points|{viewer(sent % USERS)}")
+            sent += 1
+        while received < n:
+            await ws.recv()
+            received += 1
+            if sent < n:
+                await ws.send(f"api|get_points|{viewer(sent % USERS)}")
+                sent += 1
+        return n / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- full path
+
+
+def message(i: int, sink: Sink) -> Message:
+    return Message("console", f"chat{i}", f"user{i}", f"user{i}", f"!points {viewer(i)}", sink)
+
+
+async def full_sequential(h: BotHarness, n: int) -> list[float]:
+    d = h.bot.dispatcher
+    sink = Sink()
+    out = []
+    for i in range(n):
+        msg = message(i % USERS, sink)
+        t0 = time.perf_counter()
+        await d.submit(msg)
+        out.append(time.perf_counter() - t0)
+    assert sink.last.startswith(viewer((n - 1) % USERS) + " has")
+    return out
+
+
+async def full_concurrent(h: BotHarness, users: int, rounds: int) -> tuple[float, list[float], int]:
+    """Each user sends ``rounds`` commands one after another; returns (cmd/s, latencies, errors)."""
+    d = h.bot.dispatcher
+    latencies: list[float] = []
+    errors = 0
+
+    async def user(i: int) -> None:
+        nonlocal errors
+        sink = Sink()
+        msg = message(i, sink)
+        expected = (
+            f"{viewer(i)} has {i:,}.00 points" if i >= 1000 else f"{viewer(i)} has {i}.00 points"
+        )
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            await d.submit(msg)
+            latencies.append(time.perf_counter() - t0)
+            if sink.last != expected:
+                errors += 1
+                if errors < 5:
+                    print(f"  unexpected reply for {viewer(i)}: {sink.last!r}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(i) for i in range(users)))
+    return users * rounds / (time.perf_counter() - t0), latencies, errors
+
+
+# --------------------------------------------------------------------------- stubbed network
+
+STUB = textwrap.dedent(
+    '''
+    from bot import Permission, command, hookimpl
+
+    @command("points", permission=Permission.LINKED, service="deepbot")
+    async def points(ctx, user: str | None = None) -> str:
+        """Answer at once (the network stubbed)."""
+        link = ctx.link()
+        return f"{user or link.account} has 10.00 points"
+
+    @hookimpl
+    def bot_commands():
+        return [points]
+    '''
+)
+
+
+async def dispatch_cost(n: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as d:
+        plugins = Path(d) / "plugins"
+        plugins.mkdir()
+        (plugins / "stub.py").write_text(STUB)
+        async with BotHarness(
+            {"stub": {}}, config={"bot": {"plugin_dirs": [str(plugins)]}}, directory=Path(d)
+        ) as h:
+            h.bot.store.set_link("console", "user1", "deepbot", "viewer1")
+            sink = Sink()
+            msg = Message("console", "chat1", "user1", "user1", "!points viewer1", sink)
+            disp = h.bot.dispatcher
+            for _ in range(2000):
+                await disp.submit(msg)
+            out = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                await disp.submit(msg)
+                out.append(time.perf_counter() - t0)
+            assert sink.last == "viewer1 has 10.00 points"
+            return out
+
+
+async def main(args: argparse.Namespace) -> None:
+    logging.disable(logging.WARNING)
+    users = [SimUser(viewer(i), points=Decimal(i)) for i in range(USERS)]
+    async with DeepBotSimulator(secret=SECRET, users=users, seed_example=False) as sim:
+        await bare_sequential(sim.url, 200)  # warm-up
+        floor_seq = await bare_sequential(sim.url, args.sequential)
+        floor_tp = await bare_pipelined(sim.url, args.sequential * 2, 100)
+        with tempfile.TemporaryDirectory() as d:
+            plugins = {"deepbot": {"url": sim.url, "secret": SECRET, "timeout": 30}}
+            async with BotHarness(plugins, directory=Path(d)) as h:
+                await h.bot.plugins.runtimes["deepbot"].client.wait_connected(5)
+                await full_sequential(h, 200)  # warm-up
+                seq = await full_sequential(h, args.sequential)
+                tp100, _, err100 = await full_concurrent(h, 100, args.sequential * 2 // 100)
+                tp1000, lat1000, err1000 = await full_concurrent(h, 1000, 2)
+    stub = await dispatch_cost(args.sequential * 5)
+
+    print(f"sequential: {args.sequential} round trips each")
+    for p, target in ((50, 1.25), (99, 1.5)):
+        a, b = pct(seq, p), pct(floor_seq, p)
+        row(f"full path p{p}", us(a), us(b), a / b, f"<= {target}x", a / b <= target)
+    print("100 users in flight on one DeepBot connection")
+    row(
+        "full path commands/s",
+        f"{tp100:,.0f}",
+        f"{floor_tp:,.0f}",
+        tp100 / floor_tp,
+        ">= 0.5x",
+        tp100 / floor_tp >= 0.5,
+    )
+    row("errors or crossed replies", str(err100), target="0", ok=err100 == 0)
+    print("1,000 users in flight")
+    row("full path commands/s", f"{tp1000:,.0f}")
+    row("latency p50", us(pct(lat1000, 50)))
+    row("latency p99", us(pct(lat1000, 99)))
+    row("errors or crossed replies", str(err1000), target="0", ok=err1000 == 0)
+    print("network stubbed (handler returns at once, link looked up in SQLite)")
+    row("dispatch cost p50", us(pct(stub, 50)), target="<= 25 µs", ok=pct(stub, 50) <= 25e-6)
+    row("dispatch cost p99", us(pct(stub, 99)))
+    row("commands/s, one at a time", f"{1 / (sum(stub) / len(stub)):,.0f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sequential", type=int, default=2000)
+    asyncio.run(main(parser.parse_args()))
