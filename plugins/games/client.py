@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -219,22 +219,46 @@ class GamesClient:
         """Games this client joined; they are joined again after every reconnect."""
         return frozenset(self._joined)
 
+    @property
+    def starting(self) -> bool:
+        """True until the first connection attempt succeeded or failed: a caller may wait for
+        it, whereas once the service is known to be down it should fail fast."""
+        return self.running and self.connections == 0 and self.last_error is None
+
+    def start(self) -> None:
+        """Start keeping a connection in the background without waiting for it, so a bot can
+        start while the API is unreachable; :meth:`close` stops it."""
+        if self._runner is None or self._runner.done():
+            self._closing = False
+            self._runner = asyncio.create_task(self._run(), name="games-client")
+
     async def connect(self) -> None:
         """Start the connection and wait until it is up.
 
         On failure this raises :class:`NotConnected` but keeps trying in the background (the
         API may come back later); :meth:`close` stops it.
         """
-        if self._runner is None or self._runner.done():
-            self._closing = False
-            self._runner = asyncio.create_task(self._run(), name="games-client")
+        self.start()
         await self.wait_ready()
 
-    async def wait_ready(self) -> None:
-        """Wait up to ``connect_timeout`` until connected and re-joined (after a reconnect,
-        alerts flow again from then on)."""
+    def keep_joined(self, game_ids: Iterable[str]) -> None:
+        """Treat these games as joined, so the next (re)connect joins them.
+
+        This is how a restarted bot resumes the alerts its chats followed: call it before
+        :meth:`start`. A game that cannot be joined any more is reported as
+        :class:`RejoinFailed`; an id that is not valid is skipped.
+        """
+        for game_id in game_ids:
+            try:
+                self._joined[check_id(game_id)] = None
+            except GamesInputError:
+                log.warning("games: skipped a stored game id that is not valid")
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` (default ``connect_timeout``) until connected and re-joined
+        (after a reconnect, alerts flow again from then on)."""
         try:
-            await asyncio.wait_for(self._ready.wait(), self.connect_timeout)
+            await asyncio.wait_for(self._ready.wait(), timeout or self.connect_timeout)
         except TimeoutError:
             raise NotConnected(
                 f"Could not connect to the games service at {safe_url(self.url)}.",

@@ -10,10 +10,10 @@ get details is op 372, an update's 342 reaches the updater both as a reply and a
 subscriber. Game state survives :meth:`stop`/:meth:`start` on the same port, like a server
 restart that keeps its database, so clients can be seen re-joining.
 
-Test hooks: :meth:`add_session`, :meth:`add_pool`, :meth:`resolve_pool`,
-:meth:`block_betting`, :meth:`register_event`, :meth:`inject`, :meth:`drop_connections`,
-:meth:`restart`, :meth:`subscriber_count`, ``muted_ops`` (ops left unanswered) and
-``requests`` (every request received, as parsed JSON).
+Test hooks: :meth:`add_session`, :meth:`add_demo_game`, :meth:`add_pool`,
+:meth:`resolve_pool`, :meth:`block_betting`, :meth:`register_event`, :meth:`inject`,
+:meth:`drop_connections`, :meth:`restart`, :meth:`subscriber_count`, ``muted_ops`` (ops left
+unanswered) and ``requests`` (every request received, as parsed JSON).
 """
 
 from __future__ import annotations
@@ -285,6 +285,35 @@ class GamesSimulator(Simulator):
         pool = game.pools[pool_id]
         pool.state = "blocked"
         await self._publish(game_id, self._pool_message(RES_BETTING_BLOCKED, game, pool))
+
+    def add_demo_game(self, name: str = "Argentina - Brazil", game_type: str = "football") -> str:
+        """Add an open game with actions, nested targets and one past event.
+
+        A fresh simulator has no games, so the embedded default config would have nothing to
+        list or join; returns the demo game's id.
+        """
+        now = now_ms()
+        game = SimGame(
+            game_id=self._new_id(),
+            source_id=self.source_id,
+            name=name,
+            type=game_type,
+            opened=True,
+            currency="EUR",
+            hashtag="#" + re.sub(r"[^0-9A-Za-z]", "", name.title()),
+            open_at=now,
+            live_start_at=now,
+        )
+        self._add_lists(
+            game,
+            {
+                "actions": ["Goal", "Offside", "Yellow card"],
+                "targets": ["Argentina", "Brazil", "Argentina:10", "Brazil:7"],
+            },
+        )
+        self.games[game.game_id] = game
+        self.register_event(game.game_id, "argentina:10", "goal")
+        return game.game_id
 
     def register_event(
         self, game_id: str, target_id: str, action_id: str, happened_at: int | None = None
@@ -743,6 +772,9 @@ def simulator_from_args(argv: list[str]) -> Simulator:
     parser.add_argument(
         "--open-reply-code", type=int, choices=(RES_OPENED, RES_CREATED_AND_OPENED), default=3402
     )
+    parser.add_argument(
+        "--demo", action="store_true", help="start with an open demo game to list and join"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
@@ -751,7 +783,7 @@ def simulator_from_args(argv: list[str]) -> Simulator:
     sessions = {args.session_key: SimUser(1, "games-bot", source_admin=True)}
     for number, key in enumerate(args.player_key or [DEFAULT_PLAYER_KEY], start=2):
         sessions[key] = SimUser(number, f"player{number - 1}")
-    return GamesSimulator(
+    sim = GamesSimulator(
         args.host,
         args.port,
         source_id=args.source_id,
@@ -761,3 +793,6 @@ def simulator_from_args(argv: list[str]) -> Simulator:
         times_in_seconds=args.times_in_seconds,
         open_reply_code=args.open_reply_code,
     )
+    if args.demo:
+        sim.add_demo_game()
+    return sim

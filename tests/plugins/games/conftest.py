@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.models import Game, NewGame
 from bot_plugins.games.simulator import DEFAULT_ADMIN_KEY, DEFAULT_PLAYER_KEY, GamesSimulator

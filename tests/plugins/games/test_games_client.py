@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from bot.errors import NotConnected, ServiceError, ServiceTimeout
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.errors import AdminRefused, GamesInputError, GamesRefused
 from bot_plugins.games.events import (
@@ -26,8 +28,6 @@ from bot_plugins.games.simulator import (
 )
 from bot_plugins.games.testing import FAST_CLIENT, EventRecorder, MakeClient, eventually
 from bot_plugins.games.wire import OP_GET_DETAILS, OP_JOIN, OP_PING
-
-from bot.errors import NotConnected, ServiceError, ServiceTimeout
 
 
 def _game_spec(**changes: object) -> NewGame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from bot_plugins.games.errors import BadReply, GamesInputError
 from bot_plugins.games.models import (
     check_id,

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from bot.simulation import Simulator
 from bot_plugins.games.simulator import (
     DEFAULT_ADMIN_KEY,
     DEFAULT_PLAYER_KEY,
@@ -15,9 +18,6 @@ from bot_plugins.games.simulator import (
     GamesSimulator,
     simulator_from_args,
 )
-from websockets.asyncio.client import ClientConnection, connect
-
-from bot.simulation import Simulator
 
 
 class Raw:
