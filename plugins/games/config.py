@@ -29,7 +29,7 @@ class GamesConfig(PluginConfig):
         1.0, gt=0, le=60, description="quiet seconds after a 368 before a close is reported"
     )
     alert_coalesce: float = Field(
-        2.0, ge=0, le=60, description="seconds in which a burst of events becomes one alert"
+        0.5, ge=0, le=60, description="seconds in which a burst of events becomes one alert"
     )
     recent_events: int = Field(5, ge=0, le=50, description="past events shown by `game <id>`")
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.config import GamesConfig
-from pydantic import ValidationError
 
 
 def test_stable_keys_are_accepted() -> None:
@@ -13,7 +14,7 @@ def test_stable_keys_are_accepted() -> None:
     assert config.enabled and not config.simulate
     assert config.session_key is not None and config.session_key.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(config) and "s3cret" not in str(config.model_dump())
-    assert (config.timeout, config.ping_interval, config.alert_coalesce) == (10.0, 25.0, 2.0)
+    assert (config.timeout, config.ping_interval, config.alert_coalesce) == (10.0, 25.0, 0.5)
 
 
 @pytest.mark.parametrize("url", ["http://games.example", "games.example:80", "ws://", "ws://h:x"])
