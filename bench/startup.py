@@ -74,8 +74,14 @@ def main() -> None:
             rsss.append(r)
     print(f"start-up with {config.name}, median of {args.runs} runs")
     t, f = median(times), median(floors)
-    row("process start -> first !ping reply", ms(t), ms(f) + " (import discord)", t / f,
-        "<= 1.0x", t / f <= 1.0)
+    row(
+        "process start -> first !ping reply",
+        ms(t),
+        ms(f) + " (import discord)",
+        t / f,
+        "<= 1.0x",
+        t / f <= 1.0,
+    )
     rss = median(rsss)
     row("RSS at first reply", f"{rss:.1f} MiB", target="<= 60 MiB", ok=rss <= 60)
 
