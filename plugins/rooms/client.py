@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import urllib.parse
 from collections.abc import Iterable
 from types import TracebackType
@@ -62,6 +63,27 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 """Largest reply body we read; the API's replies are a few dozen bytes."""
+
+_NOT_IN_ROOM = re.compile(r"\bnot in (?:this|the) room\b", re.IGNORECASE)
+_KEY_REFUSAL = re.compile(r"\b(?:api[ _-]?)?key\b", re.IGNORECASE)
+
+
+def is_not_in_room(error: BaseException) -> bool:
+    """True for the API's "Customer is not in this room." refusal (leave and ping).
+
+    On a leave it means the wanted state already holds: the customer is out of the room.
+    """
+    return isinstance(error, RoomsRefused) and bool(_NOT_IN_ROOM.search(error.api_message))
+
+
+def is_key_refusal(error: BaseException) -> bool:
+    """True when the API refused because of the bot's key ("Invalid API key.").
+
+    The API has no result codes, so this reads its text; the key itself is never in it.
+    """
+    if isinstance(error, RoomsAuthError):
+        return True
+    return isinstance(error, RoomsRefused) and bool(_KEY_REFUSAL.search(error.api_message))
 
 
 class _SecretFilter(logging.Filter):
@@ -167,6 +189,9 @@ class RoomsClient:
             follow_redirects=False,
         )
         self._closed = False
+        #: the last call's failure to reach or satisfy the API (None after any answer that
+        #: shows the API works); read by the plugin's health check, which must not call out
+        self.last_failure: RoomsError | None = None
         _LOG_FILTER.secrets[self._key] += 1
 
     @classmethod
@@ -187,6 +212,15 @@ class RoomsClient:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def record_failure(self, error: RoomsError) -> None:
+        """Note a failure seen around a call, e.g. a caller's own timeout that cancelled it.
+
+        Such a call never finishes here, so :attr:`last_failure` would not show it; the next
+        answered call clears it again.
+        """
+        if not isinstance(error, RoomsRefused) or is_key_refusal(error):
+            self.last_failure = error
 
     async def join_room(self, request: JoinRequest) -> JoinResult:
         """Enter a room; returns the nickname the room displays (usually with ``_####``)."""
@@ -218,15 +252,34 @@ class RoomsClient:
         return Acknowledged(request.function, reply.message)
 
     async def call(self, request: RoomsRequest) -> RoomsReply:
-        """Send any request with the retry policy above; ``success: false`` raises."""
+        """Send any request with the retry policy above; ``success: false`` raises.
+
+        A leave retried after an attempt that may have landed can be refused with "not in
+        this room" because that first attempt did land: that refusal counts as success.
+        """
+        try:
+            reply = await self._call(request)
+        except RoomsRefused as exc:
+            self.last_failure = exc if is_key_refusal(exc) else None
+            raise
+        except RoomsError as exc:
+            if not isinstance(exc, RoomsInvalidRequest):
+                self.last_failure = exc
+            raise
+        self.last_failure = None
+        return reply
+
+    async def _call(self, request: RoomsRequest) -> RoomsReply:
         if self._closed:
             raise RoomsUnavailable("The rooms client is shut down.")
         delays = backoff_delays(base=self.retry_base, cap=self.retry_cap)
         attempts = self.retries + 1
+        maybe_landed = False
         for attempt in range(1, attempts + 1):
             try:
                 reply = await self._attempt(request)
             except _AttemptFailed as failed:
+                maybe_landed = maybe_landed or failed.sent
                 retry = failed.transient and (request.idempotent or not failed.sent)
                 if not retry or attempt == attempts or self._closed:
                     raise failed.error from None
@@ -243,7 +296,10 @@ class RoomsClient:
                 await asyncio.sleep(delay)
                 continue
             if not reply.success:
-                raise RoomsRefused(request.function, self._redact(reply.message))
+                refusal = RoomsRefused(request.function, self._redact(reply.message))
+                if isinstance(request, LeaveRequest) and maybe_landed and is_not_in_room(refusal):
+                    return RoomsReply(True, refusal.api_message, reply.fields)
+                raise refusal
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
 

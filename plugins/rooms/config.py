@@ -1,7 +1,8 @@
 """The ``rooms`` section of the bot's config.
 
-Stable keys (DESIGN.md): ``url``, ``key``, ``ping_interval``. The others tune the client and
-supply what a chat cannot: ``ip_address`` is sent as every chat user's ``ipAddress``, because
+Stable keys (DESIGN.md): ``url``, ``key``, ``ping_interval``. The others tune the client, cap
+what one chat user can make the bot keep alive (``max_rooms_per_user``), and supply what a
+chat cannot: ``ip_address`` is sent as every chat user's ``ipAddress``, because
 the API requires one and a chat message carries no client address; set it to the bot host's
 public address. ``url`` and ``key`` may be left out with ``simulate: true``, where the bundled
 simulator supplies both.
@@ -40,6 +41,9 @@ class RoomsConfig(PluginConfig):
     retries: int = Field(2, description="Extra attempts for retried calls (ping, leave).")
     max_ping_failures: int = Field(
         3, description="Consecutive failed pings after which a presence counts as lost."
+    )
+    max_rooms_per_user: int = Field(
+        5, description="Rooms one chat user may be present in at once (each is pinged)."
     )
 
     @field_validator("url")
@@ -93,6 +97,13 @@ class RoomsConfig(PluginConfig):
     def _retries(cls, value: int) -> int:
         if not 0 <= value <= 10:
             raise ValueError("must be between 0 and 10")
+        return value
+
+    @field_validator("max_rooms_per_user")
+    @classmethod
+    def _max_rooms(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise ValueError("must be between 1 and 100")
         return value
 
     @field_validator("max_ping_failures")

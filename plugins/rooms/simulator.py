@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_KEY = "sim-key"
 """The key the simulator accepts when none is given (also with ``simulate: true``)."""
 
-FaultKind = Literal["malformed", "http_error", "hang", "drop", "body"]
+FaultKind = Literal["malformed", "http_error", "hang", "drop", "body", "lost"]
 
 _INTEGER = re.compile(r"-?\d{1,10}")
 _MALFORMED_BODY = '{ success: true, message: "'  # cut off mid-string, as a broken proxy might
@@ -205,7 +205,9 @@ class RoomsSimulator(Simulator):
         ``malformed``: HTTP 200 with a cut-off body; ``http_error``: ``status`` with a plain
         body; ``hang``: answer nothing for ``hang`` seconds, then drop; ``drop``: close the
         connection at once; ``body``: HTTP 200 with ``body`` verbatim. Only requests for
-        ``functions`` (all when None) count. A faulted request changes no state.
+        ``functions`` (all when None) count. A faulted request changes no state, except
+        ``lost``: the request is carried out as usual, then the connection is closed before
+        the answer is sent (the reply was lost on the way back).
         """
         loop = asyncio.get_running_loop()
         self._faults.append(
@@ -248,7 +250,7 @@ class RoomsSimulator(Simulator):
         key_ok = request.query.get("key", [""])[-1] == self.key
         shown = {k: v for k, v in fields.items() if k != "key"}
         fault = self._take_fault(function)
-        if fault is not None:
+        if fault is not None and fault.kind != "lost":
             self.calls.append(ReceivedCall(function, shown, key_ok, fault.kind, None))
             return await self._faulty(fault)
         as_json = self.json_replies or request.query.get("format", [""])[-1] == "json"
@@ -258,8 +260,12 @@ class RoomsSimulator(Simulator):
             self.purge()
             extra = self._dispatch(function, fields)
         except _Refusal as refusal:
-            self.calls.append(ReceivedCall(function, shown, key_ok, None, False))
-            return _reply({"success": False, "message": str(refusal)}, as_json)
+            lost = fault.kind if fault is not None else None
+            self.calls.append(ReceivedCall(function, shown, key_ok, lost, False))
+            return None if lost else _reply({"success": False, "message": str(refusal)}, as_json)
+        if fault is not None:  # "lost": done, but the answer never leaves
+            self.calls.append(ReceivedCall(function, shown, key_ok, fault.kind, True))
+            return None
         self.calls.append(ReceivedCall(function, shown, key_ok, None, True))
         return _reply({"success": True, "message": "", **extra}, as_json)
 

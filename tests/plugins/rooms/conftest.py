@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+
+from bot.errors import ServiceError
 from bot_plugins.rooms.client import RoomsClient
 from bot_plugins.rooms.presence import Presence, PresenceManager
 from bot_plugins.rooms.simulator import RoomsSimulator
-
-from bot.errors import ServiceError
 
 ROOMS_KEY = "test-key-Zx9!q"
 PURGE_AFTER = 0.5

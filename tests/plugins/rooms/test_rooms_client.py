@@ -8,7 +8,9 @@ import re
 import time
 
 import pytest
-from bot_plugins.rooms.client import MAX_BODY, RoomsClient
+
+from bot.errors import NotConnected, ServiceError, ServiceTimeout
+from bot_plugins.rooms.client import MAX_BODY, RoomsClient, is_key_refusal
 from bot_plugins.rooms.errors import (
     RoomsAuthError,
     RoomsBadResponse,
@@ -25,8 +27,6 @@ from bot_plugins.rooms.models import (
     UpdateCreditsRequest,
 )
 from bot_plugins.rooms.simulator import RoomsSimulator
-
-from bot.errors import NotConnected, ServiceError, ServiceTimeout
 
 
 def join(performer: int = 11, nickname: str = "bob", customer: int | None = 501, credits: int = 25):
@@ -375,22 +375,27 @@ async def test_closed_client_refuses_calls(rooms_client, rooms_sim):
 # -- concurrency ----------------------------------------------------------------------------
 
 
-async def test_concurrent_joins_and_pings(rooms_client, rooms_sim):
+async def test_concurrent_joins_and_pings(rooms_key):
     requests = [
         join(performer=30 + i % 3, nickname=f"fan{i}", customer=1000 + i) for i in range(40)
     ]
-
-    results = await asyncio.gather(*(rooms_client.join_room(r) for r in requests))
-    await asyncio.gather(
-        *(
-            rooms_client.ping_room(PingRequest(r.performer_id, res.nickname, r.customer_id))
-            for r, res in zip(requests, results, strict=True)
+    # A purge window far beyond the test's run time: on a loaded machine 40 joins can take
+    # longer than the shared fixture's half second, and a purge would fail the count below.
+    async with (
+        RoomsSimulator(key=rooms_key, purge_after=60.0, seed=7) as sim,
+        RoomsClient(sim.url, rooms_key, timeout=5.0, retry_base=0.01) as client,
+    ):
+        results = await asyncio.gather(*(client.join_room(r) for r in requests))
+        await asyncio.gather(
+            *(
+                client.ping_room(PingRequest(r.performer_id, res.nickname, r.customer_id))
+                for r, res in zip(requests, results, strict=True)
+            )
         )
-    )
+        rooms = sim.rooms()
 
     for request, result in zip(requests, results, strict=True):
         assert result.nickname.startswith(f"{request.nickname}_")
-    rooms = rooms_sim.rooms()
     assert sorted(len(members) for members in rooms.values()) == [13, 13, 14]
     assert all(m.pings == 1 for members in rooms.values() for m in members)
 
@@ -455,3 +460,48 @@ async def test_endpoint_is_built_from_the_base_url(url, endpoint):
 def test_empty_key_is_refused():
     with pytest.raises(RoomsInvalidRequest):
         RoomsClient("http://api.test", "")
+
+
+# -- leave after a lost reply, and what the health check reads -------------------------------
+
+
+async def test_retried_leave_whose_first_attempt_landed_counts_as_left(rooms_client, rooms_sim):
+    shown = (await rooms_client.join_room(join())).nickname
+    rooms_sim.fail("lost", functions={"leaveRoom"})  # done, but the answer never comes back
+
+    ack = await rooms_client.leave_room(LeaveRequest(11, shown, 501))
+
+    assert ack.function == "leaveRoom"
+    assert ack.message == "Customer is not in this room."
+    leaves = rooms_sim.calls_of("leaveRoom")
+    assert [(c.fault, c.success) for c in leaves] == [("lost", True), (None, False)]
+    assert rooms_sim.members(11) == []
+
+
+async def test_a_lost_join_reply_is_reported_not_repeated(rooms_client, rooms_sim):
+    rooms_sim.fail("lost", functions={"joinRoom"})
+
+    with pytest.raises(RoomsUnavailable):
+        await rooms_client.join_room(join())
+
+    assert len(rooms_sim.calls_of("joinRoom")) == 1  # a second join could add a second member
+    assert len(rooms_sim.members(11)) == 1
+
+
+async def test_last_failure_follows_what_the_calls_show(rooms_client, rooms_sim, rooms_key):
+    assert rooms_client.last_failure is None
+    rooms_sim.fail("http_error", status=503, functions={"joinRoom"})
+    with pytest.raises(RoomsHTTPError) as failed:
+        await rooms_client.join_room(join())
+    assert rooms_client.last_failure is failed.value
+
+    with pytest.raises(RoomsRefused):  # a refusal shows the service is up and takes our key
+        await rooms_client.leave_room(LeaveRequest(11, "nobody"))
+    assert rooms_client.last_failure is None
+
+    async with RoomsClient(rooms_sim.url, "not-" + rooms_key, timeout=1.0) as wrong:
+        with pytest.raises(RoomsRefused) as refused:
+            await wrong.ping_room(PingRequest(11, "bob"))
+        assert wrong.last_failure is refused.value
+        assert is_key_refusal(wrong.last_failure)
+    assert not is_key_refusal(RoomsRefused("leaveRoom", "Customer is not in this room."))

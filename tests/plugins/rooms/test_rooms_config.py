@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from bot_plugins.rooms.client import RoomsClient
-from bot_plugins.rooms.config import RoomsConfig
-from bot_plugins.rooms.presence import PresenceManager
 from pydantic import ValidationError
 
 from bot.config import PluginConfig
+from bot_plugins.rooms.client import RoomsClient
+from bot_plugins.rooms.config import RoomsConfig
+from bot_plugins.rooms.presence import PresenceManager
 
 
 def test_stable_keys_and_defaults():
@@ -47,6 +47,7 @@ def test_simulate_needs_no_connection_settings():
         ({"timeout": -1}, "timeout", "more than 0"),
         ({"retries": 11}, "retries", "between 0 and 10"),
         ({"max_ping_failures": 0}, "max_ping_failures", "between 1 and 100"),
+        ({"max_rooms_per_user": 0}, "max_rooms_per_user", "between 1 and 100"),
         ({"ping_intervall": 5}, "ping_intervall", "Extra inputs are not permitted"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from bot_plugins.rooms.replies import ReplyFormatError, format_relaxed, parse_reply
 
 

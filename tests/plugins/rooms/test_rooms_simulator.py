@@ -8,6 +8,7 @@ import re
 
 import httpx
 import pytest
+
 from bot_plugins.rooms.config import RoomsConfig
 from bot_plugins.rooms.simulator import (
     DEFAULT_KEY,
