@@ -31,8 +31,12 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from .connection import PosConnection
 from .errors import (
     AmbiguousName,
+    BudgetExhausted,
+    ConcertPOSAuthError,
     ConcertPOSError,
+    ConcertPOSInstanceError,
     InvalidRequest,
+    RateLimited,
     UnknownPaymentMethod,
     UnknownProduct,
 )
@@ -111,6 +115,7 @@ class ConcertPOSClient:
         for command, points in costs.items():
             if points > rate_limit:
                 raise ValueError(f"{command} costs more points than the whole rate limit")
+        self._costs = costs
         self._budget = RateBudget(rate_limit, rate_window, margin=rate_margin)
         self._connection = PosConnection(
             urls,
@@ -125,7 +130,10 @@ class ConcertPOSClient:
             reconnect_max=reconnect_max,
             late_reply_grace=late_reply_grace,
         )
-        self._call = self._connection.call
+        #: the last refusal of our credentials or instance, until a call succeeds again
+        self._refusal: ConcertPOSError | None = None
+        #: loop time of the last ``ratelimit`` the server sent (should stay None)
+        self._rate_limited_at: float | None = None
         self._ttl = {"version": version_ttl, "getstatus": status_ttl}
         self._max_amount = max_amount
         self._fetch_license = fetch_license
@@ -216,9 +224,62 @@ class ConcertPOSClient:
     def rate_budget(self) -> BudgetSnapshot:
         return self._budget.snapshot()
 
+    def budget_wait(self, command: str, *, reserve: int = 0) -> float:
+        """Seconds until ``command`` could be sent with ``reserve`` points still left after
+        it (0: now). Lets optional calls (``version`` in ``pos status``) give way to sales
+        instead of spending the budget a sale needs."""
+        points = min(self._budget.limit, self._costs[command] + max(0, reserve))
+        return self._budget.wait_time(points)
+
+    def is_cached(self, command: str, pos_id: int | None = None) -> bool:
+        """Whether ``command``'s answer would come from the cache now (no points spent)."""
+        key: tuple[Any, ...] = (
+            (command, self._pos(pos_id)) if command in ("listproducts", "listpm") else (command,)
+        )
+        hit = self._cache.get(key)
+        return hit is not None and hit[0] > asyncio.get_running_loop().time()
+
+    @property
+    def refusal(self) -> ConcertPOSError | None:
+        """Why the server last refused our api key or instance, until a call succeeds again;
+        a health check reads it without a round trip."""
+        return self._refusal
+
+    @property
+    def rate_limited_at(self) -> float | None:
+        """Event-loop time of the last ``ratelimit`` error from the server, if any."""
+        return self._rate_limited_at
+
+    @property
+    def cached_license(self) -> License | None:
+        """The license if it was fetched already (no network)."""
+        hit = self._cache.get(("getlicense",))
+        return None if hit is None else hit[1]
+
+    async def _call(
+        self, command: str, params: Mapping[str, Any] | None = None
+    ) -> Mapping[str, Any]:
+        """Send through the connection, remembering what health checks need to know."""
+        try:
+            reply = await self._connection.call(command, params)
+        except (ConcertPOSAuthError, ConcertPOSInstanceError) as exc:
+            self._refusal = exc
+            raise
+        except RateLimited as exc:
+            if not isinstance(exc, BudgetExhausted):
+                self._rate_limited_at = asyncio.get_running_loop().time()
+            raise
+        self._refusal = None
+        return reply
+
     @property
     def pos_id(self) -> int:
         return self._pos_id
+
+    @property
+    def shard_count(self) -> int:
+        """How many endpoints (shards) the client fails over between."""
+        return len(self._connection.urls)
 
     # ------------------------------------------------------------------ events
 
@@ -306,6 +367,21 @@ class ConcertPOSClient:
             del self._cache[key]
         for key in [k for k in self._inflight if k[0] in _POS_CACHES]:
             del self._inflight[key]
+
+    async def preload(self) -> None:
+        """Fill the product, payment-method and deposit caches, as a till does when it opens.
+
+        A cold sale costs 56 rate points (lists, deposit, ``payitems``) of the 100 per
+        window; with the lists cached it costs 1, so sales keep working while others look
+        around. Failures are logged, not raised: every list is fetched again on demand.
+        """
+        try:
+            products = await self.list_products()
+            await self.list_payment_methods()
+            if any(p.deposit for p in products):
+                await self.get_deposit()
+        except ConcertPOSError as exc:
+            log.warning("ConcertPOS: could not preload the point of sale: %s", exc.message)
 
     # ------------------------------------------------------------------ checks
 

@@ -61,6 +61,22 @@ _STABLE_AFTER = 10.0
 _MAX_FRAME = 16 * 1024 * 1024
 
 
+def _why(exc: BaseException) -> str:
+    """A short, secret-free reason for a failed connection attempt.
+
+    The exception's own text is left out: a handshake failure may quote the request line,
+    and a URL's query string can carry something private.
+    """
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return f"HTTP {status}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return type(exc).__name__
+
+
 def redact_url(url: str) -> str:
     """Scheme, host and path only: a query string may carry something private."""
     try:
@@ -130,6 +146,7 @@ class PosConnection:
         self._connected_at: float | None = None
         self._ever_connected = False
         self._reconnects = 0
+        self._last_error: str | None = None
 
         self._seq = 0
         self._send_lock = asyncio.Lock()
@@ -172,6 +189,11 @@ class PosConnection:
     def connected(self) -> bool:
         return self._ws is not None
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The endpoints tried in order (may hold a query string: do not show them raw)."""
+        return tuple(self._urls)
+
     async def wait_connected(self, within: float) -> bool:
         """Wait up to ``within`` seconds for a connection (e.g. after a reconnect)."""
         try:
@@ -191,6 +213,7 @@ class PosConnection:
                 loop_time - self._connected_at if up and self._connected_at is not None else None
             ),
             reconnects=self._reconnects,
+            last_error=self._last_error,
         )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -221,9 +244,8 @@ class PosConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "ConcertPOS: cannot connect to %s (%s)", redact_url(url), type(exc).__name__
-                )
+                self._last_error = f"cannot connect to {redact_url(url)} ({_why(exc)})"
+                log.warning("ConcertPOS: %s", self._last_error)
                 self._url_index = (self._url_index + 1) % len(self._urls)
                 failures += 1
                 if failures >= len(self._urls):
@@ -247,6 +269,7 @@ class PosConnection:
             self._on_reconnect()
         self._ever_connected = True
         self._ws, self._current_url, self._connected_at = ws, url, loop.time()
+        self._last_error = None
         self._connected.set()
         log.info("ConcertPOS: connected to %s", redact_url(url))
         try:
@@ -262,7 +285,8 @@ class PosConnection:
             self._connected.clear()
             self._fail_all()
             if not self._closing:
-                log.warning("ConcertPOS: connection to %s lost", redact_url(url))
+                self._last_error = f"the connection to {redact_url(url)} was lost"
+                log.warning("ConcertPOS: %s", self._last_error)
 
     def _fail_all(self) -> None:
         """The connection is gone: no waiting request can get its reply any more."""

@@ -428,3 +428,5 @@ class ConnectionState:
     shard_index: int | None
     connected_for: float | None
     reconnects: int
+    #: why the last connection attempt failed or the last connection ended (no secrets)
+    last_error: str | None = None
