@@ -1,4 +1,4 @@
-"""Constants shared by the ConcertPOS conftest and test files.
+"""Constants and helpers shared by the ConcertPOS conftest and test files.
 
 A module of its own (not ``conftest``) because test files cannot import from a conftest
 reliably: every plugin's test folder has one, all named ``conftest``.
@@ -27,3 +27,21 @@ FAST: dict[str, Any] = {
 }
 
 ClientFactory = Callable[..., Awaitable[ConcertPOSClient]]
+
+
+def plugin_section(url: str | list[str] | None = None, **overrides: Any) -> dict[str, Any]:
+    """A ``plugins.concertpos`` config section for the test simulator, with the same short
+    window, timeouts and reconnects as :data:`FAST` (``url=None``: set it in ``overrides``)."""
+    section: dict[str, Any] = {
+        "api_key": CONCERTPOS_API_KEY,
+        "timeout": FAST["timeout"],
+        "connect_timeout": FAST["connect_timeout"],
+        "rate_window": WINDOW,
+        "rate_margin": FAST["rate_margin"],
+        "reconnect_min": FAST["reconnect_min"],
+        "reconnect_max": FAST["reconnect_max"],
+    }
+    if url is not None:
+        section["url"] = url
+    section.update(overrides)
+    return section

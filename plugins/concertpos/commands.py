@@ -1,0 +1,315 @@
+"""The ConcertPOS chat commands: chat words in, one or a few client calls, a reply out.
+
+The client already refuses bad input and wraps every API failure in an error whose message
+is a plain sentence, so most handlers let those errors through to the dispatcher. Handlers
+catch errors only where chat needs more than the client knows: a sale says whether anything
+was booked and names its ledger row, and ``pos status`` shows what it could learn even when
+one part fails.
+
+Reads that chats repeat (``pos products``, ``pos methods``) are served from the client's
+caches, which an ``updatepos`` broadcast clears: a burst of them costs the rate budget one
+``listproducts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bot import Permission, UserError, command, subscription_command
+from bot.errors import PermissionDenied
+
+from .alerts import TOPIC
+from .errors import (
+    ConcertPOSError,
+    OutcomeUnknown,
+    UnknownPaymentMethod,
+    UnknownProduct,
+    seconds_text,
+)
+from .models import PaymentMethod, SaleItem
+from .replies import (
+    budget_line,
+    config_text,
+    connection_line,
+    license_text,
+    method_names,
+    methods_text,
+    money,
+    products_text,
+    service_line,
+    transactions_text,
+)
+from .sales import (
+    may_sell,
+    price,
+    record,
+    requote,
+    settle_done,
+    settle_failed,
+    settle_unknown,
+    short_id,
+    sold_text,
+    who_may_sell,
+)
+
+if TYPE_CHECKING:
+    from bot import Command, Context
+
+    from .client import ConcertPOSClient
+    from .config import ConcertPOSConfig
+
+#: most transactions one chat message lists (a longer list is split or unreadable)
+MAX_SHOWN = 25
+#: rate points ``pos status`` leaves free for sales and lists when it asks optional things
+STATUS_RESERVE = 20
+
+T = TypeVar("T")
+
+
+def _client(ctx: Context) -> ConcertPOSClient:
+    client: ConcertPOSClient = ctx.client
+    return client
+
+
+def _roles(ctx: Context) -> list[Any]:
+    """The caller's chat roles as the transport reported them (Discord fills ``roles``)."""
+    roles = ctx.message.extra.get("roles", [])
+    if isinstance(roles, str):
+        return [roles]
+    return list(roles) if isinstance(roles, list | tuple | set | frozenset) else []
+
+
+async def _names(fetch: Callable[[], Awaitable[Any]]) -> dict[int, str]:
+    """id -> name for a listing; ids alone when the list cannot be had right now."""
+    try:
+        return {item.id: item.name for item in await fetch()}
+    except ConcertPOSError:
+        return {}
+
+
+async def _spare_call(
+    client: ConcertPOSClient, command: str, fetch: Callable[[], Awaitable[T]]
+) -> tuple[T | None, str]:
+    """Call ``fetch`` for ``pos status`` only if its answer is cached or the budget has room
+    for it and a sale after it: ``version`` alone costs half the budget, and a status query
+    must never be the reason a sale is told to wait."""
+    if not client.is_cached(command):
+        wait = client.budget_wait(command, reserve=STATUS_RESERVE)
+        if wait > 0:
+            return None, (
+                "not asked now, to keep the rate budget for sales; "
+                f"try again in {seconds_text(wait)} s"
+            )
+    try:
+        return await fetch(), ""
+    except ConcertPOSError as exc:
+        return None, exc.message
+
+
+async def _payment_method(
+    client: ConcertPOSClient, typed: str | None, default: int | str | None
+) -> PaymentMethod:
+    """The method the seller named, else the configured default; a list to pick from if
+    neither gives one the point of sale offers."""
+    if typed is not None:
+        return await client.find_payment_method(typed)
+    if default is not None:
+        try:
+            return await client.find_payment_method(default)
+        except UnknownPaymentMethod:
+            methods = await client.list_payment_methods()
+            raise UserError(
+                "The configured default payment method is not offered at this point of sale; "
+                f"name one: {method_names(methods)}."
+            ) from None
+    methods = await client.list_payment_methods()
+    raise UserError(f"Name a payment method: {method_names(methods)}.")
+
+
+# ---------------------------------------------------------------- everyone
+
+
+@command("pos products")
+async def pos_products(ctx: Context) -> str:
+    """List the products of the point of sale with their ids and prices."""
+    client = _client(ctx)
+    products = await client.list_products()
+    deposit = None
+    if any(p.deposit for p in products):
+        try:
+            deposit = (await client.get_deposit()).price
+        except ConcertPOSError:
+            deposit = None  # the list is still worth showing; the line says "+deposit"
+    return products_text(client.pos_id, products, deposit)
+
+
+@command("pos methods")
+async def pos_methods(ctx: Context) -> str:
+    """List the payment methods of the point of sale with their ids."""
+    client = _client(ctx)
+    return methods_text(client.pos_id, await client.list_payment_methods())
+
+
+@command("pos sell")
+async def pos_sell(ctx: Context, product: str, amount: int = 1, method: str | None = None) -> str:
+    """Sell a product at the point of sale; you confirm the total before anything is booked.
+
+    Args:
+        product: product id or name (the start of a name is enough if only one matches;
+            quote names with spaces)
+        amount: how many, 1 or more (default 1)
+        method: payment method id or name (default: the one configured)
+    """
+    config: ConcertPOSConfig = ctx.config
+    if not may_sell(config, is_admin=ctx.is_admin, roles=_roles(ctx)):
+        raise PermissionDenied(who_may_sell(config))
+    if amount < 1:
+        raise UserError("The amount must be a whole number greater than 0.")
+    if amount > config.max_amount:
+        raise UserError(f"At most {config.max_amount} of one product can be sold at once.")
+    client = _client(ctx)
+    found = await client.find_product(product)
+    pay = await _payment_method(client, method, config.default_method)
+    quote = await price(client, found, amount, pay)
+
+    if not await ctx.confirm(quote.question()):
+        return "Sale cancelled; nothing was sold."
+
+    # An updatepos may have come while the seller was deciding: sell only at the price shown.
+    try:
+        fresh = await requote(client, quote)
+    except UnknownProduct:
+        raise UserError(
+            f"{quote.product.name} was taken off this point of sale while you were "
+            "confirming, so nothing was sold."
+        ) from None
+    except UnknownPaymentMethod:
+        raise UserError(
+            f"{quote.method.name} was taken off this point of sale while you were "
+            "confirming, so nothing was sold."
+        ) from None
+    if fresh.total != quote.total:
+        raise UserError(
+            f"The price of {fresh.product.name} changed to {money(fresh.unit)} while you "
+            "were confirming, so nothing was sold. Sell again to confirm the new price."
+        )
+
+    store = ctx.store
+    entry = record(store, fresh, platform=ctx.platform, user_id=ctx.user_id)
+    audit = {
+        "product": fresh.product.id,
+        "amount": amount,
+        "method": fresh.method.id,
+        "sale": entry.transaction_id,
+    }
+    try:
+        sale = await client.pay_items([SaleItem(fresh.product.id, amount)], fresh.method.id)
+    except OutcomeUnknown as exc:
+        settle_unknown(store, entry, exc.code, exc.message)
+        ctx.audit("unknown", **audit)
+        raise UserError(f"{exc.message} (sale {short_id(entry)})") from None
+    except ConcertPOSError as exc:
+        settle_failed(store, entry, exc.code, exc.message)
+        ctx.audit(f"failed: {exc.code}", **audit)
+        raise UserError(f"Nothing was sold: {exc.message}") from None
+    except BaseException:
+        # Cancelled (the bot is stopping) or a bug: the request may have gone out.
+        settle_unknown(store, entry, None, "the sale was interrupted before ConcertPOS answered")
+        raise
+    settle_done(store, entry, sale)
+    ctx.audit("sold", **audit)
+    return sold_text(sale, entry)
+
+
+@command("pos status")
+async def pos_status(ctx: Context) -> str:
+    """Show ConcertPOS's service status and version, the bot's connection and rate budget."""
+    client = _client(ctx)
+    lines = [connection_line(client.state(), client.shard_count)]
+    if client.refusal is not None:
+        lines.append(f"Refused: {client.refusal.message}")
+    if client.connected:
+        status, why = await _spare_call(client, "getstatus", client.get_status)
+        lines.append(service_line(status) if status else f"Service: unknown ({why})")
+        version, why = await _spare_call(client, "version", client.version)
+        if version is None:
+            lines.append(f"Server version: unknown ({why})")
+        else:
+            lines.append(f"Server version: {version or 'unknown'}")
+    lic = client.cached_license
+    if lic is not None:
+        lines.append("License: " + ("valid" if lic.valid_at(datetime.now(UTC)) else "NOT valid"))
+    lines.append(budget_line(client.rate_budget()))
+    return "\n".join(lines)
+
+
+pos_alerts = subscription_command(
+    "pos alerts",
+    TOPIC,
+    help="Turn ConcertPOS update alerts (new prices, products, payment methods) on or off here",
+)
+
+
+# ---------------------------------------------------------------- admins
+
+
+@command("pos transactions", permission=Permission.ADMIN)
+async def pos_transactions(ctx: Context, limit: int = 10) -> str:
+    """Show the latest transactions of the point of sale.
+
+    Args:
+        limit: how many, newest first (1 to 25, default 10)
+    """
+    if not 1 <= limit <= MAX_SHOWN:
+        raise UserError(f"Show between 1 and {MAX_SHOWN} transactions at a time.")
+    client = _client(ctx)
+    listing = await client.list_transactions(limit)
+    products = await _names(client.list_products)
+    methods = await _names(client.list_payment_methods)
+    return transactions_text(client.pos_id, listing, products, methods)
+
+
+@command("pos config", permission=Permission.ADMIN, private=True)
+async def pos_config(ctx: Context) -> str:
+    """Show the ConcertPOS instance's configuration, secret-looking values masked."""
+    return config_text(await _client(ctx).get_config())
+
+
+@command("pos device register", permission=Permission.ADMIN)
+async def pos_device_register(ctx: Context, device: str) -> str:
+    """Register a device with ConcertPOS, or refresh its last ping.
+
+    Args:
+        device: the device's UUID, like 13e12ff5-c853-4049-acbc-b1307c00691d
+    """
+    registration = await _client(ctx).register_device(device)
+    new = registration.parameters.get("new")
+    if new is False:
+        return f"Device {registration.uuid} was already registered; its last ping is updated."
+    return f"Device {registration.uuid} is registered."
+
+
+@command("pos license", permission=Permission.ADMIN)
+async def pos_license(ctx: Context, *, refresh: bool = False) -> str:
+    """Show the instance's license (fetched once and cached, as ConcertPOS asks).
+
+    Args:
+        refresh: fetch it again (after renewing the license)
+    """
+    lic = await _client(ctx).get_license(refresh=refresh)
+    return license_text(lic, datetime.now(UTC))
+
+
+COMMANDS: list[Command] = [
+    pos_products,
+    pos_methods,
+    pos_sell,
+    pos_status,
+    pos_alerts,
+    pos_transactions,
+    pos_config,
+    pos_device_register,
+    pos_license,
+]

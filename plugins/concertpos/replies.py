@@ -1,0 +1,166 @@
+"""How ConcertPOS results read in chat: short lines, ids first, money with two decimals.
+
+Kept apart from the commands so every reply has one wording, whichever command shows it
+(``pos sell`` and ``pos transactions`` both name products), and so the wording can be read
+and changed without touching the flows that move money.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from .models import (
+    BudgetSnapshot,
+    ConnectionState,
+    InstanceConfig,
+    License,
+    PaymentMethod,
+    Product,
+    ServiceStatus,
+    TransactionList,
+    mask,
+)
+
+_CENT = Decimal("0.01")
+
+#: a value that looks like a credential whatever its key is called: long, no spaces, and
+#: letters mixed with digits (license keys, api keys, hashes)
+_SECRET_VALUE = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_.~+/=-]{16,}$")
+
+
+def money(value: Decimal) -> str:
+    """Two decimals, rounded half up as a till does (never binary-float rounding)."""
+    return str(value.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def cents(value: Decimal) -> int:
+    """Whole cents, the unit the bot's ledger stores sale amounts in."""
+    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def product_line(product: Product, deposit: Decimal | None) -> str:
+    """``#1 Beer 4.50 (+2.00 deposit)``; the deposit is shown only when it is known."""
+    text = f"#{product.id} {product.name} {money(product.price)}"
+    if product.deposit:
+        text += f" (+{money(deposit)} deposit)" if deposit is not None else " (+deposit)"
+    if product.crew_blocked:
+        text += " [crew blocked]"
+    return text
+
+
+def products_text(pos_id: int, products: Iterable[Product], deposit: Decimal | None) -> str:
+    items = list(products)
+    if not items:
+        return f"Point of sale {pos_id} has no products."
+    lines = [f"Products at point of sale {pos_id}:"]
+    lines += [product_line(p, deposit) for p in items]
+    return "\n".join(lines)
+
+
+def methods_text(pos_id: int, methods: Iterable[PaymentMethod]) -> str:
+    items = list(methods)
+    if not items:
+        return f"Point of sale {pos_id} offers no payment methods."
+    lines = [f"Payment methods at point of sale {pos_id}:"]
+    lines += [f"#{m.id} {m.name}" for m in items]
+    return "\n".join(lines)
+
+
+def method_names(methods: Iterable[PaymentMethod]) -> str:
+    return ", ".join(f"{m.name} (#{m.id})" for m in methods) or "none"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "?"
+
+
+def transactions_text(
+    pos_id: int,
+    listing: TransactionList,
+    products: Mapping[int, str],
+    methods: Mapping[int, str],
+) -> str:
+    """Newest first, one line each; unknown ids (a product since removed) show as ``#id``."""
+    rows = listing.transactions
+    if not rows:
+        return f"No transactions at point of sale {pos_id} yet."
+    shown = f"the latest {len(rows)}" if listing.count > len(rows) else f"{len(rows)}"
+    lines = [f"Transactions at point of sale {pos_id} ({shown} of {listing.count}):"]
+    for t in rows:
+        product = products.get(t.product_id, f"product #{t.product_id}")
+        method = methods.get(t.payment_id, f"method #{t.payment_id}")
+        note = f" - {t.note}" if t.note else ""
+        lines.append(
+            f"#{t.id} {_when(t.timestamp)} {t.amount_product} x {product} "
+            f"{money(t.amount_money)} ({method}){note}"
+        )
+    return "\n".join(lines)
+
+
+def _limit(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def license_text(lic: License, now: datetime) -> str:
+    state = "valid" if lic.valid_at(now) else "NOT valid" if lic.active else "inactive"
+    lines = [
+        f"License: {lic.name or '(no name)'} ({lic.type or 'unknown type'}), {state}",
+        f"Key: {lic.masked_key or '(none)'}",
+        f"Since: {_when(lic.created)}; expires: {_when(lic.expires) if lic.expires else 'never'}",
+        (
+            f"Limits: devices {_limit(lic.device_limit)}, tickets {_limit(lic.ticket_limit)}, "
+            f"products {_limit(lic.product_limit)}, payment methods {_limit(lic.payment_limit)}, "
+            f"points of sale {_limit(lic.pos_limit)}"
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def masked_config(config: InstanceConfig) -> dict[str, str]:
+    """The instance config with secret-looking keys *and* values masked.
+
+    The model masks by key name; a credential under an innocent name ("webhook": "a9f...")
+    is caught here by its shape.
+    """
+    out = {}
+    for key, value in config.masked().items():
+        out[key] = mask(value) if _SECRET_VALUE.match(value) else value
+    return out
+
+
+def config_text(config: InstanceConfig) -> str:
+    values = masked_config(config)
+    if not values:
+        return "The ConcertPOS instance has no configuration values."
+    lines = ["ConcertPOS instance configuration (secret-looking values masked):"]
+    lines += [f"{key}: {value}" for key, value in sorted(values.items())]
+    return "\n".join(lines)
+
+
+def connection_line(state: ConnectionState, shards: int) -> str:
+    if not state.connected:
+        why = f" ({state.last_error})" if state.last_error else ""
+        return f"Connection: not connected{why}; retrying."
+    where = state.url or "?"
+    shard = (
+        f", shard {(state.shard_index or 0) + 1} of {shards}"
+        if shards > 1 and state.shard_index is not None
+        else ""
+    )
+    since = f" for {state.connected_for:.0f} s" if state.connected_for is not None else ""
+    return f"Connection: {where}{shard}{since}, {state.reconnects} reconnect(s)"
+
+
+def budget_line(budget: BudgetSnapshot) -> str:
+    return (
+        f"Rate budget: {budget.used} of {budget.limit} points used in the last "
+        f"{budget.window:g} s ({budget.available} free)"
+    )
+
+
+def service_line(status: ServiceStatus) -> str:
+    text = status.message or "(no message)"
+    return f"Service: {status.status or 'unknown'} - {text}"
