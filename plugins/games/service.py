@@ -107,7 +107,8 @@ class GamesService:
             await self.client.wait_ready()
         except NotConnected:
             return
-        for game_id in sorted(self.followed_games()):
+        # A game that could not be joined again is no longer in joined_games: skip it.
+        for game_id in sorted(self.followed_games() & self.client.joined_games):
             if game_id in self.names:
                 continue
             try:
