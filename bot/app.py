@@ -201,14 +201,23 @@ class Bot:
         await self._stopped.wait()
 
     async def stop(self) -> None:
+        """Finish in-flight commands, stop plugins, deliver the last alerts, then disconnect.
+
+        Transports stop last so that what plugins say while shutting down (a presence left,
+        a final alert) still reaches the chats.
+        """
+        self.dispatcher.abandon_asks()
+        try:
+            await asyncio.wait_for(self.dispatcher.idle(), 10)
+        except TimeoutError:
+            log.warning("commands still running at shutdown were cancelled")
+        await self.plugins.stop_all()
+        await self.alerts.stop()
         for t in list(self.transports.values()):
             try:
                 await t.stop()
             except Exception:
                 log.exception("transport %s failed to stop", t.platform)
-        await self.dispatcher.idle()
-        await self.alerts.stop()
-        await self.plugins.stop_all()
         self.plugins.unregister(CORE_PLUGIN)
         self.store.close()
         if self._secret_filter is not None:

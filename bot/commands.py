@@ -72,6 +72,8 @@ class Param:
     choices: tuple[str, ...] = ()
     greedy: bool = False
     flag: bool = False  # keyword-only bool: written as --name
+    #: from ``Annotated[str, fn]``: ``async def fn(ctx: Context, current: str) -> list[str]``
+    #: returns suggestions for what the user has typed so far (Discord shows them as choices)
     autocomplete: Callable[..., Awaitable[list[str]]] | None = None
 
     @property
