@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import inspect
 import json
 import logging
 import os
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -67,6 +65,7 @@ from .models import (
 )
 from .parsing import FormatProblem
 from .ratelimit import SlidingWindowLimiter
+from .redelivery import RecentMessages
 from .requests import (
     AuthAdditionalOperation,
     AuthorizePayment,
@@ -134,27 +133,6 @@ class _Asked:
     request: OperationRequest | None
 
 
-class _SeenBodies:
-    """Recently handled messages, to drop a copy the broker redelivers after a reconnect."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
-
-    @staticmethod
-    def key(body: bytes) -> str:
-        return hashlib.sha256(body).hexdigest()
-
-    def seen(self, key: str) -> bool:
-        return key in self._keys
-
-    def add(self, key: str) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._size:
-            self._keys.popitem(last=False)
-
-
 class ChatWarsClient:
     """One app's connection to the ChatWars API.
 
@@ -191,8 +169,8 @@ class ChatWarsClient:
         self._reconnect_delays = reconnect_delays
         self._limiter = SlidingWindowLimiter(max_rate)
         self._correlator = Correlator(grace=late_reply_grace)
-        self._seen_replies = _SeenBodies()
-        self._seen_feeds = _SeenBodies()
+        self._seen_replies = RecentMessages()
+        self._seen_feeds = RecentMessages()
         self._feed_handlers: list[FeedHandler] = []
         self._late_handlers: list[LateReplyHandler] = []
         self._asked: dict[tuple[int, str], _Asked] = {}
@@ -283,10 +261,12 @@ class ChatWarsClient:
             try:
                 await self._connect(lost)
             except Exception as exc:
-                self._reason = self._describe(exc)
-                log.warning(
-                    "ChatWars: cannot connect to %s: %s", redact_url(self._url), self._reason
-                )
+                reason = self._describe(exc)
+                # Without a broker (the embedded default) this repeats for as long as the bot
+                # runs: say it when it changes, not every few seconds.
+                level = logging.DEBUG if reason == self._reason else logging.WARNING
+                self._reason = reason
+                log.log(level, "ChatWars: cannot connect to %s: %s", redact_url(self._url), reason)
             else:
                 if not first:
                     self.reconnects += 1
@@ -392,11 +372,9 @@ class ChatWarsClient:
 
     def _handle_reply(self, body: bytes, redelivered: bool | None) -> None:
         """Match synchronously, so replies are matched in the order they arrived."""
-        key = self._seen_replies.key(body)
-        if redelivered and self._seen_replies.seen(key):
+        if self._seen_replies.is_repeat(body, redelivered):
             log.info("ChatWars: dropped a redelivered copy of a reply already handled")
             return
-        self._seen_replies.add(key)
         try:
             reply = Reply.from_body(body)
         except FormatProblem as exc:
@@ -433,10 +411,8 @@ class ChatWarsClient:
 
     async def _on_feed_message(self, kind: FeedKind, message: IncomingMessage) -> None:
         try:
-            key = self._seen_feeds.key(message.body)
-            if message.redelivered and self._seen_feeds.seen(key):
+            if self._seen_feeds.is_repeat(message.body, message.redelivered):
                 return
-            self._seen_feeds.add(key)
             try:
                 parsed = parse_feed(kind, message.body)
             except FeedFormatError as exc:

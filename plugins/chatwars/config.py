@@ -30,6 +30,12 @@ from .simworld import KNOWN_OPERATIONS, ChatWarsWorld
 
 #: The app name the bundled simulator serves when ``app`` is not set.
 SIMULATED_APP = "demo"
+#: What to tell the bot's owner when no broker answers (the embedded default has none).
+BROKER_HINT = (
+    "start a local RabbitMQ (apt-get install rabbitmq-server, then rabbitmq-server; or "
+    "docker run -p 5672:5672 rabbitmq:3) and point chatwars.amqp_url at it, or set "
+    "chatwars.enabled: false"
+)
 
 
 class SimulatorSettings(StrictModel):

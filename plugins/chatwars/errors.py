@@ -99,7 +99,6 @@ class ResultError(ChatWarsError):
     """The API answered with a result other than Ok."""
 
     result: ClassVar[str] = ""
-    message: str
     default_message: ClassVar[str] = ""
     #: a better sentence for some actions (e.g. whose balance is too low)
     by_action: ClassVar[Mapping[str, str]] = {}

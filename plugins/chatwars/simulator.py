@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -41,6 +39,7 @@ from bot.simulation import Simulator
 
 from .client import DEFAULT_URL, redact_url
 from .feeds import FeedKind
+from .redelivery import RecentMessages
 from .routing import Routing, check_app_name
 from .simworld import KNOWN_OPERATIONS, ChatWarsWorld, Rule, take_rule
 
@@ -83,7 +82,7 @@ class ChatWarsSimulator(Simulator):
         self._drops: list[Rule] = []
         self._replies_open = asyncio.Event()
         self._replies_open.set()
-        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._handled = RecentMessages(10_000)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._feed_exchanges: dict[FeedKind, AbstractExchange] = {}
@@ -169,15 +168,11 @@ class ChatWarsSimulator(Simulator):
     # ------------------------------------------------------------------ requests
 
     async def _on_request(self, routing: Routing, message: AbstractIncomingMessage) -> None:
-        key = hashlib.sha256(message.body).hexdigest()
-        if message.redelivered and key in self._handled:
+        if self._handled.is_repeat(message.body, message.redelivered):
             # Handled before the connection broke (its reply is out or still being sent):
-            # doing it again would answer twice.
+            # doing it again would pay twice.
             await self._ack(message)
             return
-        self._handled[key] = None
-        while len(self._handled) > 10_000:
-            self._handled.popitem(last=False)
         handled = self.world.handle(message.body)
         if take_rule(self._drops, handled.action, handled.user_id) is not None:
             log.info("simulator: dropping the reply to %s (test hook)", handled.action)
