@@ -7,11 +7,12 @@ example of one.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from .commands import Command, Permission, Rest, command
-from .errors import BotError, UserError
+from .errors import BotError, UsageError, UserError
 from .hookspecs import hookimpl
+from .plugins import CORE_PLUGIN
 
 if TYPE_CHECKING:
     from .context import Context
@@ -86,53 +87,76 @@ async def status(ctx: Context) -> str:
 
 
 @command("plugins", permission=Permission.ADMIN)
-async def plugins_list(ctx: Context) -> str:
-    """List plugins with their version, source, state and commands."""
+async def plugins_list(ctx: Context, name: str | None = None) -> str:
+    """List plugins with their version, source, state, health, commands and hooks.
+
+    Args:
+        name: show only this plugin
+    """
     bot = ctx.bot
-    lines = []
-    for name, info in sorted(bot.plugins.available.items()):
-        runtime = bot.plugins.runtimes.get(name)
-        if runtime:
-            health = await bot.plugins.health(name)
-            state = health.state + (f" ({health.reason})" if health.reason else "")
-            cmds = ", ".join(c.name for c in runtime.commands) or "-"
-            hooks = ", ".join(bot.plugins.implemented_hooks(name))
-            here = "" if bot.chat_allows(ctx.platform, ctx.chat_id, name, None) else " [off here]"
-            lines.append(
-                f"{name} {runtime.version} [{info.source}]: {state}{here}\n"
-                f"  commands: {cmds}\n  hooks: {hooks}"
-            )
-        else:
-            reason = bot.plugins.failures.get(name, "disabled")
-            lines.append(f"{name} [{info.source}]: not running - {reason}")
-    for name, reason in sorted(bot.plugins.failures.items()):
-        if name not in bot.plugins.available:
-            lines.append(f"{name}: not running - {reason}")
-    return "\n".join(lines)
+    if name is not None:
+        if name not in bot.plugins.available and name not in bot.plugins.failures:
+            raise UserError(f"No plugin named {name!r}. Try {bot.settings.bot.prefix}plugins.")
+        described = [await bot.plugins.describe(name)]
+    else:
+        described = await bot.plugins.describe_all()
+    blocks = []
+    for d in described:
+        text = d.format()
+        if d.name != CORE_PLUGIN and d.name in bot.plugins.available:
+            text += _chat_note(ctx, d.name, d.commands)
+        blocks.append(text)
+    return "\n".join(blocks)
 
 
-def _switch_target(ctx: Context, name: str) -> tuple[str, str]:
-    """A name is a plugin, or a command (turned off per chat); returns (plugin, command)."""
+def _chat_note(ctx: Context, plugin: str, commands: tuple[str, ...]) -> str:
+    """What an admin switched off in this chat, so the listing explains a silent command."""
     bot = ctx.bot
-    if name in bot.plugins.available:
-        return name, ""
-    cmd = bot.registry.find(name.lower())
+    if not bot.chat_allows(ctx.platform, ctx.chat_id, plugin, None):
+        return "\n  off in this chat"
+    off = [c for c in commands if not bot.chat_allows(ctx.platform, ctx.chat_id, plugin, c)]
+    return f"\n  off in this chat: {', '.join(off)}" if off else ""
+
+
+def _parse_target(ctx: Context, target: str) -> tuple[str, str, bool]:
+    """``NAME [here]`` -> (plugin, command or "", here); a name is a plugin or a command."""
+    words = target.lower().split()
+    here = bool(words) and words[-1] == "here"
+    if here:
+        words = words[:-1]
+    if not words:
+        raise UsageError("name a plugin, or a command followed by 'here'")
+    name = " ".join(words).lstrip(ctx.bot.settings.bot.prefix)
+    bot = ctx.bot
+    if name in bot.plugins.available or name in bot.plugins.runtimes:
+        return name, "", here
+    cmd = bot.registry.find(name)
     if cmd is not None:
-        return cmd.plugin, cmd.name
+        return cmd.plugin, cmd.name, here
     raise UserError(f"No plugin or command named {name!r}.")
 
 
-async def _switch(ctx: Context, name: str, where: str | None, enabled: bool) -> str:
+async def _switch(ctx: Context, target: str, enabled: bool) -> str:
     bot = ctx.bot
-    plugin, cmd_name = _switch_target(ctx, name)
+    plugin, cmd_name, here = _parse_target(ctx, target)
     verb = "enabled" if enabled else "disabled"
-    if plugin == "core":
-        raise UserError("The core plugin cannot be turned off.")
-    if where == "here":
+    if plugin == CORE_PLUGIN:
+        raise UserError("The core plugin and its commands cannot be turned off.")
+    if here:
         bot.set_chat_control(ctx.platform, ctx.chat_id, plugin, cmd_name, enabled)
-        return f"{cmd_name or plugin} {verb} in this chat."
+        note = ""
+        if enabled and cmd_name and not bot.chat_allows(ctx.platform, ctx.chat_id, plugin, None):
+            prefix = bot.settings.bot.prefix
+            note = (
+                f" The {plugin} plugin itself is still off here: "
+                f"{prefix}plugins enable {plugin} here"
+            )
+        return f"{cmd_name or plugin} {verb} in this chat.{note}"
     if cmd_name:
-        raise UserError("A single command can only be switched per chat: add 'here'.")
+        raise UserError(
+            f"A single command can only be switched in one chat: "
+            f"{bot.settings.bot.prefix}plugins {verb[:-1]} {cmd_name} here"
+        )
     try:
         if enabled:
             if plugin in bot.plugins.runtimes:
@@ -146,25 +170,23 @@ async def _switch(ctx: Context, name: str, where: str | None, enabled: bool) -> 
 
 
 @command("plugins enable", permission=Permission.ADMIN)
-async def plugins_enable(ctx: Context, name: str, where: Literal["here"] | None = None) -> str:
-    """Start a plugin, or turn a plugin or command back on in this chat.
+async def plugins_enable(ctx: Context, target: Rest) -> str:
+    """Start a plugin, or with 'here' turn a plugin or one command back on in this chat.
 
     Args:
-        name: a plugin name, or a command name with 'here'
-        where: 'here' to switch it for this chat only
+        target: a plugin name, or a plugin or command name followed by 'here'
     """
-    return await _switch(ctx, name, where, True)
+    return await _switch(ctx, target, True)
 
 
 @command("plugins disable", permission=Permission.ADMIN)
-async def plugins_disable(ctx: Context, name: str, where: Literal["here"] | None = None) -> str:
-    """Stop a plugin, or turn a plugin or command off in this chat.
+async def plugins_disable(ctx: Context, target: Rest) -> str:
+    """Stop a plugin, or with 'here' turn a plugin or one command off in this chat only.
 
     Args:
-        name: a plugin name, or a command name with 'here'
-        where: 'here' to switch it for this chat only
+        target: a plugin name, or a plugin or command name followed by 'here'
     """
-    return await _switch(ctx, name, where, False)
+    return await _switch(ctx, target, False)
 
 
 @command("plugins reload", permission=Permission.ADMIN)

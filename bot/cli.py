@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .config import LoadedConfig, Settings, load_config
 from .errors import BotError, ConfigError
+
+if TYPE_CHECKING:
+    from .plugins import PluginDescription
 
 log = logging.getLogger("bot")
 
@@ -149,51 +156,97 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- plugins
 
 
-async def _describe_plugins(config: LoadedConfig) -> str:
+async def _describe_plugins(
+    config: LoadedConfig, *, health: bool = False, wait: float = 1.0
+) -> list[PluginDescription]:
+    """Every plugin with its version, source, hooks, commands and state.
+
+    Without ``health`` nothing is started: each plugin is imported, its declarations read and
+    its config section validated. With ``health`` the configured plugins are started (no
+    transports, a throw-away database) and asked for their health after ``wait`` seconds,
+    which is how to see whether a plugin can reach its API from this machine.
+    """
     from .app import Bot
     from .store import Store
 
     bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
-    lines: list[str] = []
+    extra = [config.base_dir / d for d in config.settings.bot.plugin_dirs]
+    if health:
+        try:
+            await bot.start()
+            await asyncio.sleep(wait)
+            return await bot.plugins.describe_all()
+        finally:
+            await bot.stop()
     try:
-        bot.plugins.discover([config.base_dir / d for d in config.settings.bot.plugin_dirs])
-        for name, info in sorted(bot.plugins.available.items()):
-            configured = name in config.settings.plugins or name == "core"
-            enabled = configured and config.settings.plugins.get(name, {}).get("enabled", True)
-            try:
-                runtime = await bot.plugins.load(info)
-                commands = await bot.plugins.call(name, "bot_commands") or []
-                hooks = ", ".join(bot.plugins.implemented_hooks(name)) or "-"
-                state = "enabled" if enabled else "not enabled in this config"
-                lines.append(
-                    f"{name} {runtime.version} [{info.source}] {state}\n"
-                    f"  hooks: {hooks}\n"
-                    f"  commands: {', '.join(c.name for c in commands) or '-'}"
-                )
-            except BotError as exc:
-                lines.append(f"{name} [{info.source}] cannot load: {exc}")
+        bot.plugins.discover(extra)
+        described = []
+        for d in await bot.plugins.describe_all(check_health=False):
+            described.append(await _config_state(bot, config, d))
+        return described
     finally:
         bot.store.close()
-    return "\n".join(lines)
+
+
+async def _config_state(bot: Any, config: LoadedConfig, d: PluginDescription) -> PluginDescription:
+    """Replace "not running" by what the config says about the plugin."""
+    if d.state != "not running":
+        return d
+    if d.source == "core":
+        return replace(d, state="always enabled")
+    section = config.settings.plugins.get(d.name)
+    if section is None:
+        return replace(d, state="not in this config")
+    if section.get("enabled", True) is False:
+        return replace(d, state="disabled in this config")
+    try:
+        await bot.plugins.load(bot.plugins.available[d.name])
+    except (ConfigError, BotError) as exc:
+        return replace(d, state="invalid config", reason=str(exc))
+    finally:
+        bot.plugins.unregister(d.name)
+    return replace(d, state="enabled in this config")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     config = _load(args.config) if args.config else LoadedConfig(settings=Settings())
-    print(asyncio.run(_describe_plugins(config)))
+    described = asyncio.run(_describe_plugins(config, health=args.health, wait=args.wait))
+    if args.json:
+        print(json.dumps([d.to_dict() for d in described], indent=2))
+    else:
+        print("\n".join(d.format(location=True) for d in described))
+    return 0
+
+
+# --------------------------------------------------------------------------- new-plugin
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, create_plugin, next_steps
+
+    directory = Path(args.directory)
+    try:
+        written = create_plugin(args.name, directory, package=args.package)
+    except ScaffoldError as exc:
+        print(f"cannot create the plugin: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"created {path}")
+    print("next: " + next_steps(args.name, directory, package=args.package))
     return 0
 
 
 # --------------------------------------------------------------------------- simulate
 
 
-async def _simulate(name: str, argv: list[str]) -> int:
+async def _simulate(name: str, argv: list[str], plugin_dirs: list[str]) -> int:
     from .app import Bot
     from .config import config_from_dict
     from .store import Store
 
     config = config_from_dict({})
     bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
-    bot.plugins.discover()
+    bot.plugins.discover([Path(d) for d in plugin_dirs])
     info = bot.plugins.available.get(name)
     if info is None:
         print(f"no plugin named {name!r}", file=sys.stderr)
@@ -220,7 +273,7 @@ async def _simulate(name: str, argv: list[str]) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    return asyncio.run(_simulate(args.name, args.args))
+    return asyncio.run(_simulate(args.name, args.args, args.plugin_dir))
 
 
 # --------------------------------------------------------------------------- main
@@ -243,11 +296,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", default="bot.yaml")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("plugins", help="list plugins: version, source, hooks, commands")
+    p = sub.add_parser(
+        "plugins", help="list plugins: version, source, hooks, commands, state, health"
+    )
     p.add_argument("--config", "-c", default=None)
+    p.add_argument(
+        "--health",
+        action="store_true",
+        help="start the configured plugins (no transports) and report their health",
+    )
+    p.add_argument(
+        "--wait", type=float, default=1.0, help="seconds to let clients connect (--health)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_plugins)
 
+    p = sub.add_parser("new-plugin", help="create a plugin whose tests pass, to grow from")
+    p.add_argument("name", help="the plugin's name: lower-case letters, digits, underscores")
+    p.add_argument(
+        "--package",
+        action="store_true",
+        help="a separate installable package (bot-NAME/) instead of plugins/NAME/",
+    )
+    p.add_argument("--directory", "-d", default=".", help="where to create it (default: .)")
+    p.set_defaults(func=cmd_new_plugin)
+
     p = sub.add_parser("simulate", help="run a plugin's API simulator on its own")
+    p.add_argument(
+        "--plugin-dir",
+        action="append",
+        default=[],
+        help="also look for plugins in this directory (repeatable)",
+    )
     p.add_argument("name")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_simulate)
