@@ -61,6 +61,11 @@ _STABLE_AFTER = 10.0
 _MAX_FRAME = 16 * 1024 * 1024
 
 
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _why(exc: BaseException) -> str:
     """A short, secret-free reason for a failed connection attempt.
 
@@ -413,20 +418,32 @@ class PosConnection:
         loop = asyncio.get_running_loop()
         self._seq += 1
         item = _Pending(self._seq, command, loop.create_future())
-        async with self._send_lock:
-            ws = self._ws
-            if ws is None:
-                self._budget.refund(spend)
-                raise ConcertPOSNotConnected()
-            self._register(item)
-            try:
-                await ws.send(payload)
-            except ConnectionClosed:
-                self._unregister(item)
-                self._budget.refund(spend)
-                raise ConcertPOSNotConnected(
-                    "The connection to ConcertPOS dropped; nothing was sent. Try again."
-                ) from None
+        # A caller cancelled at the wrong moment leaves nobody to read the failure that
+        # _fail_all may still set: mark it read, so asyncio does not log it as lost.
+        item.future.add_done_callback(_mark_retrieved)
+        try:
+            async with self._send_lock:
+                ws = self._ws
+                if ws is None:
+                    raise ConcertPOSNotConnected()
+                self._register(item)
+                try:
+                    await ws.send(payload)
+                except ConnectionClosed:
+                    self._unregister(item)
+                    raise ConcertPOSNotConnected(
+                        "The connection to ConcertPOS dropped; nothing was sent. Try again."
+                    ) from None
+                except BaseException:
+                    # Cancelled mid-send: the frame may be out. Keep its place (and its
+                    # points) so a reply that still comes is swallowed, not misdelivered;
+                    # if none comes, the connection is recycled as after a timeout.
+                    self._abandon(item, ws)
+                    raise
+        except BaseException:
+            if not item.abandoned:
+                self._budget.refund(spend)  # nothing went out
+            raise
         self._budget.mark_sent(spend)
         log.debug("ConcertPOS: sent %s", command)
         try:
