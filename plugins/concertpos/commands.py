@@ -73,6 +73,21 @@ def _client(ctx: Context) -> ConcertPOSClient:
     return client
 
 
+async def _ready(ctx: Context) -> ConcertPOSClient:
+    """The client, after waiting out its very first connection attempt.
+
+    Right after start-up (a script piped into the console, a command typed at once) the
+    first connection is usually a moment away: waiting for it beats "not connected". Once
+    an attempt has failed, calls fail fast instead, so an outage never makes chat wait.
+    """
+    client = _client(ctx)
+    state = client.state()
+    if not state.connected and state.last_error is None and state.reconnects == 0:
+        config: ConcertPOSConfig = ctx.config
+        await client.wait_connected(config.connect_timeout)
+    return client
+
+
 def _roles(ctx: Context) -> list[Any]:
     """The caller's chat roles as the transport reported them (Discord fills ``roles``)."""
     roles = ctx.message.extra.get("roles", [])
@@ -134,7 +149,7 @@ async def _payment_method(
 @command("pos products")
 async def pos_products(ctx: Context) -> str:
     """List the products of the point of sale with their ids and prices."""
-    client = _client(ctx)
+    client = await _ready(ctx)
     products = await client.list_products()
     deposit = None
     if any(p.deposit for p in products):
@@ -148,7 +163,7 @@ async def pos_products(ctx: Context) -> str:
 @command("pos methods")
 async def pos_methods(ctx: Context) -> str:
     """List the payment methods of the point of sale with their ids."""
-    client = _client(ctx)
+    client = await _ready(ctx)
     return methods_text(client.pos_id, await client.list_payment_methods())
 
 
@@ -169,7 +184,7 @@ async def pos_sell(ctx: Context, product: str, amount: int = 1, method: str | No
         raise UserError("The amount must be a whole number greater than 0.")
     if amount > config.max_amount:
         raise UserError(f"At most {config.max_amount} of one product can be sold at once.")
-    client = _client(ctx)
+    client = await _ready(ctx)
     found = await client.find_product(product)
     pay = await _payment_method(client, method, config.default_method)
     quote = await price(client, found, amount, pay)
@@ -264,7 +279,7 @@ async def pos_transactions(ctx: Context, limit: int = 10) -> str:
     """
     if not 1 <= limit <= MAX_SHOWN:
         raise UserError(f"Show between 1 and {MAX_SHOWN} transactions at a time.")
-    client = _client(ctx)
+    client = await _ready(ctx)
     listing = await client.list_transactions(limit)
     products = await _names(client.list_products)
     methods = await _names(client.list_payment_methods)
@@ -274,7 +289,8 @@ async def pos_transactions(ctx: Context, limit: int = 10) -> str:
 @command("pos config", permission=Permission.ADMIN, private=True)
 async def pos_config(ctx: Context) -> str:
     """Show the ConcertPOS instance's configuration, secret-looking values masked."""
-    return config_text(await _client(ctx).get_config())
+    client = await _ready(ctx)
+    return config_text(await client.get_config())
 
 
 @command("pos device register", permission=Permission.ADMIN)
@@ -284,7 +300,8 @@ async def pos_device_register(ctx: Context, device: str) -> str:
     Args:
         device: the device's UUID, like 13e12ff5-c853-4049-acbc-b1307c00691d
     """
-    registration = await _client(ctx).register_device(device)
+    client = await _ready(ctx)
+    registration = await client.register_device(device)
     new = registration.parameters.get("new")
     if new is False:
         return f"Device {registration.uuid} was already registered; its last ping is updated."
@@ -298,7 +315,8 @@ async def pos_license(ctx: Context, *, refresh: bool = False) -> str:
     Args:
         refresh: fetch it again (after renewing the license)
     """
-    lic = await _client(ctx).get_license(refresh=refresh)
+    client = await _ready(ctx)
+    lic = await client.get_license(refresh=refresh)
     return license_text(lic, datetime.now(UTC))
 
 
