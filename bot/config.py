@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -96,17 +104,64 @@ class ConsoleConfig(StrictModel):
 
 
 class DiscordConfig(StrictModel):
+    """``transports.discord``; the transport's module docstring explains the choices."""
+
     enabled: bool = False
     token: SecretStr | None = None
+    #: register slash commands in these guilds (instant, for development); empty: globally
     guild_ids: list[int] = Field(default_factory=list)
     #: prefix commands need the privileged message-content intent; slash commands do not
     prefix_commands: bool = True
-    shard_count: int | None = None
+    #: AutoShardedClient when set; ``shard_ids`` picks this process's shards of ``shard_count``
+    shard_count: int | None = Field(default=None, ge=1)
     shard_ids: list[int] | None = None
+    #: REST base including the version path (https://proxy.example/api/v10); process-wide
     api_base: str | None = None
+    #: gateway websocket URL (wss://proxy.example/); process-wide
     gateway_url: str | None = None
-    #: seconds a confirmation's buttons stay live
-    confirm_timeout: float = 60.0
+    #: seconds a confirmation's buttons stay live (at most; a command may ask for less)
+    confirm_timeout: float = Field(default=60.0, gt=0)
+    #: register slash commands when they changed; false leaves that to another process
+    sync_commands: bool = True
+    #: permission bits a member needs to see admin commands (default 32: Manage Server)
+    admin_permissions: int = Field(default=32, ge=0, lt=2**53)
+    #: seconds before a slow slash command is deferred ("thinking…"); Discord allows 3
+    defer_after: float = Field(default=2.0, gt=0, lt=3)
+    #: seconds discord.py waits after the last guild arrives before it reports ready
+    guild_ready_timeout: float = Field(default=2.0, ge=0)
+    #: seconds between shard logins (Discord's identify rate limit)
+    shard_identify_delay: float = Field(default=5.0, ge=0)
+    #: reconnect backoff: first delay and cap, in seconds
+    reconnect_delay: float = Field(default=1.0, gt=0)
+    reconnect_max_delay: float = Field(default=60.0, gt=0)
+    #: seconds to wait for the login request before retrying
+    connect_timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, like https://host/api/v10")
+        return v
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordConfig:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("shard_ids needs shard_count")
+            bad = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if bad or not self.shard_ids or len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError(
+                    f"shard_ids must be distinct numbers from 0 to {self.shard_count - 1}"
+                )
+        return self
 
 
 class TelegramConfig(StrictModel):
