@@ -374,45 +374,59 @@ class GrantAdditionalOperation(_UserRequest[OperationGranted]):
         )
 
 
+class _MoneyRequest(_UserRequest[R]):
+    """Moves or holds pouches under the caller's transactionId (the ledger's), so a retry
+    is recognisable; never blindly repeated."""
+
+    pouches: int
+    txid: str
+    idempotent: ClassVar[bool] = False
+
+    @property
+    def transaction_id(self) -> str | None:
+        return self.txid
+
+    def _check_money(self) -> None:
+        check_user_token(self.user)
+        check_pouches(self.pouches)
+        check_transaction_id(self.txid)
+
+    def _fees(self, reply: Reply) -> dict[str, Any]:
+        return {
+            "user_id": self.reply_user_id(reply),
+            "transaction_id": self.txid,
+            "pouches": self.pouches,
+            "fee_gold": _gold(reply.payload, "fee"),
+            "debit_gold": _gold(reply.payload, "debit"),
+        }
+
+
 def _gold(payload: Mapping[str, Any], key: str) -> int:
     amount = as_mapping(require(payload, key, "payload"), f"payload.{key}")
     return as_int(require(amount, "gold", f"payload.{key}"), f"payload.{key}.gold")
 
 
 @dataclass(frozen=True, slots=True)
-class AuthorizePayment(_UserRequest[PaymentAuthorized]):
+class AuthorizePayment(_MoneyRequest[PaymentAuthorized]):
     """Hold pouches on the player's account; the game sends them a confirmation code."""
 
     user: UserToken
     pouches: int
     txid: str
     action: ClassVar[str] = "authorizePayment"
-    idempotent: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        check_user_token(self.user)
-        check_pouches(self.pouches)
-        check_transaction_id(self.txid)
-
-    @property
-    def transaction_id(self) -> str | None:
-        return self.txid
+        self._check_money()
 
     def payload(self) -> dict[str, Any]:
         return {"amount": {"pouches": self.pouches}, "transactionId": self.txid}
 
     def _read(self, reply: Reply) -> PaymentAuthorized:
-        return PaymentAuthorized(
-            user_id=self.reply_user_id(reply),
-            transaction_id=self.txid,
-            pouches=self.pouches,
-            fee_gold=_gold(reply.payload, "fee"),
-            debit_gold=_gold(reply.payload, "debit"),
-        )
+        return PaymentAuthorized(**self._fees(reply))
 
 
 @dataclass(frozen=True, slots=True)
-class Pay(_UserRequest[PaymentDone]):
+class Pay(_MoneyRequest[PaymentDone]):
     """Complete an authorized payment with the player's confirmation code."""
 
     user: UserToken
@@ -420,19 +434,12 @@ class Pay(_UserRequest[PaymentDone]):
     confirmation_code: str = field(repr=False)
     txid: str
     action: ClassVar[str] = "pay"
-    idempotent: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        check_user_token(self.user)
-        check_pouches(self.pouches)
+        self._check_money()
         object.__setattr__(
             self, "confirmation_code", check_code(self.confirmation_code, "confirmation code")
         )
-        check_transaction_id(self.txid)
-
-    @property
-    def transaction_id(self) -> str | None:
-        return self.txid
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -442,17 +449,11 @@ class Pay(_UserRequest[PaymentDone]):
         }
 
     def _read(self, reply: Reply) -> PaymentDone:
-        return PaymentDone(
-            user_id=self.reply_user_id(reply),
-            transaction_id=self.txid,
-            pouches=self.pouches,
-            fee_gold=_gold(reply.payload, "fee"),
-            debit_gold=_gold(reply.payload, "debit"),
-        )
+        return PaymentDone(**self._fees(reply))
 
 
 @dataclass(frozen=True, slots=True)
-class Payout(_UserRequest[PayoutDone]):
+class Payout(_MoneyRequest[PayoutDone]):
     """Send pouches from the app's balance to the player, with a short message."""
 
     user: UserToken
@@ -460,17 +461,10 @@ class Payout(_UserRequest[PayoutDone]):
     txid: str
     message: str = ""
     action: ClassVar[str] = "payout"
-    idempotent: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        check_user_token(self.user)
-        check_pouches(self.pouches)
-        check_transaction_id(self.txid)
+        self._check_money()
         object.__setattr__(self, "message", payout_message(self.message))
-
-    @property
-    def transaction_id(self) -> str | None:
-        return self.txid
 
     def payload(self) -> dict[str, Any]:
         return {
