@@ -80,7 +80,13 @@ async def bot_startup(plugin: PluginRuntime, config: ConcertPOSConfig) -> None:
         client = ConcertPOSClient.from_config(config, urls=[sim.url], api_key=sim.api_key)
     else:
         client = ConcertPOSClient.from_config(config)
-    client.add_listener(event_publisher(plugin.publish, lambda: plugin.bot.settings.bot.prefix))
+    client.add_listener(
+        event_publisher(
+            plugin.publish,
+            lambda: plugin.bot.settings.bot.prefix,
+            repeat_after=config.alert_repeat_after,
+        )
+    )
     plugin.on_shutdown(client.close)  # runs before the simulator's stop (last in, first out)
     plugin.client = client
     if config.simulate:

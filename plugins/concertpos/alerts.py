@@ -9,7 +9,9 @@ news and stay in the log.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,8 @@ TOPICS = [
     )
 ]
 
+#: seconds within which the same alert text is not published again
+REPEAT_AFTER = 5.0
 #: longest announcement text passed on to chat
 _MAX_TEXT = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -57,15 +61,31 @@ def alert_for(event: PosEvent, prefix: str) -> tuple[str, dict[str, Any]] | None
     return None
 
 
-def event_publisher(publish: Publish, prefix: Callable[[], str]) -> Callable[[PosEvent], None]:
+def event_publisher(
+    publish: Publish,
+    prefix: Callable[[], str],
+    *,
+    repeat_after: float = REPEAT_AFTER,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[PosEvent], None]:
     """A client listener that publishes each alert-worthy event on :data:`TOPIC`.
 
+    An admin editing several prices sends an ``updatepos`` per edit; the same alert text
+    again within ``repeat_after`` seconds tells a chat nothing new, so it is published once.
     ``prefix`` is read per event so a changed command prefix shows in later alerts.
     """
+    last: dict[str, float] = {}
 
     def on_event(event: PosEvent) -> None:
         alert = alert_for(event, prefix())
-        if alert is not None:
-            publish(TOPIC, *alert)
+        if alert is None:
+            return
+        now = clock()
+        text = alert[0]
+        if now - last.get(text, -math.inf) < repeat_after:
+            return
+        last.clear()  # only the latest text matters; keeps this from growing
+        last[text] = now
+        publish(TOPIC, *alert)
 
     return on_event

@@ -78,6 +78,8 @@ class ConcertPOSConfig(PluginConfig):
     #: seconds a ``version`` / ``getstatus`` answer is reused (they cost 50 and 15 points)
     version_ttl: float = Field(default=600.0, ge=0)
     status_ttl: float = Field(default=30.0, ge=0)
+    #: seconds within which a repeated ``updatepos`` alert is not sent to chats again
+    alert_repeat_after: float = Field(default=5.0, ge=0)
 
     @field_validator("url", mode="before")
     @classmethod

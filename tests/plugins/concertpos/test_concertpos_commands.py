@@ -128,7 +128,8 @@ async def test_a_burst_of_50_product_lists_never_trips_the_rate_limit(
 async def test_updatepos_alerts_a_subscribed_chat_and_the_new_price_shows_next(
     bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
 ) -> None:
-    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+    section = plugin_section(concertpos_sim.url, alert_repeat_after=0)
+    async with pos_bot(bot_harness, section) as bot:
         client: ConcertPOSClient = bot.client("concertpos")
         chat, other = bot.chat("bar-team"), bot.chat("elsewhere")
         assert await chat.say("!pos alerts on") == [
@@ -158,6 +159,48 @@ async def test_updatepos_alerts_a_subscribed_chat_and_the_new_price_shows_next(
         await updatepos(concertpos_sim, client)
         await asyncio.sleep(0.1)
         assert len(await bot.flush_alerts()) == sent
+        # on again: with alert_repeat_after 0 the same alert text is sent again at once
+        await chat.say("!pos alerts on")
+        await updatepos(concertpos_sim, client)
+        for _ in range(100):
+            if len(await bot.flush_alerts()) > sent:
+                break
+            await asyncio.sleep(0.02)
+        assert [a.text for a in bot.alerts_sent[sent:]] == [alert.text]
+
+
+async def test_a_run_of_updatepos_broadcasts_makes_one_alert(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        client: ConcertPOSClient = bot.client("concertpos")
+        chat = bot.chat()
+        await chat.say("!pos alerts on")
+        for price in ("4.60", "4.70", "4.80"):  # an admin editing prices one by one
+            concertpos_sim.set_price(1, price)
+            await updatepos(concertpos_sim, client)
+        await bot.wait_for_alert(lambda a: "updated" in a.text)
+        await asyncio.sleep(0.1)
+        alerts = await bot.flush_alerts()
+        assert sum(a.text.count("updated") for a in alerts) == 1
+        assert "#1 Beer 4.80" in joined(await chat.say("!pos products"))  # caches all dropped
+
+
+async def test_reload_and_disable_leave_nothing_running(bot_harness: Harness) -> None:
+    async with bot_harness(
+        plugins={"concertpos": {"simulate": True}}, admins={"console": [BOSS]}
+    ) as bot:
+        chat = bot.chat()
+        old = bot.plugin("concertpos")
+        assert await chat.say("!plugins reload concertpos", user=BOSS) == [
+            "concertpos reloaded (version 0.2.0)."
+        ]
+        assert old.leaked == [] and old.tasks == frozenset()
+        assert "#1 Beer" in joined(await chat.say("!pos products"))
+        current = bot.plugin("concertpos")
+        assert await chat.say("!plugins disable concertpos", user=BOSS) == ["concertpos disabled."]
+        assert current.leaked == [] and current.tasks == frozenset()
+        assert await chat.say("!pos products") == ["Unknown command !pos. Try !help."]
 
 
 # ---------------------------------------------------------------- selling
