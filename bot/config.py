@@ -136,6 +136,8 @@ class DiscordConfig(StrictModel):
     reconnect_max_delay: float = Field(default=60.0, gt=0)
     #: seconds to wait for the login request before retrying
     connect_timeout: float = Field(default=30.0, gt=0)
+    #: how often the slash commands are compared with the running ones (plugins reloaded)
+    command_check_interval: float = Field(default=30.0, gt=0)
 
     @field_validator("api_base")
     @classmethod

@@ -180,7 +180,9 @@ class DiscordTransport(Transport):
         self.syncs = 0
         self.sync_problem = ""
         self._sync_transient = False
-        self._catalog_key: tuple[int, ...] | None = None
+        self._sync_wanted = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._catalog_of: tuple[Command, ...] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
@@ -211,9 +213,9 @@ class DiscordTransport(Transport):
         self._refresh_catalog()
         self._delays = self._new_delays()
         self.state, self.reason = "connecting", ""
-        self._supervisor = asyncio.get_running_loop().create_task(
-            self._supervise(), name="discord:supervisor"
-        )
+        loop = asyncio.get_running_loop()
+        self._supervisor = loop.create_task(self._supervise(), name="discord:supervisor")
+        self._watcher = loop.create_task(self._watch_commands(), name="discord:commands")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -223,14 +225,18 @@ class DiscordTransport(Transport):
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in (self._watcher, self._sync_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._watcher = self._sync_task = None
         if self.client is not None and not self.client.is_closed():
             with contextlib.suppress(Exception):
                 await self.client.close()
-        for task in (self._sync_task, self._supervisor):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._sync_task = self._supervisor = None
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
         self._unpoint_library()
         if self.state != "failed":
             self.state, self.reason = "stopped", ""
@@ -371,16 +377,21 @@ class DiscordTransport(Transport):
     def _refresh_catalog(self) -> bool:
         """Re-render the slash commands if the registry changed (a plugin reloaded)."""
         assert self.bot is not None
-        key = tuple(id(c) for c in self.bot.registry.commands)
-        if key == self._catalog_key:
-            return False
+        current = tuple(self.bot.registry.commands)
+        old = self._catalog_of
+        # Holding the old objects keeps identity meaningful (no reused ids after a reload).
+        if old is not None and len(old) == len(current):
+            if all(a is b for a, b in zip(old, current, strict=True)):
+                return False
         self.catalog = build_catalog(
             self.bot.registry.root, admin_permissions=self.config.admin_permissions
         )
-        self._catalog_key = key
+        self._catalog_of = current
         return True
 
     def _schedule_sync(self) -> None:
+        """Ask for a sync; one that is running already goes round again when it ends."""
+        self._sync_wanted = True
         if self._sync_task is None or self._sync_task.done():
             self._sync_task = asyncio.get_running_loop().create_task(
                 self._sync_quietly(), name="discord:sync"
@@ -388,18 +399,28 @@ class DiscordTransport(Transport):
 
     async def _sync_quietly(self) -> None:
         """Sync, retrying transient failures (5xx, network) a few times with backoff."""
-        delays = self._new_delays()
-        for _ in range(SYNC_ATTEMPTS):
-            try:
-                await self.sync_commands()
-            except NotConnected:
-                return  # the connection dropped meanwhile; the next READY syncs again
-            except Exception:
-                log.exception("discord: slash command registration failed")
-                return
-            if not self._sync_transient or self._stopping:
-                return
-            await asyncio.sleep(next(delays))
+        while self._sync_wanted and not self._stopping:
+            self._sync_wanted = False
+            delays = self._new_delays()
+            for _ in range(SYNC_ATTEMPTS):
+                try:
+                    await self.sync_commands()
+                except NotConnected:
+                    return  # the connection dropped meanwhile; the next READY syncs again
+                except Exception:
+                    log.exception("discord: slash command registration failed")
+                    return
+                if not self._sync_transient or self._stopping:
+                    break
+                await asyncio.sleep(next(delays))
+
+    async def _watch_commands(self) -> None:
+        """Re-sync when plugins are enabled, disabled or reloaded while the bot runs."""
+        interval = self.config.command_check_interval
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            if self._refresh_catalog() and self.state == "up" and self.config.sync_commands:
+                self._schedule_sync()
 
     async def sync_commands(self, *, force: bool = False) -> int:
         """Register the slash commands where the stored hash differs; returns scopes updated."""
@@ -413,7 +434,7 @@ class DiscordTransport(Transport):
             catalog = self.catalog
             digest = catalog.digest(app)
             scopes = [str(g) for g in config.guild_ids] or ["global"]
-            previous = json.loads(store.get_meta(META_SCOPES.format(app=app)) or "[]")
+            previous = _json_list(store.get_meta(META_SCOPES.format(app=app)))
             problems: list[str] = []
             transient = False
             keep: set[str] = set()
@@ -582,6 +603,14 @@ class DiscordTransport(Transport):
             await self.bot.dispatcher.run(cmd, message, kwargs=kwargs)
         except discord.HTTPException as exc:
             log.warning("discord: could not answer /%s: %s", data.get("name"), exc)
+        except Exception:
+            log.exception("discord: slash command /%s failed", data.get("name"))
+            with contextlib.suppress(discord.HTTPException):
+                await responder.send(
+                    Reply(
+                        "Sorry, something went wrong with that command.", private=True, error=True
+                    )
+                )
         finally:
             await responder.finish()
 
@@ -648,6 +677,14 @@ class DiscordTransport(Transport):
         channel = client.get_partial_messageable(channel_id)
         for part in parts_of(text):
             await channel.send(part)
+
+
+def _json_list(text: str | None) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 class _NoReplies:

@@ -312,10 +312,16 @@ def interaction_path(data: Mapping[str, Any]) -> tuple[Path, list[dict[str, Any]
     return tuple(path), leaf
 
 
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _user_ref(value: Any, resolved: Mapping[str, Any]) -> UserRef:
     uid = str(value)
-    member = (resolved.get("members") or {}).get(uid) or {}
-    user = (resolved.get("users") or {}).get(uid) or member.get("user") or {}
+    if not uid.isdigit():
+        raise UsageError(f"{uid!r} is not a Discord user")
+    member = _dict(_dict(resolved.get("members")).get(uid))
+    user = _dict(_dict(resolved.get("users")).get(uid)) or _dict(member.get("user"))
     name = member.get("nick") or user.get("global_name") or user.get("username") or uid
     return UserRef("discord", uid, str(name))
 
@@ -333,6 +339,7 @@ def convert_options(
     a string, an unknown option) gets the same plain UsageError.
     """
     params = {p.name: p for p in cmd.params}
+    resolved = _dict(resolved)
     kwargs: dict[str, Any] = {}
     for opt in options:
         pname = route.options.get(str(opt.get("name", "")))

@@ -116,9 +116,11 @@ async def boom(ctx) -> str:
 
 
 @command()
-async def slow(ctx) -> str:
+async def slow(ctx, *, fail: bool = False) -> str:
     """Takes longer than the defer window."""
     await asyncio.sleep(0.4)
+    if fail:
+        raise UserError("It failed, slowly.")
     return "finally done"
 
 
@@ -128,13 +130,20 @@ async def announce(ctx, text: Rest) -> str:
     return f"published to {ctx.publish('demo.news', text)} chats"
 
 
+@command()
+async def name(ctx) -> str:
+    """Ask for a name."""
+    answer = await ctx.ask("What is your name?")
+    return f"Hello {answer}"
+
+
 news = subscription_command("news", "demo.news")
 
 
 @hookimpl
 def bot_commands():
     return [echo, greet, fruit, points, points_add, payout, long_, secret, boom, slow,
-            announce, news]
+            announce, name, news]
 
 
 @hookimpl

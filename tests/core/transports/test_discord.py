@@ -116,6 +116,27 @@ async def test_prefix_and_slash_commands_run_the_same_declaration(
         assert "Usage: !echo <n> <word> [price] [--loud]" in refused.content
 
 
+async def test_questions_take_the_next_message_and_mentions_work_as_a_prefix(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    guild = fake.guilds[0]
+    general, alice, bob = guild.channel("general"), guild.member("alice"), guild.member("bob")
+    async with running_bot(tmp_path, fake):
+        await fake.inject_message(general.id, "!name", author=bob)
+        assert (await fake.wait_for_message(general.id)).content == "What is your name?"
+        await fake.inject_message(general.id, "Robert", author=alice)  # someone else talks
+        await fake.inject_message(general.id, "Bob", author=bob)
+        assert (await fake.wait_for_message(general.id)).content == "Hello Bob"
+
+        call = await fake.inject_command("name", user=bob, channel_id=general.id)
+        assert (await fake.wait_for_callback(call)).content == "What is your name?"
+        await fake.inject_message(general.id, "Bobby", author=bob)
+        assert (await fake.wait_for_followup(call, kinds=("followup",))).content == "Hello Bobby"
+
+        await fake.inject_message(general.id, f"<@{fake.bot_user.id}> echo 1 hey", author=bob)
+        assert (await fake.wait_for_message(general.id)).content == "hey by bob"
+
+
 async def test_groups_and_admin_commands(fake: FakeDiscord, tmp_path: Path) -> None:
     guild = fake.guilds[0]
     general, alice, bob = guild.channel("general"), guild.member("alice"), guild.member("bob")
@@ -283,9 +304,12 @@ async def test_slow_slash_command_is_deferred_then_answered(
         done = await fake.wait_for_followup(call, kinds=("edit_original",))
         assert done.content == "finally done"
 
-        # An error after a public "thinking…" must not be shown publicly: it replaces it.
-        call = await fake.inject_command("secret", user=bob, channel_id=general.id)
-        assert (await fake.wait_for_callback(call)).ephemeral
+        # An error after a public "thinking…" is not shown publicly: it replaces the placeholder.
+        call = await fake.inject_command("slow", {"fail": True}, user=bob, channel_id=general.id)
+        assert not (await fake.wait_for_callback(call)).ephemeral
+        await fake.wait_for_followup(call, kinds=("delete_original",))
+        error = await fake.wait_for_followup(call, kinds=("followup",))
+        assert error.ephemeral and error.content == "It failed, slowly."
 
 
 async def test_autocomplete_offers_the_plugins_suggestions(
@@ -345,6 +369,18 @@ async def test_slash_commands_sync_only_when_they_change(fake: FakeDiscord, tmp_
         assert transport.syncs == 1
     assert {c["name"] for c in fake.commands(GUILD_ID)} == first | {"added"}
 
+    # Disabling a plugin while the bot runs updates the registration.
+    async with running_bot(
+        tmp_path,
+        fake,
+        plugins={"demo": DEMO_PLUGIN, "more": MORE_PLUGIN},
+        command_check_interval=0.05,
+    ) as (_, transport):
+        alice, general = fake.guilds[0].member("alice"), fake.guilds[0].channel("general")
+        await fake.inject_message(general.id, "!plugins disable more", author=alice)
+        await fake.wait_for_message(general.id)
+        assert {c["name"] for c in await fake.wait_for_commands(GUILD_ID)} == first
+
     # Moving from guild to global registration clears the guild's copy.
     async with running_bot(tmp_path, fake, guild_ids=[]) as (_, transport):
         assert transport.syncs == 2
@@ -391,6 +427,26 @@ async def test_refused_token_fails_without_leaking_it(fake: FakeDiscord, tmp_pat
         assert secret not in reason
         assert await console_says(bot, "!echo 1 fine") == ["fine by console"]
     assert transport.status() == ("failed", reason)
+
+
+async def test_without_the_message_content_intent(tmp_path: Path) -> None:
+    async with FakeDiscord(guilds=[FakeGuild.sample()], allowed_privileged_intents=0) as fake:
+        guild = fake.guilds[0]
+        general, bob = guild.channel("general"), guild.member("bob")
+        async with running_bot(tmp_path, fake, wait_up=False) as (_, transport):
+            await wait_until(lambda: transport.state == "failed", what="failed")
+            assert "message content intent is not enabled" in transport.status()[1]
+
+        async with running_bot(tmp_path, fake, prefix_commands=False):
+            call = await fake.inject_command(
+                "echo", {"n": 1, "word": "hi"}, user=bob, channel_id=general.id
+            )
+            assert (await fake.wait_for_callback(call)).content == "hi by bob"
+            # Discord blanks the text of ordinary messages, but not of ones that mention the bot.
+            await fake.inject_message(general.id, "!echo 1 unseen", author=bob)
+            await fake.inject_message(general.id, f"<@{fake.bot_user.id}> echo 1 seen", author=bob)
+            assert (await fake.wait_for_message(general.id)).content == "seen by bob"
+        assert not fake.errors
 
 
 async def test_missing_token_is_reported_not_raised(fake: FakeDiscord, tmp_path: Path) -> None:
