@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from .models import (
@@ -74,7 +74,12 @@ def method_names(methods: Iterable[PaymentMethod]) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "?"
+    """Minutes are enough in chat; aware times are shown in UTC, as the API sends them."""
+    if value is None:
+        return "?"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M")
 
 
 def transactions_text(
@@ -88,7 +93,7 @@ def transactions_text(
     if not rows:
         return f"No transactions at point of sale {pos_id} yet."
     shown = f"the latest {len(rows)}" if listing.count > len(rows) else f"{len(rows)}"
-    lines = [f"Transactions at point of sale {pos_id} ({shown} of {listing.count}):"]
+    lines = [f"Transactions at point of sale {pos_id} ({shown} of {listing.count}, times UTC):"]
     for t in rows:
         product = products.get(t.product_id, f"product #{t.product_id}")
         method = methods.get(t.payment_id, f"method #{t.payment_id}")
