@@ -55,3 +55,10 @@ def row(
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def rabbitmq_support():
+    """tests/support/rabbitmq.py: the private broker the test suite uses."""
+    import rabbitmq
+
+    return rabbitmq
