@@ -77,6 +77,15 @@ async def fruit(ctx, name: Annotated[str, fruit_names]) -> str:
     return f"you picked {name}"
 
 
+Shade = Literal[tuple(f"shade{i:02d}" for i in range(30))]
+
+
+@command()
+async def paint(ctx, shade: Shade) -> str:
+    """Pick one of 30 shades (more than Discord lists as choices)."""
+    return f"painted {shade}"
+
+
 @command("points")
 async def points(ctx, user: str | None = None) -> str:
     """Show points."""
@@ -142,7 +151,7 @@ news = subscription_command("news", "demo.news")
 
 @hookimpl
 def bot_commands():
-    return [echo, greet, fruit, points, points_add, payout, long_, secret, boom, slow,
+    return [echo, greet, fruit, paint, points, points_add, payout, long_, secret, boom, slow,
             announce, name, news]
 
 

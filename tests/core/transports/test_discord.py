@@ -326,6 +326,20 @@ async def test_autocomplete_offers_the_plugins_suggestions(
         assert choices.callback_type == CALLBACK_AUTOCOMPLETE
         assert [c["value"] for c in choices.payload["data"]["choices"]] == ["apple", "apricot"]
 
+        # Too many choices for Discord's list: they are suggested while typing, and checked.
+        typing = await fake.inject_autocomplete(
+            "paint", {"shade": "shade1"}, focused="shade", user=bob, channel_id=general.id
+        )
+        offered = (await fake.wait_for_callback(typing)).payload["data"]["choices"]
+        assert [c["value"] for c in offered] == [f"shade{i}" for i in range(10, 20)]
+        call = await fake.inject_command(
+            "paint", {"shade": "shade07"}, user=bob, channel_id=general.id
+        )
+        assert (await fake.wait_for_callback(call)).content == "painted shade07"
+        call = await fake.inject_command("paint", {"shade": "red"}, user=bob, channel_id=general.id)
+        refused = await fake.wait_for_callback(call)
+        assert refused.ephemeral and refused.content.startswith("<shade> must be one of shade00")
+
 
 async def test_alert_reaches_a_subscribed_channel(fake: FakeDiscord, tmp_path: Path) -> None:
     guild = fake.guilds[0]
