@@ -34,7 +34,7 @@ import inspect
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -478,6 +478,13 @@ class DiscordTransport(Transport):
     # ------------------------------------------------------------------ incoming
 
     def _on_message(self, m: discord.Message) -> None:
+        """A typed message: a prefix command, or the answer to a question a command asked.
+
+        Bots (this one's own echo included) are ignored; a message that starts by mentioning
+        the bot counts as prefixed, because Discord delivers those even without the message
+        content intent. Admin rights come from the configured ids only (``platform_admin``
+        stays false): a server role is not a bot admin.
+        """
         if self.bot is None or self._stopping or m.author.bot or m.webhook_id is not None:
             return
         text = m.content or ""
@@ -513,6 +520,7 @@ class DiscordTransport(Transport):
     def _extra(
         user: discord.User | discord.Member, guild_id: int | None, message_id: str | None
     ) -> dict[str, Any]:
+        """Discord details a plugin may want (roles for its own checks), as plain strings."""
         roles = getattr(user, "roles", None) or []
         return {
             "guild_id": str(guild_id) if guild_id else None,
@@ -534,7 +542,8 @@ class DiscordTransport(Transport):
         except discord.HTTPException as exc:
             log.warning("discord: could not answer an interaction: %s", exc)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run an interaction in its own task, so one slow command never blocks the gateway."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
