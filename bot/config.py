@@ -167,18 +167,46 @@ class DiscordConfig(StrictModel):
 
 
 class TelegramConfig(StrictModel):
+    """The Telegram transport (python-telegram-bot). Timings are seconds.
+
+    Defaults suit the real Bot API; tests shorten the timings to stay fast.
+    """
+
     enabled: bool = False
     token: SecretStr | None = None
+    #: a local Bot API server, e.g. ``http://127.0.0.1:8081/bot`` (the token is appended)
     base_url: str | None = None
     base_file_url: str | None = None
     #: also treat a group's own administrators as bot admins in that group
     chat_admins_are_admins: bool = False
+    #: how long a group's administrator list is trusted before it is fetched again
+    chat_admins_ttl: float = Field(default=60.0, ge=0)
+    #: "polling" (default, works behind NAT) or "webhook" (Telegram connects to us)
     mode: str = "polling"
+    #: long-poll length of each getUpdates call
+    poll_timeout: float = Field(default=30.0, ge=0, le=50)
+    #: the public https URL Telegram posts updates to (webhook mode)
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
-    webhook_port: int = 8443
+    webhook_port: int = Field(default=8443, ge=0, le=65535)
+    #: path served locally; default: the path of ``webhook_url``
+    webhook_path: str | None = None
+    #: checked on every webhook request; a random one is made per run when unset
     webhook_secret: SecretStr | None = None
-    confirm_timeout: float = 60.0
+    #: seconds a confirmation's buttons stay live at most (a command may ask for less)
+    confirm_timeout: float = Field(default=60.0, gt=0)
+    #: connect/read/write timeout of every Bot API call (getUpdates adds ``poll_timeout``)
+    request_timeout: float = Field(default=10.0, gt=0)
+    #: reconnect backoff while the Bot API cannot be reached
+    reconnect_min: float = Field(default=1.0, gt=0)
+    reconnect_max: float = Field(default=60.0, gt=0)
+    #: flood limits applied on our side (Telegram: ~30 messages/s, 20/minute per group)
+    rate_per_second: float = Field(default=30.0, ge=0)
+    rate_group_per_minute: float = Field(default=20.0, ge=0)
+    #: how often a 429 "retry after" is waited out and retried before a send gives up
+    flood_retries: int = Field(default=3, ge=0, le=10)
+    #: how often the command menu is compared with the running commands (plugins reload)
+    menu_check_interval: float = Field(default=30.0, gt=0)
 
     @field_validator("mode")
     @classmethod
@@ -186,6 +214,21 @@ class TelegramConfig(StrictModel):
         if v not in ("polling", "webhook"):
             raise ValueError("must be 'polling' or 'webhook'")
         return v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", v.get_secret_value()):
+            raise ValueError("may only hold 1-256 of the characters A-Z, a-z, 0-9, _ and -")
+        return v
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> TelegramConfig:
+        if self.mode == "webhook" and not self.webhook_url:
+            raise ValueError("mode 'webhook' needs webhook_url (the URL Telegram posts to)")
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must not be below reconnect_min")
+        return self
 
 
 class TransportsSection(StrictModel):
