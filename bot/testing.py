@@ -112,13 +112,18 @@ class Chat:
         admin: bool = False,
         confirm: bool | None = None,
         mentions: Mapping[str, UserRef] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> list[str]:
-        return [
-            r.text
-            for r in await self.send(
-                text, user=user, name=name, admin=admin, confirm=confirm, mentions=mentions
-            )
-        ]
+        replies = await self.send(
+            text,
+            user=user,
+            name=name,
+            admin=admin,
+            confirm=confirm,
+            mentions=mentions,
+            extra=extra,
+        )
+        return [r.text for r in replies]
 
     async def send(
         self,
@@ -129,11 +134,13 @@ class Chat:
         admin: bool = False,
         confirm: bool | None = None,
         mentions: Mapping[str, UserRef] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> list[Reply]:
         """Like :meth:`say` but returns :class:`Reply` objects (with private/error flags).
 
         ``confirm`` answers a confirmation the command asks for as a button would (True or
         False); left None, confirmations are asked in text and the next ``say`` answers.
+        ``extra`` is what a transport adds (``{"roles": [...]}`` on Discord).
         """
         sink: list[Reply] = []
         responder = _Responder(sink, self.replies)
@@ -149,6 +156,7 @@ class Chat:
             chat_kind=self.kind,
             platform_admin=admin,
             mentions=dict(mentions or {}),
+            extra=dict(extra or {}),
         )
         await self.harness.bot.dispatcher.process(message)
         # Replies to an earlier command that this message answered land in this chat too.

@@ -49,9 +49,11 @@ from .ratelimit import RateBudget
 
 log = logging.getLogger(__name__)
 #: websockets logs every frame at DEBUG, and every frame carries the api key: its logger for
-#: our connections never goes below INFO, whatever level the rest of the bot runs at.
+#: our connections never passes anything below INFO, whatever level the bot runs at.
 wire_log = logging.getLogger(f"{__name__}.wire")
-wire_log.setLevel(logging.INFO)
+# A filter, not a level: the level stays inherited (quiet at the bot's WARNING), and DEBUG
+# records, the ones with frames, never pass even when the bot runs at DEBUG.
+wire_log.addFilter(lambda record: record.levelno >= logging.INFO)
 
 #: reply event name -> the command it answers (when they differ)
 _COMMAND_OF_EVENT = {"payitem": "payitems"}

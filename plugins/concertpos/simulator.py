@@ -51,7 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: frames carry the api key (with ``simulate: true`` the configured one): never log them
 wire_log = logging.getLogger(f"{__name__}.wire")
-wire_log.setLevel(logging.INFO)
+# A filter, not a level: the level stays inherited (quiet at the bot's WARNING), and DEBUG
+# records, the ones with frames, never pass even when the bot runs at DEBUG.
+wire_log.addFilter(lambda record: record.levelno >= logging.INFO)
 
 DEFAULT_API_KEY = "sim-api-key"
 DEFAULT_INSTANCE = "demo"
