@@ -13,7 +13,6 @@ import asyncio
 import datetime as dtm
 import logging
 import time
-import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -41,9 +40,7 @@ logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_QuietBaseRetries())
 
 def retry_after_seconds(exc: RetryAfter) -> float:
     """The wait Telegram asked for, whichever type this PTB version returns it as."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PTB warns that the type will become timedelta
-        value: Any = exc.retry_after
+    value: Any = exc.retry_after  # PTB 22 warns (DeprecationWarning) it becomes a timedelta
     if isinstance(value, dtm.timedelta):
         return value.total_seconds()
     return float(value)

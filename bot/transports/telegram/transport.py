@@ -9,6 +9,11 @@ unreachable Bot API leaves the transport "reconnecting" with the reason, retried
 Every update is handled in its own task, chained per chat so that a user's messages reach the
 dispatcher in the order they were sent (a command, then the answer to its question) while a
 slow chat never holds up the others.
+
+Groups: with Telegram's privacy mode on (the default for bots), the bot only sees commands and
+replies to its own messages, so the answer to a question (``ctx.ask``) must be sent as a reply
+to the question there. Replies marked private (links, balances) go to the user's private chat
+with the bot; errors stay in the chat where the command was typed.
 """
 
 from __future__ import annotations
