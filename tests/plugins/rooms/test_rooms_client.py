@@ -142,6 +142,7 @@ async def test_refusal_carries_the_api_message(rooms_client, rooms_sim):
 
 async def test_wrong_key_is_refused_and_never_shown(rooms_sim, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # other tests quiet httpx's own level
     wrong = "wrong-key-Q7/&"
     async with RoomsClient(rooms_sim.url, wrong, timeout=1.0, retry_base=0.01) as client:
         with pytest.raises(RoomsRefused) as caught:
