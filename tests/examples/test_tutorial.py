@@ -1,0 +1,92 @@
+"""docs/writing-plugins.md cannot rot: its code blocks are the example's files, and its
+session is run.
+
+Each ``<!-- include: PATH -->`` marker is followed by a code block that must equal the file at
+PATH; every file of the example plugin and its tests must be quoted; and the config and the
+console session under "Run it" are run with ``bot run``, which must print exactly the replies
+shown. Run this file with Python to copy the files into the page after changing them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "writing-plugins.md"
+INCLUDE = re.compile(
+    r"<!-- include: (?P<path>\S+) -->\n```(?P<lang>\w+)\n(?P<body>.*?)```\n", re.DOTALL
+)
+
+
+def fenced_after(marker: str, text: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\n```\w+\n(.*?)```\n", text, re.DOTALL)
+    assert match is not None, f"docs/writing-plugins.md has no block after <!-- {marker} -->"
+    return match.group(1)
+
+
+def test_every_included_block_is_the_file_it_names() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    blocks = list(INCLUDE.finditer(text))
+    assert blocks, "the tutorial includes no files"
+    stale = [
+        m["path"] for m in blocks if (REPO / m["path"]).read_text(encoding="utf-8") != m["body"]
+    ]
+    assert not stale, f"out of date in the tutorial: {stale}; run python {__file__}"
+
+
+def test_every_file_of_the_example_is_in_the_tutorial() -> None:
+    quoted = {m["path"] for m in INCLUDE.finditer(DOC.read_text(encoding="utf-8"))}
+    files = sorted(
+        p.relative_to(REPO).as_posix()
+        for p in [*(REPO / "examples").rglob("*.py"), *(REPO / "tests" / "examples").glob("*.py")]
+        if "__pycache__" not in p.parts and p != Path(__file__).resolve()
+    )
+    assert files
+    assert [f for f in files if f not in quoted] == []
+
+
+def test_the_session_in_run_it_gives_the_replies_shown(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    config = yaml.safe_load(fenced_after("tutorial-config", text))
+    # The page's file sits in the repository root; here it sits in a temporary directory.
+    config["bot"]["plugin_dirs"] = [str(REPO / d) for d in config["bot"]["plugin_dirs"]]
+    config["bot"]["database"] = str(tmp_path / config["bot"]["database"])
+    path = tmp_path / "parcels.yaml"
+    path.write_text(yaml.safe_dump(config))
+    session = fenced_after("tutorial-session", text).splitlines()
+    typed = [line[2:] for line in session if line.startswith("> ")]
+    shown = [line for line in session if not line.startswith("> ")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+    ran = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(path)],
+        input="".join(f"{line}\n" for line in typed),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == shown, ran.stderr
+
+
+def sync() -> None:
+    """Copy the example's files into the tutorial's include blocks."""
+    text = DOC.read_text(encoding="utf-8")
+
+    def fill(m: re.Match[str]) -> str:
+        body = (REPO / m["path"]).read_text(encoding="utf-8")
+        return f"<!-- include: {m['path']} -->\n```{m['lang']}\n{body}```\n"
+
+    DOC.write_text(INCLUDE.sub(fill, text), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sync()
