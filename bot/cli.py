@@ -175,15 +175,14 @@ async def _describe_plugins(
         try:
             await bot.start()
             await asyncio.sleep(wait)
-            return await bot.plugins.describe_all()
+            described = await bot.plugins.describe_all()
+            return [await _config_state(bot, config, d) for d in described]
         finally:
             await bot.stop()
     try:
         bot.plugins.discover(extra)
-        described = []
-        for d in await bot.plugins.describe_all(check_health=False):
-            described.append(await _config_state(bot, config, d))
-        return described
+        described = await bot.plugins.describe_all(check_health=False)
+        return [await _config_state(bot, config, d) for d in described]
     finally:
         bot.store.close()
 
