@@ -440,6 +440,7 @@ async def test_link_rooms(bot_harness, sim):
 
 async def test_wrong_key_is_reported_and_never_shown(bot_harness, sim, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # other tests quiet httpx's own level
     wrong = "wrong-key-8Jq"
     async with bot_harness(plugins={"rooms": rooms_config(sim, key=wrong)}) as bot:
         chat = bot.chat()
