@@ -57,6 +57,12 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Count a transport's own command task (a slash command) as in flight, so shutdown
+        waits for it like for text commands."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def process(self, message: Message) -> None:
         """Handle a message and return when it is done *or* waits for this user's next line.
 

@@ -547,6 +547,8 @@ class DiscordTransport(Transport):
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self.bot is not None:
+            self.bot.dispatcher.track(task)
 
     def _route(
         self, data: dict[str, Any]
