@@ -159,6 +159,34 @@ def test_every_layout_is_ruff_clean_also_for_the_longest_name(tmp_path: Path, na
     assert f"from bot_migrations.{name} import LOOKUPS, migrations" in init
 
 
+def test_the_bundled_layout_passes_its_tests(tmp_path: Path) -> None:
+    """The repository layout, rendered into a scratch tree that the packages are pointed at.
+
+    (Generating into the real plugins/ directory would show a half-made plugin to everyone
+    else using this checkout.)
+    """
+    layout = Layout(
+        "bundled",
+        "demo",
+        tmp_path / "plugins" / "demo",
+        tmp_path / "tests" / "plugins" / "demo",
+        tmp_path / "migrations" / "demo.py",
+        "bot_plugins.demo",
+        "bot_migrations.demo",
+    )
+    for generated in plan_files(layout):
+        generated.path.parent.mkdir(parents=True, exist_ok=True)
+        generated.path.write_text(generated.text)
+    (tmp_path / "conftest.py").write_text(
+        "import bot_migrations\nimport bot_plugins\n\n"
+        f"bot_plugins.__path__.append({str(tmp_path / 'plugins')!r})\n"
+        f"bot_migrations.__path__.append({str(tmp_path / 'migrations')!r})\n"
+    )
+    tested = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
+    assert "11 passed" in tested.stdout
+
+
 def test_the_repository_layout_is_detected_and_bundled_imports_are_used() -> None:
     layout = layout_for("newthing", REPO)
     assert layout.kind == "bundled"
