@@ -68,6 +68,7 @@ async def test_a_silent_api_times_out(
     parcel_client: ParcelClient, parcel_sim: ParcelSimulator
 ) -> None:
     parcel_sim.silent = True
+    parcel_client.timeout = 0.2
     with pytest.raises(ServiceTimeout):
         await parcel_client.track("PX-1001")
 
