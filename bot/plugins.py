@@ -371,6 +371,8 @@ class PluginManager:
         #: plugins that could not be loaded or started, with the reason
         self.failures: dict[str, str] = {}
         self.trace = _trace_enabled()
+        #: one life-cycle change at a time per plugin (two admins reloading at once)
+        self._locks: dict[str, asyncio.Lock] = {}
         if self.trace and trace_log.level == logging.NOTSET:
             trace_log.setLevel(logging.INFO)
 
@@ -552,7 +554,14 @@ class PluginManager:
         if self.runtimes.get(name) is runtime:
             del self.runtimes[name]
 
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
     async def enable(self, name: str, *, fresh: bool = False) -> PluginRuntime:
+        async with self._lock(name):
+            return await self._enable(name, fresh=fresh)
+
+    async def _enable(self, name: str, *, fresh: bool) -> PluginRuntime:
         info = self.available.get(name)
         if info is None:
             raise BotError(f"no plugin named {name!r}")
@@ -577,6 +586,10 @@ class PluginManager:
             return None
 
     async def disable(self, name: str) -> None:
+        async with self._lock(name):
+            await self._disable(name)
+
+    async def _disable(self, name: str) -> None:
         runtime = self.runtimes.get(name)
         if runtime is None:
             raise BotError(f"plugin {name!r} is not running")
@@ -594,6 +607,10 @@ class PluginManager:
         are put back and the old version is started again. Database migrations the new
         version applied are not undone: write migrations the old code tolerates.
         """
+        async with self._lock(name):
+            return await self._reload(name)
+
+    async def _reload(self, name: str) -> PluginRuntime:
         info = self.available.get(name)
         if info is None:
             raise BotError(f"no plugin named {name!r}")

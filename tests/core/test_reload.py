@@ -362,6 +362,28 @@ async def test_disable_tears_everything_down_and_enable_brings_it_back(
         await bot.stop()
 
 
+async def test_two_admins_reloading_at_once_get_two_clean_reloads(
+    bot_harness: Callable[..., BotHarness],
+    event_server: EventServer,
+    counter_dir: Callable[..., Path],
+) -> None:
+    bot = await start_bot(bot_harness, counter_dir(plugin_source(1)), event_server.port)
+    try:
+        await event_server.wait_until(lambda: len(event_server.open) == 1)
+        counter_dir(plugin_source(2))
+        first, second = await asyncio.gather(
+            bot.chat("a").say("!plugins reload counter", user="boss", admin=True),
+            bot.chat("b").say("!plugins reload counter", user="root", admin=True),
+        )
+        assert first == second == ["counter reloaded (version 2)."]
+        await event_server.wait_until(
+            lambda: len(event_server.open) == 1 and event_server.accepted == 3
+        )
+        assert len([t for t in asyncio.all_tasks() if t.get_name() == "counter:connection"]) == 1
+    finally:
+        await bot.stop()
+
+
 async def test_reload_refusals(bot_harness: Callable[..., BotHarness]) -> None:
     async with bot_harness() as bot:
         chat = bot.chat()
