@@ -187,6 +187,10 @@ class RoomsClient:
             ),
             headers={"Accept": "application/json, text/javascript, text/xml, */*;q=0.5"},
             follow_redirects=False,
+            # A plain-http endpoint (a local gateway, the simulator) never uses TLS, and
+            # loading the CA bundle costs tens of milliseconds at start-up; with redirects
+            # off, no request can leave that scheme. https endpoints verify as usual.
+            verify=self.endpoint.scheme == "https",
         )
         self._closed = False
         #: the last call's failure to reach or satisfy the API (None after any answer that
