@@ -3,6 +3,8 @@
 Simulated chat users send ``!points <user>`` through the harness -> dispatcher -> DeepBot
 plugin -> the DeepBot simulator over a loopback websocket -> reply. Floor, same run: a bare
 websockets client making the same ``get_points`` round trips against the same simulator.
+The simulator runs in its own process (``bot simulate deepbot``), as DeepBot does: sharing
+the bot's event loop would bill its work to both sides.
 
 1. Sequential: p50/p99 of the full path vs the bare round trip (targets 1.25x / 1.5x).
 2. 100 users in flight on one DeepBot connection: throughput vs the bare client pipelining
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
-from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
 
 from _common import pct, row, us
@@ -29,7 +35,6 @@ from websockets.asyncio.client import connect
 
 from bot.messages import Message, Reply
 from bot.testing import BotHarness
-from bot_plugins.deepbot.simulator import DeepBotSimulator, SimUser
 
 SECRET = "bench-secret"
 USERS = 1000
@@ -180,15 +185,48 @@ async def dispatch_cost(n: int) -> list[float]:
             return out
 
 
+@contextlib.contextmanager
+def simulator_process() -> Iterator[str]:
+    """``bot simulate deepbot`` with USERS viewers (viewer<i> has i points); yields its URL."""
+    with tempfile.TemporaryDirectory() as d:
+        data = Path(d) / "users.json"
+        data.write_text(json.dumps([{"user": viewer(i), "points": i} for i in range(USERS)]))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "simulate",
+                "deepbot",
+                "--port",
+                "0",
+                "--secret",
+                SECRET,
+                "--data",
+                str(data),
+                "--no-example",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            yield line.split(" listening on ")[1].split()[0]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 async def main(args: argparse.Namespace) -> None:
     logging.disable(logging.WARNING)
-    users = [SimUser(viewer(i), points=Decimal(i)) for i in range(USERS)]
-    async with DeepBotSimulator(secret=SECRET, users=users, seed_example=False) as sim:
-        await bare_sequential(sim.url, 200)  # warm-up
-        floor_seq = await bare_sequential(sim.url, args.sequential)
-        floor_tp = await bare_pipelined(sim.url, args.sequential * 2, 100)
+    with simulator_process() as url:
+        await bare_sequential(url, 200)  # warm-up
+        floor_seq = await bare_sequential(url, args.sequential)
+        floor_tp = await bare_pipelined(url, args.sequential * 2, 100)
         with tempfile.TemporaryDirectory() as d:
-            plugins = {"deepbot": {"url": sim.url, "secret": SECRET, "timeout": 30}}
+            plugins = {"deepbot": {"url": url, "secret": SECRET, "timeout": 30}}
             async with BotHarness(plugins, directory=Path(d)) as h:
                 await h.bot.plugins.runtimes["deepbot"].client.wait_connected(5)
                 await full_sequential(h, 200)  # warm-up
