@@ -10,13 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from bot_migrations.core import migrations as core_migrations
 
 from .alerts import AlertRouter
 from .commands import Registry
-from .config import LoadedConfig, secret_values
+from .config import LoadedConfig
 from .dispatch import Dispatcher
 from .plugins import CORE_PLUGIN, PluginManager
 from .store import Store
@@ -32,19 +30,25 @@ TRANSPORT_CLASSES = {
 
 
 class SecretFilter(logging.Filter):
-    """Scrubs every configured secret from log records, whatever code logged them."""
+    """Scrubs every configured secret from log records, whatever code logged them.
 
-    def __init__(self, secrets: list[str]) -> None:
+    The secrets are read from the config each time, so a plugin section validated later
+    (or reloaded) is covered too; logging is never on the hot path.
+    """
+
+    def __init__(self, source: Callable[[], list[str]]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 4]
+        self.source = source
+
+    def scrub(self, text: str) -> str:
+        for s in self.source():
+            if len(s) >= 4:
+                text = text.replace(s, "***")
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         msg = record.getMessage()
-        scrubbed = msg
-        for s in self.secrets:
-            scrubbed = scrubbed.replace(s, "***")
+        scrubbed = self.scrub(msg)
         if scrubbed != msg:
             record.msg, record.args = scrubbed, None
         return True
@@ -162,16 +166,11 @@ class Bot:
         await self._start_transports()
 
     def _install_secret_filter(self) -> None:
-        models: list[BaseModel] = [self.settings]
-        models += [r.config for r in self.plugins.runtimes.values()]
-        secrets = secret_values(models)
         if self._secret_filter is None:
-            self._secret_filter = SecretFilter(secrets)
+            self._secret_filter = SecretFilter(self.loaded_config.secrets)
             for handler in logging.getLogger().handlers or []:
                 handler.addFilter(self._secret_filter)
             logging.getLogger().addFilter(self._secret_filter)
-        else:
-            self._secret_filter.secrets = [s for s in secrets if len(s) >= 4]
 
     async def _start_transports(self) -> None:
         if self._transport_override is not None:
@@ -226,6 +225,10 @@ class Bot:
                 handler.removeFilter(self._secret_filter)
 
     # ------------------------------------------------------------------ output
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every configured secret (tokens, keys, passwords) masked."""
+        return self._secret_filter.scrub(text) if self._secret_filter else text
 
     async def send(self, platform: str, chat_id: str, text: str) -> None:
         """Send unsolicited text (alerts) through the chat's transport, split to its limit."""

@@ -83,7 +83,9 @@ async def status(ctx: Context) -> str:
     for platform, transport in sorted(bot.transports.items()):
         state, reason = transport.status()
         lines.append(f"transport {platform}: {state}" + (f" - {reason}" if reason else ""))
-    return "\n".join(lines)
+    # Reasons come from exceptions (a URL with a password, an API's echo of a key): anyone
+    # may run status, so every configured secret is masked, as in the logs.
+    return bot.scrub("\n".join(lines))
 
 
 @command("plugins", permission=Permission.ADMIN)

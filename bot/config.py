@@ -266,6 +266,12 @@ class LoadedConfig:
     settings: Settings
     path: Path | None = None
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+    #: every plugin section validated so far (their secrets are masked in logs and status)
+    validated: dict[str, PluginConfig] = field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        """Every SecretStr value in the settings and in the validated plugin sections."""
+        return secret_values([self.settings, *self.validated.values()])
 
     @property
     def base_dir(self) -> Path:
@@ -282,9 +288,11 @@ class LoadedConfig:
         """Validate one plugin's section against the model the plugin supplied."""
         model = model or PluginConfig
         try:
-            return model.model_validate(self.plugin_section(name))
+            config = model.model_validate(self.plugin_section(name))
         except ValidationError as exc:
             raise ConfigError(self.describe(exc, ("plugins", name))) from None
+        self.validated[name] = config
+        return config
 
     def describe(self, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
         return format_errors(exc, self.lines, prefix, self.path)

@@ -124,3 +124,31 @@ async def test_bundled_plugins_are_discovered(bot_harness) -> None:
         assert available["core"].source == "core"
         for name in ("deepbot", "chatwars", "concertpos", "games", "rooms"):
             assert available[name].source == "bundled"
+
+
+LEAKY = """
+from pydantic import SecretStr
+from bot import PluginConfig, hookimpl
+
+class Cfg(PluginConfig):
+    password: SecretStr
+
+@hookimpl
+def bot_config_model():
+    return Cfg
+
+@hookimpl
+async def bot_startup(plugin, config):
+    raise ConnectionError("login failed for amqp://bot:" + config.password.get_secret_value() + "@host")
+"""
+
+
+async def test_status_never_shows_a_configured_secret(
+    bot_harness, plugin_dir: Callable[..., Path]
+) -> None:
+    directory = plugin_dir(leaky=LEAKY)
+    plugins = {"leaky": {"password": "hunter2-pw"}}
+    async with bot_harness(plugins, config={"bot": {"plugin_dirs": [str(directory)]}}) as bot:
+        (status,) = await bot.chat().say("!status")
+        assert "plugin leaky: down" in status
+        assert "hunter2-pw" not in status and "amqp://bot:***@host" in status
