@@ -337,6 +337,11 @@ class ChatWarsClient:
             if self._feed_state.get(kind) is None:
                 self._feed_state[kind] = "not connected"
 
+    def describe_problem(self, exc: BaseException) -> str:
+        """A connection problem in plain words for health and logs (the bundled simulator
+        shares the broker URL), never containing the password."""
+        return self._describe(exc)
+
     def _describe(self, exc: BaseException) -> str:
         """A plain reason for a connection problem, never containing the password."""
         where = redact_url(self._url)

@@ -88,6 +88,13 @@ class ChatWarsConfig(PluginConfig):
     payment_expiry: float = Field(
         300.0, gt=0, le=24 * 3600, description="Seconds a payment waits for its confirmation."
     )
+    payout_attempts: int = Field(
+        2,
+        ge=1,
+        le=5,
+        description="Times a payout is sent (with the same transactionId) before its outcome "
+        "is reported unknown.",
+    )
     alert_interval: float = Field(
         60.0, gt=0, le=24 * 3600, description="Seconds over which feed alerts are coalesced."
     )

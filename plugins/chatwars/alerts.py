@@ -1,0 +1,263 @@
+"""The four market feeds as chat alerts, with ``[item] [max price]`` filters.
+
+Topics: ``chatwars.deals``, ``chatwars.offers``, ``chatwars.digest``, ``chatwars.shops``. A
+chat subscribes with a filter such as ``iron ore 5`` (item name contains "iron ore", price at
+most 5 gold), ``charcoal`` or ``10``; every event carries ``offers`` (item, price) pairs in its
+data and the topics' matcher applies the filter to them.
+
+The deals feed is high-volume, so deals are not published as they arrive: they are gathered
+for ``alert_interval`` seconds, grouped by item and price, and then published in one
+synchronous burst. The alert router gathers a burst for a chat into one message, so each chat
+gets one message per interval listing the deals that match its filter. Offers are gathered
+the same way (one line per offer). The digest and the yellow pages already arrive as one
+message every few minutes; each is published as one burst when it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import Topic, UserError
+
+from .feeds import Deal, Digest, FeedMessage, Offer, Shop, YellowPages
+
+log = logging.getLogger(__name__)
+
+DEALS = "chatwars.deals"
+OFFERS = "chatwars.offers"
+DIGEST = "chatwars.digest"
+SHOPS = "chatwars.shops"
+
+#: the word a chat types -> the topic
+FEED_TOPICS = {"deals": DEALS, "offers": OFFERS, "digest": DIGEST, "shops": SHOPS}
+
+#: offers kept per interval; beyond it they are counted, not listed
+MAX_OFFERS = 500
+#: longest name shown from a feed
+_MAX_NAME = 40
+#: offers listed per shop
+_SHOP_OFFERS = 6
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e]")
+_MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
+
+Publish = Callable[[str, str, dict[str, Any]], int]
+
+
+def clean(text: str, limit: int = _MAX_NAME) -> str:
+    """A name from the feed made safe to post: no control characters or mass mentions."""
+    text = _CONTROL.sub("", text).strip()
+    text = _MASS_MENTION.sub("@\u200b\\1", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFilter:
+    """``[item] [max price]``: either part may be left out."""
+
+    item: str | None = None
+    max_price: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> MarketFilter:
+        """Read what a chat user typed; UserError explains a bad price."""
+        words = (text or "").lower().split()
+        max_price = None
+        if words and re.fullmatch(r"[+-]?\d+", words[-1]):
+            max_price = int(words.pop())
+            if max_price < 0:
+                raise UserError("The maximum price cannot be negative.")
+        item = " ".join(words) or None
+        if item is not None and len(item) > 60:
+            raise UserError("That item name is too long.")
+        return cls(item, max_price)
+
+    @property
+    def text(self) -> str:
+        """The form stored with the subscription ("" for no filter)."""
+        parts = [
+            p for p in (self.item, None if self.max_price is None else str(self.max_price)) if p
+        ]
+        return " ".join(parts)
+
+    def describe(self) -> str:
+        if self.item and self.max_price is not None:
+            return f"{self.item} up to {self.max_price}💰"
+        if self.item:
+            return self.item
+        if self.max_price is not None:
+            return f"anything up to {self.max_price}💰"
+        return "everything"
+
+    def matches(self, item: str, price: int | None) -> bool:
+        if self.item is not None and self.item not in item.lower():
+            return False
+        return self.max_price is None or (price is not None and price <= self.max_price)
+
+
+@functools.lru_cache(maxsize=1024)
+def stored_filter(text: str) -> MarketFilter:
+    """A subscription's filter as stored; never raises (it was checked when typed)."""
+    try:
+        return MarketFilter.parse(text)
+    except UserError:
+        return MarketFilter(text.lower().strip() or None)
+
+
+def market_matches(filter: str, text: str, data: dict[str, Any]) -> bool:
+    """The topics' matcher: does any (item, price) pair of the event pass the filter?"""
+    wanted = stored_filter(filter)
+    offers = data.get("offers")
+    if not isinstance(offers, list):
+        return False
+    return any(wanted.matches(str(item), price) for item, price in offers)
+
+
+TOPICS = [
+    Topic(
+        DEALS,
+        "ChatWars exchange deals, gathered per interval (filter: [item] [max price])",
+        market_matches,
+    ),
+    Topic(OFFERS, "New ChatWars exchange offers (filter: [item] [max price])", market_matches),
+    Topic(
+        DIGEST,
+        "The ChatWars exchange digest, every few minutes (filter: [item] [max price])",
+        market_matches,
+    ),
+    Topic(
+        SHOPS, "Open ChatWars shops and their prices (filter: [item] [max price])", market_matches
+    ),
+]
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def _who(castle: str, name: str) -> str:
+    return f"{clean(castle, 4)}{clean(name)}"
+
+
+@dataclass(slots=True)
+class _DealGroup:
+    item: str
+    price: int
+    qty: int = 0
+    count: int = 0
+    first: Deal | None = None
+
+    def text(self) -> str:
+        head = f"Deal: {self.qty} × {clean(self.item)} at {self.price}💰"
+        if self.count == 1 and self.first is not None:
+            d = self.first
+            return (
+                f"{head}, {_who(d.seller_castle, d.seller_name)} → "
+                f"{_who(d.buyer_castle, d.buyer_name)}"
+            )
+        return f"{head} ({self.count} deals)"
+
+
+def offer_text(offer: Offer) -> str:
+    return (
+        f"Offer: {_who(offer.seller_castle, offer.seller_name)} sells {offer.qty} × "
+        f"{clean(offer.item)} at {offer.price}💰"
+    )
+
+
+def digest_texts(digest: Digest) -> Iterable[tuple[str, dict[str, Any]]]:
+    for entry in digest.entries:
+        prices = ", ".join(str(p) for p in entry.prices[:5])
+        more = "…" if len(entry.prices) > 5 else ""
+        best = entry.best_price
+        head = f"Exchange: {clean(entry.name)}"
+        text = (
+            f"{head} from {best}💰 ({prices}{more})" if best is not None else f"{head}: no offers"
+        )
+        yield text, {"offers": [(entry.name, best)]}
+
+
+def shop_text(shop: Shop) -> str:
+    offers = ", ".join(f"{clean(o.item)} {o.price}💰" for o in shop.offers[:_SHOP_OFFERS])
+    if len(shop.offers) > _SHOP_OFFERS:
+        offers += f", +{len(shop.offers) - _SHOP_OFFERS} more"
+    link = re.sub(r"[^A-Za-z0-9]", "", shop.link)[:16]
+    return (
+        f"Shop {clean(shop.kind, 4)} {clean(shop.name)} of "
+        f"{_who(shop.owner_castle, shop.owner_name)} (/ws_{link}): {offers or 'no offers'}"
+    )
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+@dataclass
+class FeedAlerts:
+    """Turns parsed feed messages into alerts; deals and offers are gathered per interval."""
+
+    publish: Publish
+    interval: float
+    _deals: dict[tuple[str, int], _DealGroup] = field(default_factory=dict)
+    _offers: list[Offer] = field(default_factory=list)
+    _offers_left_out: int = 0
+    deals_seen: int = 0
+
+    def on_feed(self, message: FeedMessage) -> None:
+        """The client's feed handler: called before the message is acknowledged."""
+        if isinstance(message, Deal):
+            self.deals_seen += 1
+            key = (message.item.casefold(), message.price)
+            group = self._deals.get(key)
+            if group is None:
+                group = self._deals[key] = _DealGroup(message.item, message.price, first=message)
+            group.qty += message.qty
+            group.count += 1
+        elif isinstance(message, Offer):
+            if len(self._offers) < MAX_OFFERS:
+                self._offers.append(message)
+            else:
+                self._offers_left_out += 1
+        elif isinstance(message, Digest):
+            for text, data in digest_texts(message):
+                self.publish(DIGEST, text, data)
+        elif isinstance(message, YellowPages):
+            for shop in message.shops:
+                data = {"offers": [(o.item, o.price) for o in shop.offers]}
+                self.publish(SHOPS, shop_text(shop), data)
+
+    @property
+    def waiting(self) -> int:
+        """Deal groups and offers gathered and not yet published."""
+        return len(self._deals) + len(self._offers)
+
+    def flush(self) -> int:
+        """Publish what was gathered, in one burst (so each chat gets one message)."""
+        deals, self._deals = self._deals, {}
+        offers, self._offers = self._offers, []
+        left_out, self._offers_left_out = self._offers_left_out, 0
+        published = 0
+        for group in sorted(deals.values(), key=lambda g: (g.item.casefold(), g.price)):
+            self.publish(DEALS, group.text(), {"offers": [(group.item, group.price)]})
+            published += 1
+        for offer in offers:
+            self.publish(OFFERS, offer_text(offer), {"offers": [(offer.item, offer.price)]})
+            published += 1
+        if left_out:
+            log.info("ChatWars: %d offers in one interval were not listed (too many)", left_out)
+        return published
+
+    async def run(self) -> None:
+        """Publish every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("ChatWars: publishing market alerts failed")

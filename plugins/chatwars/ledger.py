@@ -1,0 +1,277 @@
+"""ChatWars payments and payouts in the core ledger: the statuses and the allowed moves.
+
+The ledger row is written *before* anything is sent and its transactionId is the one every
+retry uses, so the game refuses a second execution (``DuplicateTransaction``) and nobody is
+paid twice. Everything here is synchronous bookkeeping with no network; the flows that talk
+to the game are in ``payments.py``.
+
+Statuses (column ``status``; ``result`` keeps the API's last result code, or ``Timeout`` /
+``NotConnected``):
+
+=============  ==============================================================================
+pending        written; authorizePayment or payout sent (or about to be), no answer yet. A
+               payment stays here if authorizePayment timed out (the player may have a code).
+authorized     payment only: the hold is placed and the player got a confirmation code.
+paying         payment only: ``pay`` sent with the player's code, no answer yet.
+unknown        a money-moving request timed out: it may or may not have happened. A late
+               reply settles it; a retry with the same transactionId settles it too.
+done           the money moved (Ok, or DuplicateTransaction for a retry: the first went).
+failed         the game refused (``result`` says why) or nothing could be sent.
+expired        payment only: not confirmed within ``payment_expiry`` seconds.
+cancelled      payment only: the player cancelled it before confirming.
+=============  ==============================================================================
+
+"Ok is the truth": a reply saying the money moved makes the row ``done`` from any status,
+even one we had given up on, because the ledger must say what really happened.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    SERVICE,
+    AuthorizationFailed,
+    ChatWarsError,
+    DuplicateTransaction,
+    ProtocolError,
+)
+from .models import PaymentAuthorized, PaymentDone, PayoutDone
+from .requests import AuthorizePayment, Pay, Payout, Request
+
+if TYPE_CHECKING:
+    from bot.store import LedgerEntry, Store
+
+log = logging.getLogger(__name__)
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    PAYING = "paying"
+    UNKNOWN = "unknown"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Kind(enum.StrEnum):
+    PAYMENT = "payment"
+    PAYOUT = "payout"
+
+
+FINAL = frozenset({Status.DONE, Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+#: a payment in these may still get a confirmation code
+AWAITING_CODE = frozenset({Status.PENDING, Status.AUTHORIZED})
+#: the outcome of a sent request is not known yet
+IN_DOUBT = frozenset({Status.PENDING, Status.PAYING, Status.UNKNOWN})
+ANY = frozenset(Status)
+
+#: result codes we record for what did not come from the game
+TIMEOUT = "Timeout"
+NOT_CONNECTED = "NotConnected"
+
+
+def result_code(outcome: Any) -> str:
+    """The API's result code of an outcome (a typed result means Ok)."""
+    if isinstance(outcome, ChatWarsError):
+        return outcome.code or type(outcome).__name__
+    return "Ok"
+
+
+class PaymentLedger:
+    """The plugin's view of the core ledger (service ``chatwars``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        payment_expiry: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.payment_expiry = payment_expiry
+        self._clock = clock
+
+    # ------------------------------------------------------------------ rows
+
+    def open(
+        self,
+        kind: Kind,
+        *,
+        platform: str,
+        user_id: str,
+        telegram_id: int,
+        pouches: int,
+        transaction_id: str,
+        message: str | None = None,
+    ) -> LedgerEntry:
+        """Write the row before anything is sent; its id is the one every retry uses."""
+        return self.store.ledger_create(
+            service=SERVICE,
+            kind=kind.value,
+            platform=platform,
+            user_id=user_id,
+            account=str(telegram_id),
+            amount=pouches,
+            message=message,
+            transaction_id=transaction_id,
+        )
+
+    def get(self, transaction_id: str) -> LedgerEntry | None:
+        entry = self.store.ledger_get(transaction_id)
+        return entry if entry is not None and entry.service == SERVICE else None
+
+    def move(
+        self, transaction_id: str, allowed_from: Iterable[Status], **fields: Any
+    ) -> LedgerEntry | None:
+        """Update the row only if its status is one of ``allowed_from`` (compare and set).
+
+        Returns the updated row, or None when the row moved on meanwhile (a late reply or the
+        expiry job got there first) and nothing was changed.
+        """
+        allowed = {Status(s).value for s in allowed_from}
+        if "status" in fields:
+            fields["status"] = Status(fields["status"]).value
+        with self.store.transaction():
+            entry = self.store.ledger_get(transaction_id)
+            if entry is None or entry.status not in allowed:
+                return None
+            return self.store.ledger_update(transaction_id, **fields)
+
+    def find(self, prefix: str) -> list[LedgerEntry]:
+        """Rows whose transaction id starts with ``prefix`` (chat shows the first 8 chars)."""
+        prefix = prefix.strip().lower()
+        if not prefix or any(c in prefix for c in "%_\\"):
+            return []
+        rows = self.store.conn.execute(
+            "select transaction_id from ledger where service = ? and lower(transaction_id) "
+            "like ? order by created desc limit 5",
+            (SERVICE, prefix + "%"),
+        ).fetchall()
+        return [e for (tid,) in rows if (e := self.get(tid)) is not None]
+
+    def entries(
+        self, *, platform: str | None = None, user_id: str | None = None, limit: int = 10
+    ) -> list[LedgerEntry]:
+        return self.store.ledger_entries(SERVICE, platform=platform, user_id=user_id, limit=limit)
+
+    # ------------------------------------------------------------------ payments
+
+    def is_stale(self, entry: LedgerEntry) -> bool:
+        """A payment waiting for its code longer than ``payment_expiry``."""
+        return self._clock() - entry.created >= self.payment_expiry
+
+    def open_payment(self, platform: str, user_id: str) -> LedgerEntry | None:
+        """The caller's newest payment that ``cw confirm`` would complete, if any.
+
+        Payments waiting for their code count while not stale; ones whose ``pay`` is in
+        doubt count at any age, because confirming again settles them safely.
+        """
+        for entry in self.store.ledger_entries(
+            SERVICE, platform=platform, user_id=user_id, limit=50
+        ):
+            if entry.kind != Kind.PAYMENT or entry.status in FINAL:
+                continue
+            if entry.status in AWAITING_CODE and self.is_stale(entry):
+                continue
+            return entry
+        return None
+
+    def expire_stale(self) -> list[LedgerEntry]:
+        """Mark payments never confirmed in time as expired; returns the rows it changed."""
+        changed = []
+        for status in AWAITING_CODE:
+            for entry in self.store.ledger_entries(SERVICE, status=status.value, limit=500):
+                if entry.kind == Kind.PAYMENT and self.is_stale(entry):
+                    moved = self.move(entry.transaction_id, AWAITING_CODE, status=Status.EXPIRED)
+                    if moved is not None:
+                        changed.append(moved)
+        return changed
+
+    def unresolved_payouts(self) -> int:
+        """Payouts whose outcome is not known (for health: an admin should look)."""
+        row = self.store.conn.execute(
+            "select count(*) from ledger where service = ? and kind = ? and status = ?",
+            (SERVICE, Kind.PAYOUT.value, Status.UNKNOWN.value),
+        ).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------------------------ late replies
+
+    def apply_late(self, request: Request[Any], outcome: Any) -> LedgerEntry | None:
+        """Record the reply to a request whose caller had stopped waiting (client hook).
+
+        This is how a payout that timed out ends up ``done`` or ``failed`` in the ledger.
+        """
+        transaction_id = request.transaction_id
+        if transaction_id is None or self.get(transaction_id) is None:
+            return None
+        code = result_code(outcome)
+        moved: LedgerEntry | None = None
+        if isinstance(request, Payout):
+            if isinstance(outcome, PayoutDone | DuplicateTransaction | ProtocolError):
+                moved = self.move(
+                    transaction_id, ANY - {Status.DONE}, status=Status.DONE, result=code
+                )
+            elif isinstance(outcome, ChatWarsError):
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=code)
+        elif isinstance(request, AuthorizePayment):
+            if isinstance(outcome, PaymentAuthorized):
+                moved = self.move(
+                    transaction_id,
+                    {Status.PENDING},
+                    status=Status.AUTHORIZED,
+                    fee=outcome.fee_gold,
+                    debit=outcome.debit_gold,
+                    result=code,
+                )
+            elif isinstance(outcome, ChatWarsError) and not isinstance(
+                outcome, DuplicateTransaction
+            ):
+                moved = self.move(
+                    transaction_id, {Status.PENDING}, status=Status.FAILED, result=code
+                )
+        elif isinstance(request, Pay):
+            if isinstance(outcome, PaymentDone):
+                moved = self.move(
+                    transaction_id,
+                    ANY - {Status.DONE},
+                    status=Status.DONE,
+                    fee=outcome.fee_gold,
+                    debit=outcome.debit_gold,
+                    result=code,
+                )
+            elif isinstance(outcome, DuplicateTransaction | ProtocolError):
+                moved = self.move(
+                    transaction_id, ANY - {Status.DONE}, status=Status.DONE, result=code
+                )
+            elif isinstance(outcome, AuthorizationFailed):
+                # A wrong or stale code: the player may still confirm with the right one.
+                moved = self.move(
+                    transaction_id,
+                    {Status.PAYING, Status.UNKNOWN},
+                    status=Status.AUTHORIZED,
+                    result=code,
+                )
+            elif isinstance(outcome, ChatWarsError):
+                moved = self.move(
+                    transaction_id,
+                    {Status.PAYING, Status.UNKNOWN},
+                    status=Status.FAILED,
+                    result=code,
+                )
+        if moved is not None:
+            log.info(
+                "ChatWars ledger: late %s reply for %s: %s -> %s",
+                request.action,
+                transaction_id,
+                code,
+                moved.status,
+            )
+        return moved

@@ -1,0 +1,115 @@
+"""The wording of ChatWars replies: profiles, stock, amounts and ledger lines.
+
+Kept apart from the command handlers so the sentences can be read (and changed) in one place,
+and so every value that came from the game is cleaned before it reaches a chat.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from .alerts import clean
+
+if TYPE_CHECKING:
+    from bot.store import LedgerEntry
+
+    from .models import Profile, Stock
+
+GOLD_PER_POUCH = 100
+#: stock lines shown before "+N more"
+MAX_STOCK_LINES = 40
+
+#: what each permission lets the bot do, for the question asking the player to allow it
+OPERATIONS = {
+    "GetUserProfile": "read your profile",
+    "GetStock": "read your stock",
+    "GetGearInfo": "read your gear",
+    "TradeTerminal": "trade on the exchange for you",
+}
+
+
+def pouches(n: int) -> str:
+    return f"{n} gold pouch" if n == 1 else f"{n:,} gold pouches"
+
+
+def gold(n: int) -> str:
+    return f"{n:,} gold"
+
+
+def operation_text(operation: str) -> str:
+    known = OPERATIONS.get(operation)
+    if known:
+        return known
+    return "use " + "".join(c for c in operation if c.isalnum())[:40]
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:g} seconds"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"
+
+
+def describe_profile(profile: Profile) -> str:
+    name = clean(profile.user_name) or "Your character"
+    head = f"{clean(profile.castle, 4)}{name}".strip()
+    if profile.character_class:
+        head += f" {clean(profile.character_class, 4)}"
+    if profile.level is not None:
+        head += f", level {profile.level}"
+    if profile.guild:
+        head += f", guild {clean(profile.guild)}"
+    lines = [head]
+    fight = []
+    if profile.attack is not None:
+        fight.append(f"⚔{profile.attack}")
+    if profile.defense is not None:
+        fight.append(f"🛡{profile.defense}")
+    if profile.exp is not None:
+        fight.append(f"exp {profile.exp:,}")
+    if fight:
+        lines.append(" ".join(fight))
+    purse = []
+    if profile.gold is not None:
+        purse.append(gold(profile.gold))
+    if profile.pouches is not None:
+        purse.append(pouches(profile.pouches))
+    if profile.mana is not None:
+        purse.append(f"{profile.mana} mana")
+    if profile.stamina is not None:
+        purse.append(f"{profile.stamina} stamina")
+    if purse:
+        lines.append(", ".join(purse))
+    return "\n".join(lines)
+
+
+def describe_stock(stock: Stock) -> str:
+    if not stock.items:
+        return "Your stock is empty."
+    items = sorted(stock.items.items(), key=lambda kv: kv[0].casefold())
+    lines = [f"Your stock ({len(items)} kinds):"]
+    lines += [f"{clean(name)}: {qty:,}" for name, qty in items[:MAX_STOCK_LINES]]
+    if len(items) > MAX_STOCK_LINES:
+        lines.append(f"+{len(items) - MAX_STOCK_LINES} more")
+    return "\n".join(lines)
+
+
+def describe_entry(entry: LedgerEntry, who: str | None = None) -> str:
+    """One ledger row on one line: id, when, what, to or from whom, status."""
+    when = datetime.fromtimestamp(entry.created, UTC).strftime("%Y-%m-%d %H:%M")
+    direction = "from" if entry.kind == "payment" else "to"
+    party = who or f"Telegram {entry.account}"
+    line = (
+        f"{entry.transaction_id[:8]} {when} {entry.kind} {pouches(entry.amount)} {direction} "
+        f"{party}: {entry.status}"
+    )
+    if entry.result and entry.result != "Ok":
+        line += f" ({entry.result})"
+    if entry.fee is not None:
+        line += f", fee {gold(entry.fee)}"
+    if entry.debit is not None and entry.kind == "payment":
+        line += f", credited {gold(entry.debit)}"
+    return line
