@@ -11,7 +11,9 @@ Later phases reuse these for command tests: ``chatwars_sim``, ``chatwars_client`
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -145,5 +147,84 @@ def link_user(
         for operation in operations:
             chatwars_sim.world.grant_operation(user_id, operation)
         return granted.credentials
+
+    return link
+
+
+# --------------------------------------------------------------------------- the bot harness
+
+
+@pytest.fixture
+def chatwars_settings(chatwars_app_url: str, chatwars_sim: ChatWarsSimulator) -> dict[str, Any]:
+    """The plugin's config section for the test's simulator, with test-friendly timings.
+
+    Tests that use the bot must not also use ``chatwars_client``: one client per app (a
+    second consumer would split the reply queue).
+    """
+    return {
+        "amqp_url": chatwars_app_url,
+        "app": chatwars_sim.app,
+        "timeout": 3.0,
+        "max_requests_per_second": 30,
+        "alert_interval": 0.2,
+        "reconnect_min_delay": 0.05,
+        "reconnect_max_delay": 0.5,
+    }
+
+
+@pytest.fixture
+def chatwars_bot(
+    bot_harness: Callable[..., Any], chatwars_settings: dict[str, Any]
+) -> Callable[..., Any]:
+    """``async with chatwars_bot(**overrides) as bot``: a bot with the plugin connected to
+    the test's simulator; ``boss`` is an admin on the console."""
+
+    @contextlib.asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Any]:
+        async with bot_harness(
+            plugins={"chatwars": {**chatwars_settings, **overrides}},
+            admins={"console": ["boss"]},
+        ) as bot:
+            assert "chatwars" not in bot.failures, bot.failures
+            assert await bot.client("chatwars").wait_connected(5)
+            yield bot
+
+    return start
+
+
+def grant_token(sim: ChatWarsSimulator, user_id: int, *operations: str) -> UserToken:
+    """A token for a player straight from the simulated game (no broker round trip)."""
+    world = sim.world
+    world.handle(json.dumps({"action": "createAuthCode", "payload": {"userId": user_id}}).encode())
+    code = world.last_code(user_id, "auth")
+    body = {"action": "grantToken", "payload": {"userId": user_id, "authCode": code}}
+    reply = world.handle(json.dumps(body).encode()).reply
+    for operation in operations:
+        world.grant_operation(user_id, operation)
+    return UserToken(user_id, reply["payload"]["token"])
+
+
+@pytest.fixture
+def chatwars_link(chatwars_sim: ChatWarsSimulator) -> Callable[..., UserToken]:
+    """``chatwars_link(bot, chat_user, telegram_id, *operations)``: a linked chat user, as
+    ``cw code`` leaves it, with a token the simulated game granted (fast: for tests that are
+    not about linking)."""
+
+    def link(
+        bot: Any, user: str, telegram_id: int, *operations: str, platform: str = "console"
+    ) -> UserToken:
+        token = grant_token(chatwars_sim, telegram_id, *operations)
+        bot.bot.store.set_link(
+            platform,
+            user,
+            "chatwars",
+            str(telegram_id),
+            token=token.token,
+            data={
+                "telegram_id": telegram_id,
+                "game_id": chatwars_sim.world.users[telegram_id].game_id,
+            },
+        )
+        return token
 
     return link

@@ -1,0 +1,348 @@
+"""Payments and payouts through chat, with the ledger: exactly once is the bar.
+
+Every test checks both sides: what the simulated game did (``world.payments`` /
+``world.payouts``, balances) and what the bot's ledger says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from bot_plugins.chatwars.simulator import ChatWarsSimulator
+
+
+def ledger(bot: Any, **filters: Any) -> list[Any]:
+    return bot.bot.store.ledger_entries("chatwars", limit=100, **filters)
+
+
+# --------------------------------------------------------------------------- payments
+
+
+async def test_pay_then_confirm_moves_pouches_once_and_the_ledger_says_so(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    world.add_user(6101, pouches=10)
+    balance = world.balance
+    async with chatwars_bot() as bot:
+        chatwars_link(bot, "u1", 6101)
+        chat = bot.chat()
+        [asked] = await chat.say("!cw pay 5", user="u1")
+        assert asked == (
+            "ChatWars has sent you a confirmation code for 5 gold pouches (ChatWars keeps a "
+            "fee of 4 gold). Send !cw confirm <code> within 5 minutes to pay, or !cw cancel."
+        )
+        [entry] = ledger(bot)
+        assert (entry.kind, entry.status, entry.amount, entry.account) == (
+            "payment",
+            "authorized",
+            5,
+            "6101",
+        )
+        assert (entry.platform, entry.user_id, entry.fee, entry.debit) == ("console", "u1", 4, 496)
+        # The id the game saw is the ledger's.
+        [request] = [r for r in world.requests if r.get("action") == "authorizePayment"]
+        assert request["payload"]["transactionId"] == entry.transaction_id
+
+        # A second payment while this one waits for its code is refused (the code would be
+        # ambiguous), and nothing is written.
+        [refused] = await chat.say("!cw pay 1", user="u1")
+        assert refused.startswith("You already have a payment of 5 gold pouches waiting")
+        assert len(ledger(bot)) == 1
+
+        code = world.last_code(6101, "payment")
+        [paid] = await chat.say(f"!cw confirm {code}", user="u1")
+        assert paid == (
+            f"Paid: 5 gold pouches went to the bot (fee 4 gold). Thank you! "
+            f"(transaction {entry.transaction_id[:8]})"
+        )
+        [done] = ledger(bot)
+        assert (done.status, done.result, done.fee, done.debit) == ("done", "Ok", 4, 496)
+        assert [(t.transaction_id, t.pouches) for t in world.payments] == [
+            (entry.transaction_id, 5)
+        ]
+        assert world.users[6101].pouches == 5 and world.balance == balance + 496
+        [pay] = [r for r in world.requests if r.get("action") == "pay"]
+        assert pay["payload"]["transactionId"] == entry.transaction_id
+
+        # Confirming again: nothing is waiting; nothing moves.
+        [again] = await chat.say(f"!cw confirm {code}", user="u1")
+        assert again.startswith("You have no payment waiting for a confirmation code.")
+        assert len(world.payments) == 1
+
+
+async def test_wrong_codes_keep_the_payment_until_the_last_try(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot() as bot:
+        chatwars_link(bot, "u1", 6102)
+        chat = bot.chat()
+        await chat.say("!cw pay 2", user="u1")
+        [first] = await chat.say("!cw confirm 0000", user="u1")
+        assert first.startswith("ChatWars refused the payment: the confirmation code is wrong")
+        assert first.endswith("Check the code and try again (2 more tries).")
+        assert ledger(bot)[0].status == "authorized"
+        assert await chat.say("!cw confirm x!y", user="u1") == [
+            "The confirmation code must be the letters and digits the ChatWars bot sent."
+        ]
+        # The right code still works after a wrong one.
+        await chat.say(f"!cw confirm {world.last_code(6102, 'payment')}", user="u1")
+        assert ledger(bot)[0].status == "done" and len(world.payments) == 1
+
+        await chat.say("!cw pay 1", user="u1")
+        for _ in range(2):
+            await chat.say("!cw confirm 0000", user="u1")
+        [last] = await chat.say("!cw confirm 0000", user="u1")
+        assert last.endswith(
+            "The payment is cancelled; start a new one with !cw pay <pouches> if you still "
+            "want to pay."
+        )
+        entry = ledger(bot)[0]
+        assert (entry.status, entry.result) == ("failed", "AuthorizationFailed")
+        assert len(world.payments) == 1
+
+
+async def test_cancel_and_expiry(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(payment_expiry=0.3) as bot:
+        chatwars_link(bot, "u1", 6103)
+        chat = bot.chat()
+        await chat.say("!cw pay 1", user="u1")
+        assert await chat.say("!cw cancel", user="u1") == [
+            "Your payment of 1 gold pouch is cancelled; nothing was charged."
+        ]
+        assert ledger(bot)[0].status == "cancelled"
+        assert await chat.say("!cw cancel", user="u1") == [
+            "You have no payment waiting for a confirmation code."
+        ]
+
+        await chat.say("!cw pay 2", user="u1")
+        tid = ledger(bot)[0].transaction_id
+        store = bot.bot.store
+        # The expiry job marks it, without anyone typing anything.
+        await chatwars_sim.wait_until(lambda: store.ledger_get(tid).status == "expired", 3)
+        [late] = await chat.say(f"!cw confirm {world.last_code(6103, 'payment')}", user="u1")
+        assert late.startswith("You have no payment waiting")
+        assert world.payments == []
+
+
+async def test_insufficient_pouches_fails_the_payment_row(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    chatwars_sim.world.add_user(6104, pouches=1)
+    async with chatwars_bot() as bot:
+        chatwars_link(bot, "u1", 6104)
+        assert await bot.chat().say("!cw pay 3", user="u1") == [
+            "You do not have enough gold pouches in ChatWars for this payment."
+        ]
+        [entry] = ledger(bot)
+        assert (entry.status, entry.result) == ("failed", "InsufficientFunds")
+        # Bad input writes nothing.
+        for text in ("!cw pay 0", "!cw pay -2", "!cw pay 99999999"):
+            [reply] = await bot.chat().say(text, user="u1")
+            assert reply.startswith("The amount can") or reply.startswith("The amount must")
+        assert len(ledger(bot)) == 1
+
+
+async def test_pay_reply_lost_then_confirm_again_settles_it_once(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(timeout=0.5) as bot:
+        chatwars_link(bot, "u1", 6105)
+        chat = bot.chat()
+        await chat.say("!cw pay 2", user="u1")
+        code = world.last_code(6105, "payment")
+        chatwars_sim.drop_replies("pay")
+        [doubt] = await chat.say(f"!cw confirm {code}", user="u1")
+        assert doubt.startswith("ChatWars did not answer in time, so the payment may or may not")
+        assert ledger(bot)[0].status == "unknown"
+        assert len(world.payments) == 1  # it happened; the bot did not hear
+        [settled] = await chat.say(f"!cw confirm {code}", user="u1")
+        assert settled.startswith("Your payment of 2 gold pouches had already gone through")
+        entry = ledger(bot)[0]
+        assert (entry.status, entry.result) == ("done", "DuplicateTransaction")
+        assert len(world.payments) == 1
+
+
+# --------------------------------------------------------------------------- payouts
+
+
+async def test_payout_writes_the_ledger_first_and_escapes_the_message(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    balance = world.balance
+    async with chatwars_bot() as bot:
+        chatwars_link(bot, "bob", 6201)
+        chat = bot.chat()
+        [reply] = await chat.say(
+            "!cw payout bob 3 You won <b>first</b> & 300💰", user="boss", admin=True
+        )
+        [entry] = ledger(bot)
+        assert reply == (
+            f"Paid 3 gold pouches to Telegram user 6201. (transaction {entry.transaction_id[:8]})"
+        )
+        assert (entry.kind, entry.status, entry.result, entry.amount) == ("payout", "done", "Ok", 3)
+        assert (entry.platform, entry.user_id, entry.account) == ("console", "bob", "6201")
+        [payout] = world.payouts
+        assert payout.transaction_id == entry.transaction_id
+        assert payout.message == "You won &lt;b&gt;first&lt;/b&gt; &amp; 300💰"
+        assert world.balance == balance - 300 and world.users[6201].pouches == 13
+
+        # By linked Telegram id too; an admin command is audited.
+        await chat.say("!cw payout 6201 1", user="boss", admin=True)
+        assert len(world.payouts) == 2
+        audit = bot.bot.store.audit_rows(5)
+        assert audit[0]["command"] == "cw payout" and audit[0]["outcome"] == "ok"
+
+
+async def test_payout_refusals_write_nothing_or_a_failed_row(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot() as bot:
+        chatwars_link(bot, "bob", 6202)
+        chat = bot.chat()
+        assert await chat.say("!cw payout bob 1", user="u1") == ["This command is for admins only."]
+        [long] = await chat.say("!cw payout bob 1 " + "x" * 98 + " &", user="boss", admin=True)
+        assert long.startswith("The payout message is too long: at most 100 characters")
+        [nobody] = await chat.say("!cw payout carol 1", user="boss", admin=True)
+        assert nobody.startswith("Nobody named carol has linked a ChatWars account")
+        assert ledger(bot) == [] and world.payouts == []
+
+        world.balance = 150
+        assert await chat.say("!cw payout bob 2", user="boss", admin=True) == [
+            "The bot's ChatWars balance is too low for this payout."
+        ]
+        [entry] = ledger(bot)
+        assert (entry.status, entry.result) == ("failed", "InsufficientFunds")
+        assert world.payouts == []
+
+
+async def test_payout_with_a_lost_reply_is_retried_with_the_same_id(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(timeout=0.5) as bot:
+        chatwars_link(bot, "bob", 6203)
+        chatwars_sim.drop_replies("payout")
+        [reply] = await bot.chat().say("!cw payout bob 4", user="boss", admin=True)
+        assert reply.startswith(
+            "Paid 4 gold pouches to Telegram user 6203 (a retry proved it had gone through once)."
+        )
+        [entry] = ledger(bot)
+        assert (entry.status, entry.result) == ("done", "DuplicateTransaction")
+        ids = [r["payload"]["transactionId"] for r in world.requests if r["action"] == "payout"]
+        assert ids == [entry.transaction_id, entry.transaction_id]
+        assert len(world.payouts) == 1
+
+
+async def test_unanswered_payout_is_unknown_then_a_late_reply_settles_the_ledger(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(timeout=0.3) as bot:
+        chatwars_link(bot, "bob", 6204)
+        chatwars_sim.hold_replies()
+        [reply] = await bot.chat().say("!cw payout bob 2", user="boss", admin=True)
+        [entry] = ledger(bot)
+        tid = entry.transaction_id
+        assert reply.startswith("ChatWars did not confirm the payout in time; it may or may not")
+        assert f"!cw retry {tid[:8]}" in reply
+        assert entry.status == "unknown"
+        [status] = await bot.chat().say("!status")
+        assert "plugin chatwars: degraded - 1 ChatWars payout has an unknown outcome" in status
+
+        chatwars_sim.release_replies()
+        store = bot.bot.store
+        await chatwars_sim.wait_until(lambda: store.ledger_get(tid).status == "done", 5)
+        assert len(world.payouts) == 1
+
+        # Retrying a settled payout sends nothing.
+        [again] = await bot.chat().say(f"!cw retry {tid[:8]}", user="boss", admin=True)
+        assert again == f"Payout {tid[:8]} of 2 gold pouches to Telegram user 6204: it is done."
+        assert len([r for r in world.requests if r["action"] == "payout"]) == 2
+
+
+async def test_retry_of_an_unknown_payout_cannot_pay_twice(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(timeout=0.3, payout_attempts=1) as bot:
+        chatwars_link(bot, "bob", 6205)
+        chatwars_sim.drop_replies("payout")
+        await bot.chat().say("!cw payout bob 1", user="boss", admin=True)
+        [entry] = ledger(bot)
+        assert entry.status == "unknown"
+        [retried] = await bot.chat().say(
+            f"!cw retry {entry.transaction_id[:8]}", user="boss", admin=True
+        )
+        assert retried.endswith(": it had gone through already.")
+        assert ledger(bot)[0].status == "done" and len(world.payouts) == 1
+        [bad] = await bot.chat().say("!cw retry zzzz", user="boss", admin=True)
+        assert bad == "No ChatWars transaction starts with 'zzzz'."
+
+
+async def test_connection_broken_mid_payout_pays_exactly_once(
+    chatwars_bot: Callable[..., Any],
+    chatwars_sim: ChatWarsSimulator,
+    chatwars_link: Any,
+    rabbitmq_broker: Any,
+) -> None:
+    world = chatwars_sim.world
+    balance = world.balance
+    async with chatwars_bot(timeout=15.0) as bot:
+        chatwars_link(bot, "bob", 6206)
+        client = bot.client("chatwars")
+        chatwars_sim.hold_replies()
+        command = asyncio.create_task(
+            bot.chat().say("!cw payout bob 3 prize", user="boss", admin=True)
+        )
+        await chatwars_sim.wait_until(lambda: len(world.payouts) == 1)
+        # The game has paid; its reply is held. Every connection to the broker drops.
+        await asyncio.to_thread(rabbitmq_broker.close_all_connections, "test: network failure")
+        await chatwars_sim.wait_until(lambda: client.reconnects >= 1, timeout=10)
+        chatwars_sim.release_replies()
+
+        [reply] = await command
+        assert reply.startswith("Paid 3 gold pouches to Telegram user 6206.")
+        [entry] = ledger(bot)
+        assert (entry.status, entry.result) == ("done", "Ok")
+        assert [t.transaction_id for t in world.payouts] == [entry.transaction_id]
+        assert world.balance == balance - 300
+
+
+async def test_balance_and_ledger(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    world.balance = 123_456
+    async with chatwars_bot() as bot:
+        chat = bot.chat()
+        assert await chat.say("!cw balance", user="boss", admin=True) == [
+            "The bot's ChatWars balance is 123,456 gold (1,234 gold pouches can be paid out)."
+        ]
+        assert await chat.say("!cw ledger", user="boss", admin=True) == [
+            "The ChatWars ledger has no entries."
+        ]
+        chatwars_link(bot, "bob", 6207)
+        chatwars_link(bot, "u1", 6208)
+        await chat.say("!cw payout bob 1 hi", user="boss", admin=True)
+        await chat.say("!cw pay 2", user="u1")
+        await chat.say(f"!cw confirm {world.last_code(6208, 'payment')}", user="u1")
+        [rows] = await chat.say("!cw ledger", user="boss", admin=True)
+        lines = rows.splitlines()
+        assert lines[0] == "Latest ChatWars payments and payouts (newest first):"
+        assert lines[1].endswith(
+            "payment 2 gold pouches from Telegram 6208: done, fee 2 gold, credited 198 gold"
+        )
+        assert lines[2].endswith("payout 1 gold pouch to Telegram 6207: done")
+        [bobs] = await chat.say("!cw ledger bob", user="boss", admin=True)
+        assert len(bobs.splitlines()) == 2 and "6207" in bobs
+        assert await chat.say("!cw ledger", user="u1") == ["This command is for admins only."]
