@@ -71,6 +71,13 @@ async def bot_startup(plugin: PluginRuntime, config: ChatWarsConfig) -> None:
     client = config.new_client()
     service = ChatWarsService(plugin, config, client)
     service.register()
+    for entry in service.ledger.mark_interrupted():
+        log.warning(
+            "ChatWars %s %s was interrupted by a stop; its outcome is unknown until it is "
+            "retried (cw retry) or confirmed again",
+            entry.kind,
+            entry.transaction_id,
+        )
     plugin.on_shutdown(client.close)  # after bot_shutdown; also if startup fails halfway
     plugin.client = client
     plugin.create_task(service.feeds.run(), name="market alerts")

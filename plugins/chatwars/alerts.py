@@ -5,12 +5,14 @@ chat subscribes with a filter such as ``iron ore 5`` (item name contains "iron o
 most 5 gold), ``charcoal`` or ``10``; every event carries ``offers`` (item, price) pairs in its
 data and the topics' matcher applies the filter to them.
 
-The deals feed is high-volume, so deals are not published as they arrive: they are gathered
-for ``alert_interval`` seconds, grouped by item and price, and then published in one
-synchronous burst. The alert router gathers a burst for a chat into one message, so each chat
-gets one message per interval listing the deals that match its filter. Offers are gathered
-the same way (one line per offer). The digest and the yellow pages already arrive as one
-message every few minutes; each is published as one burst when it comes.
+The deals feed is high-volume, so nothing is published as it arrives: feed messages are
+gathered for ``alert_interval`` seconds and then published in one synchronous burst. The
+alert router gathers a burst for a chat into one message, so each chat gets at most one
+message per interval listing what matches its filters. Deals are grouped by item and price,
+offers listed one per line, and the digest and the yellow pages, which are snapshots, keep
+only the latest one of the interval. Publishing from a timer also means nothing is published
+before the plugin's topics (and their matchers) are registered, which happens only after
+start-up returns.
 """
 
 from __future__ import annotations
@@ -200,19 +202,22 @@ def shop_text(shop: Shop) -> str:
 
 @dataclass
 class FeedAlerts:
-    """Turns parsed feed messages into alerts; deals and offers are gathered per interval."""
+    """Turns parsed feed messages into alerts, gathered and published once per interval."""
 
     publish: Publish
     interval: float
     _deals: dict[tuple[str, int], _DealGroup] = field(default_factory=dict)
     _offers: list[Offer] = field(default_factory=list)
     _offers_left_out: int = 0
-    deals_seen: int = 0
+    _digest: Digest | None = None
+    _pages: YellowPages | None = None
+    #: feed messages handled, for status and tests
+    received: int = 0
 
     def on_feed(self, message: FeedMessage) -> None:
         """The client's feed handler: called before the message is acknowledged."""
+        self.received += 1
         if isinstance(message, Deal):
-            self.deals_seen += 1
             key = (message.item.casefold(), message.price)
             group = self._deals.get(key)
             if group is None:
@@ -225,33 +230,43 @@ class FeedAlerts:
             else:
                 self._offers_left_out += 1
         elif isinstance(message, Digest):
-            for text, data in digest_texts(message):
-                self.publish(DIGEST, text, data)
+            self._digest = message
         elif isinstance(message, YellowPages):
-            for shop in message.shops:
-                data = {"offers": [(o.item, o.price) for o in shop.offers]}
-                self.publish(SHOPS, shop_text(shop), data)
+            self._pages = message
 
     @property
     def waiting(self) -> int:
-        """Deal groups and offers gathered and not yet published."""
-        return len(self._deals) + len(self._offers)
+        """Deal groups, offers and snapshots gathered and not yet published."""
+        return (
+            len(self._deals)
+            + len(self._offers)
+            + (self._digest is not None)
+            + (self._pages is not None)
+        )
 
     def flush(self) -> int:
         """Publish what was gathered, in one burst (so each chat gets one message)."""
         deals, self._deals = self._deals, {}
         offers, self._offers = self._offers, []
         left_out, self._offers_left_out = self._offers_left_out, 0
-        published = 0
+        digest, self._digest = self._digest, None
+        pages, self._pages = self._pages, None
+        events: list[tuple[str, str, dict[str, Any]]] = []
         for group in sorted(deals.values(), key=lambda g: (g.item.casefold(), g.price)):
-            self.publish(DEALS, group.text(), {"offers": [(group.item, group.price)]})
-            published += 1
+            events.append((DEALS, group.text(), {"offers": [(group.item, group.price)]}))
         for offer in offers:
-            self.publish(OFFERS, offer_text(offer), {"offers": [(offer.item, offer.price)]})
-            published += 1
+            events.append((OFFERS, offer_text(offer), {"offers": [(offer.item, offer.price)]}))
+        if digest is not None:
+            events += [(DIGEST, text, data) for text, data in digest_texts(digest)]
+        if pages is not None:
+            for shop in pages.shops:
+                data = {"offers": [(o.item, o.price) for o in shop.offers]}
+                events.append((SHOPS, shop_text(shop), data))
+        for topic, text, data in events:
+            self.publish(topic, text, data)
         if left_out:
             log.info("ChatWars: %d offers in one interval were not listed (too many)", left_out)
-        return published
+        return len(events)
 
     async def run(self) -> None:
         """Publish every ``interval`` seconds until cancelled."""

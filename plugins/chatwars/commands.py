@@ -241,7 +241,7 @@ async def cw_unlink(ctx: Context) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-@command("cw profile")
+@command("cw profile", cooldown=(10, 60.0))
 async def cw_profile(ctx: Context) -> str:
     """Show your ChatWars character: level, guild, attack, defense, gold and pouches."""
     service = service_of(ctx)
@@ -251,7 +251,7 @@ async def cw_profile(ctx: Context) -> str:
     return describe_profile(profile)
 
 
-@command("cw stock", private=True)
+@command("cw stock", private=True, cooldown=(10, 60.0))
 async def cw_stock(ctx: Context) -> str:
     """Show what is in your ChatWars stock."""
     service = service_of(ctx)

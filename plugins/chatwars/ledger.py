@@ -13,8 +13,9 @@ pending        written; authorizePayment or payout sent (or about to be), no ans
                payment stays here if authorizePayment timed out (the player may have a code).
 authorized     payment only: the hold is placed and the player got a confirmation code.
 paying         payment only: ``pay`` sent with the player's code, no answer yet.
-unknown        a money-moving request timed out: it may or may not have happened. A late
-               reply settles it; a retry with the same transactionId settles it too.
+unknown        a money-moving request timed out, or the bot stopped while it was in flight
+               (result ``Interrupted``): it may or may not have happened. A late reply
+               settles it; a retry with the same transactionId settles it too.
 done           the money moved (Ok, or DuplicateTransaction for a retry: the first went).
 failed         the game refused (``result`` says why) or nothing could be sent.
 expired        payment only: not confirmed within ``payment_expiry`` seconds.
@@ -72,9 +73,11 @@ AWAITING_CODE = frozenset({Status.PENDING, Status.AUTHORIZED})
 IN_DOUBT = frozenset({Status.PENDING, Status.PAYING, Status.UNKNOWN})
 ANY = frozenset(Status)
 
-#: result codes we record for what did not come from the game
+#: result codes we record for what did not come from the game (a timeout, no connection, the
+#: bot stopped while the request was in flight)
 TIMEOUT = "Timeout"
 NOT_CONNECTED = "NotConnected"
+INTERRUPTED = "Interrupted"
 
 
 def result_code(outcome: Any) -> str:
@@ -190,6 +193,22 @@ class PaymentLedger:
             for entry in self.store.ledger_entries(SERVICE, status=status.value, limit=500):
                 if entry.kind == Kind.PAYMENT and self.is_stale(entry):
                     moved = self.move(entry.transaction_id, AWAITING_CODE, status=Status.EXPIRED)
+                    if moved is not None:
+                        changed.append(moved)
+        return changed
+
+    def mark_interrupted(self) -> list[LedgerEntry]:
+        """At start-up nothing of ours is in flight: a payout still ``pending`` or a payment
+        still ``paying`` was interrupted (the bot stopped or crashed) after it may have been
+        sent. They become ``unknown``, for health to report and ``cw retry`` / ``cw confirm``
+        to settle with their own transactionId."""
+        changed = []
+        for kind, status in ((Kind.PAYOUT, Status.PENDING), (Kind.PAYMENT, Status.PAYING)):
+            for entry in self.store.ledger_entries(SERVICE, status=status.value, limit=1000):
+                if entry.kind == kind:
+                    moved = self.move(
+                        entry.transaction_id, {status}, status=Status.UNKNOWN, result=INTERRUPTED
+                    )
                     if moved is not None:
                         changed.append(moved)
         return changed

@@ -301,7 +301,8 @@ class MoneyFlows:
                         status=Status.FAILED,
                         result=NOT_CONNECTED,
                     )
-                raise
+                    raise
+                break  # an earlier attempt may have gone out: in doubt, said below
             except ChatWarsError as exc:
                 self.ledger.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=exc.code)
                 raise

@@ -22,6 +22,7 @@ Where the document is silent, the simulator decides, and says so here:
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +31,8 @@ from typing import Any, NamedTuple
 
 from .errors import DUPLICATE_TRANSACTION
 from .feeds import FeedKind
+
+log = logging.getLogger(__name__)
 
 #: Which operation each guarded action needs (the doc's "NB: Requires ...").
 REQUIRED_OPERATIONS = {"requestProfile": "GetUserProfile", "requestStock": "GetStock"}
@@ -365,6 +368,9 @@ class ChatWarsWorld:
     def _send_code(self, user_id: int, kind: str, digits: int, **ids: str) -> str:
         code = "".join(self.rng.choice("0123456789") for _ in range(digits))
         self.codes.setdefault(user_id, []).append(SentCode(kind, code, **ids))
+        # The real game messages the player on Telegram; run standalone (``bot --log-level
+        # info simulate chatwars``), the simulator's log is where a demo user reads it.
+        log.info("the game sends Telegram user %s a %s code: %s", user_id, kind, code)
         return code
 
     # Each _do_<action> returns (reply payload, extra top-level fields) or raises Refusal.

@@ -74,7 +74,7 @@ async def test_deals_are_coalesced_into_one_message_per_chat_per_interval(
         payloads += [deal("Iron ore", 3, 4, seller="Sable")]
         for payload in payloads:
             await chatwars_sim.publish_feed(FeedKind.DEALS, payload)
-        await chatwars_sim.wait_until(lambda: service.feeds.deals_seen == len(payloads))
+        await chatwars_sim.wait_until(lambda: service.feeds.received == len(payloads))
         assert bot.alerts_sent == []  # nothing before the interval ends
 
         assert service.feeds.flush() == 3  # what the interval timer does
@@ -99,6 +99,22 @@ async def test_the_interval_timer_publishes_deals_by_itself(
         await chatwars_sim.publish_feed(FeedKind.DEALS, deal("Pelt", 4))
         await bot.wait_for_alert(lambda a: "Pelt" in a.text)
         assert len(bot.alerts_sent) == 2
+
+
+async def test_snapshots_keep_the_latest_of_an_interval(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator
+) -> None:
+    async with chatwars_bot(alert_interval=60) as bot:
+        service = service_for(bot.plugin("chatwars"))
+        assert service is not None
+        await bot.chat().say("!cw alerts digest")
+        await chatwars_sim.publish_feed(FeedKind.DIGEST, [{"name": "Coal", "prices": [9]}])
+        await chatwars_sim.publish_feed(FeedKind.DIGEST, [{"name": "Coal", "prices": [4, 5]}])
+        await chatwars_sim.wait_until(lambda: service.feeds.received == 2)
+        assert service.feeds.flush() == 1
+        await bot.flush_alerts()
+        assert [a.text for a in bot.alerts_sent] == ["Exchange: Coal from 4💰 (4, 5)"]
+        assert service.feeds.flush() == 0
 
 
 # --------------------------------------------------------------------------- other feeds
@@ -153,9 +169,9 @@ async def test_offers_digest_and_shops_reach_matching_chats(
                 },
             ],
         )
-        await chatwars_sim.wait_until(lambda: service.feeds.waiting == 1)
-        await bot.wait_for_alert(lambda a: a.chat_id == "plates")
-        service.feeds.flush()
+        await chatwars_sim.wait_until(lambda: service.feeds.waiting == 3)
+        assert bot.alerts_sent == []
+        assert service.feeds.flush() == 5
         await bot.flush_alerts()
         market_text = "\n".join(texts(bot, "market"))
         assert "Exchange: Bone powder from 10💰 (10, 11, 15, 15, 15…)" in market_text
@@ -163,6 +179,7 @@ async def test_offers_digest_and_shops_reach_matching_chats(
         assert "Shop ⚒ Studio of 🦌WolperTinger (/ws_UQ5DX): Metal plate 1💰" in market_text
         assert "Shack @\u200beveryone" in market_text  # no mass mention from a feed
         assert "Offer: 🦌Wolpertinger sells 3 × Thread at 7💰" in market_text
+        assert len(texts(bot, "market")) == 1
         assert texts(bot, "plates") == [
             "Exchange: Iron ore from 12💰 (12, 13)\n"
             "Shop ⚒ Studio of 🦌WolperTinger (/ws_UQ5DX): Metal plate 1💰"

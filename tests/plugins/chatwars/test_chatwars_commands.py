@@ -194,6 +194,7 @@ async def test_every_result_code_reads_well_in_chat(
         chat = bot.chat()
         seen: list[str] = []
         for code, cls in RESULT_ERRORS.items():
+            bot.clock.advance(60)  # past the command's cool-down
             world.inject(code, action="requestProfile", user_id=5301)
             [reply] = await chat.say("!cw profile", user="u1")
             expected = cls.default_message
@@ -202,6 +203,7 @@ async def test_every_result_code_reads_well_in_chat(
             assert reply == expected, code
             assert token.token not in reply
             seen.append(reply)
+        bot.clock.advance(60)
         world.inject("SomethingNew", action="requestProfile", user_id=5301)
         assert await chat.say("!cw profile", user="u1") == [
             "ChatWars refused the request (SomethingNew)."

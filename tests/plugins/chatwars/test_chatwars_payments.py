@@ -7,6 +7,7 @@ Every test checks both sides: what the simulated game did (``world.payments`` /
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -346,3 +347,97 @@ async def test_balance_and_ledger(
         [bobs] = await chat.say("!cw ledger bob", user="boss", admin=True)
         assert len(bobs.splitlines()) == 2 and "6207" in bobs
         assert await chat.say("!cw ledger", user="u1") == ["This command is for admins only."]
+
+
+async def test_fifty_concurrent_payouts_each_reach_their_player_once(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    users = [6300 + i for i in range(50)]
+    async with chatwars_bot() as bot:
+        for uid in users:
+            chatwars_link(bot, f"p{uid}", uid)
+        before = {uid: world.users[uid].pouches for uid in users}
+        replies = await asyncio.gather(
+            *(
+                bot.chat(f"admin{uid}").say(
+                    f"!cw payout p{uid} {1 + uid % 3}", user="boss", admin=True
+                )
+                for uid in users
+            )
+        )
+        for uid, [reply] in zip(users, replies, strict=True):
+            n = 1 + uid % 3
+            noun = "gold pouch" if n == 1 else "gold pouches"
+            assert reply.startswith(f"Paid {n} {noun} to Telegram user {uid}."), reply
+        entries = ledger(bot)
+        assert len(entries) == 50 and {e.status for e in entries} == {"done"}
+        assert sorted((t.user_id, t.pouches, t.transaction_id) for t in world.payouts) == sorted(
+            (int(e.account), e.amount, e.transaction_id) for e in entries
+        )
+        for uid in users:
+            assert world.users[uid].pouches == before[uid] + 1 + uid % 3
+
+
+async def test_payouts_interrupted_by_a_stop_are_settled_once_after_the_restart(
+    bot_harness: Callable[..., Any],
+    chatwars_settings: dict[str, Any],
+    chatwars_sim: ChatWarsSimulator,
+    chatwars_link: Any,
+    tmp_path: Any,
+) -> None:
+    world = chatwars_sim.world
+    directory = tmp_path / "kept"
+    directory.mkdir()
+    options = {
+        "plugins": {"chatwars": chatwars_settings},
+        "directory": directory,
+        "admins": {"console": ["boss"]},
+    }
+    async with bot_harness(**options) as bot:
+        token = chatwars_link(bot, "bob", 6401)
+        store = bot.bot.store
+        # As the bot leaves them when it dies between sending a payout and its reply: one
+        # the game carried out, one that never reached it.
+        sent = store.ledger_create(
+            service="chatwars",
+            kind="payout",
+            platform="console",
+            user_id="bob",
+            account="6401",
+            amount=2,
+        ).transaction_id
+        lost = store.ledger_create(
+            service="chatwars",
+            kind="payout",
+            platform="console",
+            user_id="bob",
+            account="6401",
+            amount=3,
+        ).transaction_id
+        body = {
+            "token": token.token,
+            "action": "payout",
+            "payload": {"transactionId": sent, "amount": {"pouches": 2}, "message": ""},
+        }
+        assert world.handle(json.dumps(body).encode()).reply["result"] == "Ok"
+    balance = world.balance
+
+    async with bot_harness(**options) as bot:
+        assert await bot.client("chatwars").wait_connected(5)
+        store = bot.bot.store
+        assert {store.ledger_get(t).status for t in (sent, lost)} == {"unknown"}
+        assert store.ledger_get(sent).result == "Interrupted"
+        [status] = await bot.chat().say("!status")
+        assert "plugin chatwars: degraded - 2 ChatWars payouts have an unknown outcome" in status
+
+        chat = bot.chat()
+        [first] = await chat.say(f"!cw retry {sent[:8]}", user="boss", admin=True)
+        assert first.endswith(": it had gone through already.")
+        [second] = await chat.say(f"!cw retry {lost[:8]}", user="boss", admin=True)
+        assert second.endswith(": it is done.")
+        assert [(t.transaction_id, t.pouches) for t in world.payouts] == [(sent, 2), (lost, 3)]
+        assert world.balance == balance - 300
+        assert {store.ledger_get(t).status for t in (sent, lost)} == {"done"}
+        [status] = await bot.chat().say("!status")
+        assert "plugin chatwars: up" in status
