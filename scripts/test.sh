@@ -21,7 +21,7 @@ fi
 if ! [ -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --upgrade pip "setuptools>=69" wheel >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
