@@ -99,7 +99,7 @@ def _recipient(ctx: Context, user: UserRef) -> Link:
     return link
 
 
-def _who(ctx: Context, link: Link) -> str:
+def _who(link: Link) -> str:
     return f"Telegram user {link.account}"
 
 
@@ -126,12 +126,13 @@ async def _approve(ctx: Context, service: ChatWarsService, user: UserToken, oper
     simulated = service.simulated_code(user.user_id, "operation")
     if simulated:
         question += f" (Simulated game: the code is {simulated}.)"
-    answer = (await ctx.ask(question)).strip()
+    later = f"You can still send the code later with {_prefix(ctx)}cw code <code>."
+    try:
+        answer = (await ctx.ask(question)).strip()
+    except UserError as exc:  # no answer in time
+        raise UserError(f"{exc.message} {later}") from None
     if answer.lower() in _CANCEL_WORDS or answer.startswith(_prefix(ctx)):
-        raise UserError(
-            f"Cancelled; nothing was changed. You can also send the code later with "
-            f"{_prefix(ctx)}cw code <code>."
-        )
+        raise UserError(f"Cancelled; nothing was changed. {later}")
     await client.grant_additional_operation(user, request.request_id, answer)
 
 
@@ -352,7 +353,7 @@ async def cw_payout(ctx: Context, user: UserRef, amount: int, message: Rest | No
     entry = settled.entry
     note = " (a retry proved it had gone through once)" if settled.duplicate else ""
     return (
-        f"Paid {pouches(entry.amount)} to {_who(ctx, link)}{note}. "
+        f"Paid {pouches(entry.amount)} to {_who(link)}{note}. "
         f"(transaction {entry.transaction_id[:8]})"
     )
 
@@ -380,9 +381,7 @@ async def cw_retry(ctx: Context, transaction: str) -> str:
         settled = await service.money.retry_payout(entry, _token_of(link, prefix), prefix=prefix)
     entry = settled.entry
     how = "it had gone through already" if settled.duplicate else "it is done"
-    return (
-        f"Payout {entry.transaction_id[:8]} of {pouches(entry.amount)} to {_who(ctx, link)}: {how}."
-    )
+    return f"Payout {entry.transaction_id[:8]} of {pouches(entry.amount)} to {_who(link)}: {how}."
 
 
 @command("cw balance", permission=Permission.ADMIN)
@@ -409,7 +408,7 @@ async def cw_ledger(ctx: Context, user: UserRef | None = None) -> str:
     else:
         link = _recipient(ctx, user)
         entries = service.ledger.entries(platform=link.platform, user_id=link.user_id, limit=15)
-        title = f"ChatWars payments and payouts of {_who(ctx, link)}"
+        title = f"ChatWars payments and payouts of {_who(link)}"
     if not entries:
         return "The ChatWars ledger has no entries" + ("." if user is None else " for them.")
     return "\n".join([f"{title} (newest first):", *(describe_entry(e) for e in entries)])

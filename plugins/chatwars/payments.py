@@ -19,12 +19,15 @@ from bot.errors import UserError
 
 from .errors import (
     AuthorizationFailed,
+    BattleIsNear,
     ChatWarsError,
     ChatWarsNotConnected,
     ChatWarsTimeout,
     DuplicateTransaction,
     InvalidRequest,
     ProtocolError,
+    TryAgain,
+    UserIsBusy,
 )
 from .ledger import AWAITING_CODE, IN_DOUBT, NOT_CONNECTED, TIMEOUT, Kind, PaymentLedger, Status
 from .models import PaymentAuthorized, UserToken
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
 
 #: wrong confirmation codes accepted before a payment is given up
 MAX_CODE_ATTEMPTS = 3
+#: refusals that mean "not now": the same request (same transactionId) may be sent again
+TRANSIENT = (TryAgain, UserIsBusy, BattleIsNear)
+TRANSIENT_CODES = frozenset(cls.result for cls in TRANSIENT)
 
 
 class PaymentInDoubt(UserError):
@@ -177,34 +183,8 @@ class MoneyFlows:
             except ChatWarsNotConnected:
                 self.ledger.move(transaction_id, {Status.PAYING}, status=before)
                 raise
-            except AuthorizationFailed as exc:
-                tries = self._code_attempts.get(transaction_id, 0) + 1
-                self._code_attempts[transaction_id] = tries
-                if tries >= MAX_CODE_ATTEMPTS or self.ledger.is_stale(entry):
-                    self._code_attempts.pop(transaction_id, None)
-                    self.ledger.move(
-                        transaction_id, {Status.PAYING}, status=Status.FAILED, result=exc.code
-                    )
-                    raise UserError(
-                        f"{exc.message} The payment is cancelled; start a new one with "
-                        f"{prefix}cw pay <pouches> if you still want to pay."
-                    ) from None
-                self.ledger.move(
-                    transaction_id,
-                    {Status.PAYING},
-                    status=Status.AUTHORIZED if before in AWAITING_CODE else before,
-                    result=exc.code,
-                )
-                left = MAX_CODE_ATTEMPTS - tries
-                raise UserError(
-                    f"{exc.message} Check the code and try again ({left} more "
-                    f"{'try' if left == 1 else 'tries'})."
-                ) from None
             except ChatWarsError as exc:
-                self.ledger.move(
-                    transaction_id, {Status.PAYING}, status=Status.FAILED, result=exc.code
-                )
-                raise
+                raise self._pay_refused(exc, entry, before, prefix) from None
             self._code_attempts.pop(transaction_id, None)
             moved = self.ledger.move(
                 transaction_id,
@@ -216,6 +196,38 @@ class MoneyFlows:
             )
             return Settled(moved or self._done(transaction_id, "Ok"))
 
+    def _pay_refused(
+        self, exc: ChatWarsError, entry: LedgerEntry, before: Status, prefix: str
+    ) -> ChatWarsError | UserError:
+        """Record a refused ``pay`` and word it. A payment whose earlier ``pay`` is in doubt
+        is never marked failed on a refusal: that earlier one may have gone through."""
+        transaction_id = entry.transaction_id
+        in_doubt = before not in AWAITING_CODE
+        if in_doubt or isinstance(exc, TRANSIENT):
+            self.ledger.move(transaction_id, {Status.PAYING}, status=before, result=exc.code)
+            return UserError(
+                f"{exc.message} Your payment is still open: send {prefix}cw confirm <code> "
+                "again (it cannot be charged twice)."
+            )
+        if isinstance(exc, AuthorizationFailed):
+            tries = self._code_attempts.get(transaction_id, 0) + 1
+            self._code_attempts[transaction_id] = tries
+            if tries < MAX_CODE_ATTEMPTS and not self.ledger.is_stale(entry):
+                self.ledger.move(transaction_id, {Status.PAYING}, status=before, result=exc.code)
+                left = MAX_CODE_ATTEMPTS - tries
+                return UserError(
+                    f"{exc.message} Check the code and try again ({left} more "
+                    f"{'try' if left == 1 else 'tries'})."
+                )
+            self._code_attempts.pop(transaction_id, None)
+            self.ledger.move(transaction_id, {Status.PAYING}, status=Status.FAILED, result=exc.code)
+            return UserError(
+                f"{exc.message} The payment is cancelled; start a new one with "
+                f"{prefix}cw pay <pouches> if you still want to pay."
+            )
+        self.ledger.move(transaction_id, {Status.PAYING}, status=Status.FAILED, result=exc.code)
+        return exc
+
     def cancel_payment(self, platform: str, user_id: str) -> LedgerEntry | None:
         """Cancel the caller's payment still waiting for its code (no money has moved)."""
         entry = self.ledger.open_payment(platform, user_id)
@@ -224,11 +236,16 @@ class MoneyFlows:
         return self.ledger.move(entry.transaction_id, AWAITING_CODE, status=Status.CANCELLED)
 
     def _done(self, transaction_id: str, result: str) -> LedgerEntry:
+        """The money moved: done from any status (a late Ok may find it failed or expired)."""
         moved = self.ledger.move(
             transaction_id, set(Status) - {Status.DONE}, status=Status.DONE, result=result
         )
-        entry = moved or self.ledger.get(transaction_id)
-        assert entry is not None
+        return moved or self._row(transaction_id)
+
+    def _row(self, transaction_id: str) -> LedgerEntry:
+        entry = self.ledger.get(transaction_id)
+        if entry is None:  # rows are never deleted; this would be a bug elsewhere
+            raise LookupError(f"ledger row {transaction_id} is missing")
         return entry
 
     # ------------------------------------------------------------------ payouts
@@ -256,7 +273,7 @@ class MoneyFlows:
             transaction_id=transaction_id,
             message=text or None,
         )
-        return await self.send_payout(request, prefix=prefix, first=True)
+        return await self.send_payout(request, prefix=prefix, in_doubt=False)
 
     async def retry_payout(
         self, entry: LedgerEntry, user: UserToken, *, prefix: str = "!"
@@ -266,7 +283,10 @@ class MoneyFlows:
             raise UserError("Only payouts can be retried; a payment is confirmed by its player.")
         if entry.status == Status.DONE:
             return Settled(entry)
-        if entry.status not in IN_DOUBT:
+        retryable = entry.status in IN_DOUBT or (
+            entry.status == Status.FAILED and entry.result in TRANSIENT_CODES
+        )
+        if not retryable:
             raise UserError(
                 f"That payout is {entry.status} ({entry.result or 'no result'}); it cannot "
                 f"be retried. Start a new one with {prefix}cw payout."
@@ -277,11 +297,17 @@ class MoneyFlows:
             request = Payout(user, entry.amount, entry.transaction_id, entry.message or "")
         except InvalidRequest as exc:  # pragma: no cover - it was valid when written
             raise UserError(exc.message) from None
-        return await self.send_payout(request, prefix=prefix, first=False)
+        return await self.send_payout(request, prefix=prefix, in_doubt=entry.status in IN_DOUBT)
 
-    async def send_payout(self, request: Payout, *, prefix: str, first: bool) -> Settled:
+    async def send_payout(self, request: Payout, *, prefix: str, in_doubt: bool) -> Settled:
+        """Send (and on a timeout resend) one payout with its ledger row's transactionId.
+
+        ``in_doubt``: an earlier attempt may have gone through, so a refusal now does not
+        prove it failed, and the row stays ``unknown``.
+        """
         transaction_id = request.txid
-        maybe_sent = not first
+        short = transaction_id[:8]
+        maybe_sent = in_doubt
         for _attempt in range(self.payout_attempts):
             try:
                 await self.client.call(request)
@@ -304,18 +330,37 @@ class MoneyFlows:
                     raise
                 break  # an earlier attempt may have gone out: in doubt, said below
             except ChatWarsError as exc:
-                self.ledger.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=exc.code)
+                if maybe_sent:
+                    entry = self.ledger.move(
+                        transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=exc.code
+                    )
+                    raise PaymentInDoubt(
+                        f"{exc.message} An earlier attempt may have gone through, so the "
+                        f"ledger keeps {short} as unknown; {prefix}cw retry {short} asks "
+                        "again (it cannot be paid twice).",
+                        entry or self._row(transaction_id),
+                    ) from None
+                self.ledger.move(
+                    transaction_id,
+                    IN_DOUBT | {Status.FAILED},
+                    status=Status.FAILED,
+                    result=exc.code,
+                )
+                if isinstance(exc, TRANSIENT):
+                    raise UserError(
+                        f"{exc.message} {prefix}cw retry {short} sends the same payout again "
+                        "(it cannot be paid twice)."
+                    ) from None
                 raise
             return Settled(self._done(transaction_id, "Ok"))
-        entry = self.ledger.get(transaction_id)
-        assert entry is not None
+        entry = self._row(transaction_id)
         if entry.status == Status.DONE:  # a late reply settled it meanwhile
             return Settled(entry)
         raise PaymentInDoubt(
             "ChatWars did not confirm the payout in time; it may or may not have gone "
-            f"through. The ledger marks {transaction_id[:8]} as unknown and updates it when "
-            f"ChatWars answers; {prefix}cw retry {transaction_id[:8]} sends it again safely "
-            "(it cannot be paid twice).",
+            f"through. The ledger marks {short} as unknown and updates it when ChatWars "
+            f"answers; {prefix}cw retry {short} sends it again safely (it cannot be paid "
+            "twice).",
             entry,
         )
 

@@ -152,7 +152,10 @@ async def test_permission_can_be_cancelled_and_granted_later_with_cw_code(
         chat = bot.chat()
         await chat.say("!cw stock", user="u1")
         [cancelled] = await chat.say("cancel", user="u1")
-        assert cancelled.startswith("Cancelled; nothing was changed.")
+        assert cancelled == (
+            "Cancelled; nothing was changed. You can still send the code later with "
+            "!cw code <code>."
+        )
         code = world.last_code(5203, "operation")
         assert await chat.say(f"!cw code {code}", user="u1") == [
             "Thank you: the bot may now read your stock. Run your command again."
@@ -251,3 +254,24 @@ async def test_payout_to_a_mention(
         )
         assert reply.startswith("Paid 2 gold pouches to Telegram user 5501.")
         assert [t.user_id for t in chatwars_sim.world.payouts] == [5501]
+
+
+async def test_an_unanswered_permission_question_says_how_to_finish_later(
+    bot_harness: Callable[..., Any],
+    chatwars_settings: dict[str, Any],
+    chatwars_sim: ChatWarsSimulator,
+    chatwars_link: Any,
+) -> None:
+    async with bot_harness(
+        plugins={"chatwars": chatwars_settings}, config={"bot": {"ask_timeout": 0.2}}
+    ) as bot:
+        chatwars_link(bot, "u1", 5205)
+        chat = bot.chat()
+        await chat.say("!cw profile", user="u1")
+        await chatwars_sim.wait_until(lambda: len(chat.replies) == 2)
+        assert chat.replies[-1].text == (
+            "No answer came in time, so nothing was done. You can still send the code later "
+            "with !cw code <code>."
+        )
+        code = chatwars_sim.world.last_code(5205, "operation")
+        assert (await chat.say(f"!cw code {code}", user="u1"))[0].startswith("Thank you")

@@ -441,3 +441,66 @@ async def test_payouts_interrupted_by_a_stop_are_settled_once_after_the_restart(
         assert {store.ledger_get(t).status for t in (sent, lost)} == {"done"}
         [status] = await bot.chat().say("!status")
         assert "plugin chatwars: up" in status
+
+
+async def test_try_again_keeps_the_transaction_id_for_a_safe_retry(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot() as bot:
+        chatwars_link(bot, "bob", 6501)
+        chat = bot.chat()
+        world.inject("TryAgain", action="payout", user_id=6501)
+        [reply] = await chat.say("!cw payout bob 2", user="boss", admin=True)
+        [entry] = ledger(bot)
+        short = entry.transaction_id[:8]
+        assert reply == (
+            "ChatWars is having technical trouble; please try again in a moment. "
+            f"!cw retry {short} sends the same payout again (it cannot be paid twice)."
+        )
+        assert (entry.status, entry.result) == ("failed", "TryAgain") and world.payouts == []
+        [retried] = await chat.say(f"!cw retry {short}", user="boss", admin=True)
+        assert retried.endswith(": it is done.")
+        assert [t.transaction_id for t in world.payouts] == [entry.transaction_id]
+
+        # A definitive refusal cannot be retried.
+        world.inject("NoSuchUser", action="payout", user_id=6501)
+        await chat.say("!cw payout bob 1", user="boss", admin=True)
+        refused = ledger(bot)[0]
+        [no] = await chat.say(f"!cw retry {refused.transaction_id[:8]}", user="boss", admin=True)
+        assert no == (
+            "That payout is failed (NoSuchUser); it cannot be retried. Start a new one with "
+            "!cw payout."
+        )
+        assert len(world.payouts) == 1
+
+
+async def test_a_refused_pay_leaves_a_payment_in_doubt_or_open_as_it_was(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(timeout=0.5) as bot:
+        chatwars_link(bot, "u1", 6502)
+        chat = bot.chat()
+        await chat.say("!cw pay 1", user="u1")
+        code = world.last_code(6502, "payment")
+        world.inject("BattleIsNear", action="pay", user_id=6502)
+        [busy] = await chat.say(f"!cw confirm {code}", user="u1")
+        assert busy.startswith("A battle is about to begin")
+        assert busy.endswith(
+            "Your payment is still open: send !cw confirm <code> again (it "
+            "cannot be charged twice)."
+        )
+        assert ledger(bot)[0].status == "authorized"
+
+        chatwars_sim.drop_replies("pay")
+        await chat.say(f"!cw confirm {code}", user="u1")  # happened; reply lost
+        assert ledger(bot)[0].status == "unknown"
+        world.inject("InsufficientFunds", action="pay", user_id=6502)
+        [refused] = await chat.say(f"!cw confirm {code}", user="u1")
+        assert refused.startswith("You do not have enough gold pouches")
+        assert ledger(bot)[0].status == "unknown"  # the lost one may have gone: not failed
+        await chat.say(f"!cw confirm {code}", user="u1")
+        entry = ledger(bot)[0]
+        assert (entry.status, entry.result) == ("done", "DuplicateTransaction")
+        assert len(world.payments) == 1
