@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,12 +42,59 @@ def words_match(filter: str, text: str, data: dict[str, Any]) -> bool:
 
 @dataclass
 class Topic:
-    """An alert topic a plugin publishes; ``matches(filter, text, data)`` applies filters."""
+    """An alert topic a plugin publishes; ``matches(filter, text, data)`` applies filters.
+
+    A busy feed with many filtered subscriptions should also give ``filter_key`` (the key a
+    filter selects, e.g. the item name in "pelt 20", or None when it selects no single key)
+    and ``event_keys`` (the keys an event carries): the router then checks only the
+    subscriptions whose key the event has, instead of every subscription of the topic.
+    ``matches`` still decides among those.
+    """
 
     name: str
     description: str = ""
     matches: Matcher = words_match
     owner: str = ""
+    filter_key: Callable[[str], str | None] | None = None
+    event_keys: Callable[[str, dict[str, Any]], Iterable[str]] | None = None
+
+
+class _TopicIndex:
+    """One topic's subscriptions: unfiltered, keyed by their filter's key, and the rest."""
+
+    __slots__ = ("by_key", "other", "unfiltered")
+
+    def __init__(self) -> None:
+        self.unfiltered: list[Subscription] = []
+        self.by_key: dict[str, list[Subscription]] = {}
+        self.other: list[Subscription] = []
+
+    def add(self, sub: Subscription, topic: Topic | None) -> None:
+        if not sub.filter:
+            self.unfiltered.append(sub)
+            return
+        key = topic.filter_key(sub.filter) if topic and topic.filter_key else None
+        if key is None:
+            self.other.append(sub)
+        else:
+            self.by_key.setdefault(key, []).append(sub)
+
+    def candidates(
+        self, topic: Topic | None, text: str, data: dict[str, Any]
+    ) -> list[Subscription]:
+        if not self.by_key:
+            return self.unfiltered + self.other
+        keyed: list[Subscription] = []
+        if topic is not None and topic.event_keys is not None:
+            for key in topic.event_keys(text, data):
+                keyed.extend(self.by_key.get(key, ()))
+        else:
+            for subs in self.by_key.values():
+                keyed.extend(subs)
+        return self.unfiltered + self.other + keyed
+
+    def __len__(self) -> int:
+        return len(self.unfiltered) + len(self.other) + sum(map(len, self.by_key.values()))
 
 
 @dataclass
@@ -80,7 +127,8 @@ class AlertRouter:
         self.chat_per_minute = max(1, settings.alert_chat_per_minute)
         self.global_interval = 1.0 / max(0.1, settings.alert_global_per_second)
         self.topics: dict[str, Topic] = {}
-        self._subs: dict[str, list[Subscription]] = {}
+        self._subs: dict[str, _TopicIndex] = {}
+        self._all: dict[str, list[Subscription]] = {}
         self._buffers: dict[tuple[str, str], _ChatBuffer] = {}
         self._ready: asyncio.Queue[_ChatBuffer] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -95,9 +143,19 @@ class AlertRouter:
     # ------------------------------------------------------------------ life cycle
 
     def load(self) -> None:
-        self._subs.clear()
+        """(Re)build the in-memory index from the store."""
+        self._all.clear()
         for sub in self.bot.store.subscriptions():
-            self._subs.setdefault(sub.topic, []).append(sub)
+            self._all.setdefault(sub.topic, []).append(sub)
+        self._reindex()
+
+    def _reindex(self, only: str | None = None) -> None:
+        names = [only] if only is not None else list(self._all)
+        for name in names:
+            index = _TopicIndex()
+            for sub in self._all.get(name, ()):
+                index.add(sub, self.topics.get(name))
+            self._subs[name] = index
 
     async def start(self) -> None:
         self.load()
@@ -119,6 +177,7 @@ class AlertRouter:
     def add_topic(self, topic: Topic, owner: str) -> None:
         topic.owner = owner
         self.topics[topic.name] = topic
+        self._reindex(topic.name)  # its filter keys may differ from the previous owner's
 
     def remove_topics(self, owner: str) -> None:
         for name in [n for n, t in self.topics.items() if t.owner == owner]:
@@ -128,33 +187,49 @@ class AlertRouter:
 
     def subscribe(self, platform: str, chat_id: str, topic: str, filter: str | None = None) -> bool:
         new = self.bot.store.subscribe(platform, chat_id, topic, filter)
-        self.load()
+        if new:
+            sub = self.bot.store.subscriptions(topic, platform, chat_id)
+            added = [x for x in sub if (x.filter or None) == (filter or None)]
+            self._all.setdefault(topic, []).extend(added)
+            index = self._subs.setdefault(topic, _TopicIndex())
+            for x in added:
+                index.add(x, self.topics.get(topic))
         return new
 
     def unsubscribe(
         self, platform: str, chat_id: str, topic: str, filter: str | None = None
     ) -> int:
         n = self.bot.store.unsubscribe(platform, chat_id, topic, filter)
-        self.load()
+        if n:
+            self._all[topic] = [
+                x
+                for x in self._all.get(topic, ())
+                if not (
+                    x.platform == platform
+                    and x.chat_id == str(chat_id)
+                    and (filter is None or (x.filter or None) == (filter or None))
+                )
+            ]
+            self._reindex(topic)
         return n
 
     def subscribers(self, topic: str) -> list[Subscription]:
-        return list(self._subs.get(topic, ()))
+        return list(self._all.get(topic, ()))
 
     # ------------------------------------------------------------------ publishing
 
     def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
         """Queue ``text`` for every chat whose subscription to ``topic`` matches."""
         self.published += 1
-        subs = self._subs.get(topic)
-        if not subs:
+        index = self._subs.get(topic)
+        if not index:
             return 0
         t = self.topics.get(topic)
         matcher = t.matches if t else words_match
         payload = data or {}
         matched = 0
         seen: set[tuple[str, str]] = set()
-        for sub in subs:
+        for sub in index.candidates(t, text, payload):
             key = (sub.platform, sub.chat_id)
             if key in seen:
                 continue

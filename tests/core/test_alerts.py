@@ -14,6 +14,16 @@ from bot import Permission, Topic, command, hookimpl, subscription_command
 def price_below(filter, text, data):
     return data["price"] <= int(filter)
 
+def item_and_price(filter, text, data):
+    item, _, price = filter.partition(" ")
+    return data["item"] == item and (not price or data["price"] <= int(price))
+
+@command("feed item", permission=Permission.ADMIN)
+async def push_item(ctx, item: str, price: int) -> str:
+    """Publish one market event."""
+    n = ctx.plugin.publish("feed.market", f"{item} at {price}", {"item": item, "price": price})
+    return f"matched {n}"
+
 @command("feed push", permission=Permission.ADMIN)
 async def push(ctx, n: int, price: int = 5) -> str:
     """Publish n events."""
@@ -24,11 +34,25 @@ async def push(ctx, n: int, price: int = 5) -> str:
 
 @hookimpl
 def bot_alert_topics():
-    return [Topic("feed.deals", "Deals", matches=price_below)]
+    return [
+        Topic("feed.deals", "Deals", matches=price_below),
+        Topic(
+            "feed.market",
+            "Market, indexed by item",
+            matches=item_and_price,
+            filter_key=lambda f: f.split()[0],
+            event_keys=lambda text, data: [data["item"]],
+        ),
+    ]
 
 @hookimpl
 def bot_commands():
-    return [push, subscription_command("feed alerts", "feed.deals")]
+    return [
+        push,
+        push_item,
+        subscription_command("feed alerts", "feed.deals"),
+        subscription_command("feed market", "feed.market"),
+    ]
 '''
 
 
@@ -109,3 +133,24 @@ async def test_subscriptions_survive_a_restart(bot_harness, feed, tmp_path: Path
         await bot.chat("x").say("!feed push 1", admin=True)
         alert = await bot.wait_for_alert()
         assert alert.chat_id == "a"
+
+
+async def test_keyed_topics_check_only_subscriptions_with_the_events_key(bot_harness, feed) -> None:
+    async with bot_harness(**feed) as bot:
+        await bot.chat("all").say("!feed market on")
+        await bot.chat("pelt").say("!feed market on pelt 10")
+        await bot.chat("pelt-any").say("!feed market on pelt")
+        await bot.chat("wood").say("!feed market on wood")
+        admin = bot.chat("admin")
+        assert await admin.say("!feed item pelt 12", admin=True) == ["matched 2"]
+        assert await admin.say("!feed item pelt 8", admin=True) == ["matched 3"]
+        assert await admin.say("!feed item coal 1", admin=True) == ["matched 1"]
+        index = bot.bot.alerts._subs["feed.market"]
+        assert set(index.by_key) == {"pelt", "wood"} and len(index.unfiltered) == 1
+        await bot.chat("pelt").say("!feed market off")
+        assert await admin.say("!feed item pelt 8", admin=True) == ["matched 2"]
+        sent = await bot.flush_alerts()
+        by_chat = {a.chat_id: a.text.splitlines() for a in sent}
+        assert "wood" not in by_chat
+        assert by_chat["pelt-any"] == ["pelt at 12", "pelt at 8", "pelt at 8"]
+        assert by_chat["all"] == ["pelt at 12", "pelt at 8", "coal at 1", "pelt at 8"]
