@@ -27,7 +27,7 @@ from typing import Any
 
 from bot import Topic, UserError
 
-from .feeds import Deal, Digest, FeedMessage, Offer, Shop, YellowPages
+from .feeds import Deal, Digest, FeedKind, FeedMessage, Offer, Shop, YellowPages
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,13 @@ SHOPS = "chatwars.shops"
 
 #: the word a chat types -> the topic
 FEED_TOPICS = {"deals": DEALS, "offers": OFFERS, "digest": DIGEST, "shops": SHOPS}
+#: the word a chat types -> the feed that fills it
+FEED_KINDS = {
+    "deals": FeedKind.DEALS,
+    "offers": FeedKind.OFFERS,
+    "digest": FeedKind.DIGEST,
+    "shops": FeedKind.YELLOW_PAGES,
+}
 
 #: offers kept per interval; beyond it they are counted, not listed
 MAX_OFFERS = 500

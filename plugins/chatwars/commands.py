@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from bot import Permission, Rest, UserError, UserRef, command
 
-from .alerts import FEED_TOPICS, MarketFilter, stored_filter
+from .alerts import FEED_KINDS, FEED_TOPICS, MarketFilter, stored_filter
 from .errors import SERVICE, Forbidden, InvalidToken, OperationRequestPending
 from .models import UserToken
 from .replies import (
@@ -452,6 +452,11 @@ async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None 
         if not removed:
             return "This chat had no such ChatWars alerts."
         return f"ChatWars {which or 'market'} alerts are off in this chat."
+    if FEED_KINDS[feed] not in service.config.feeds:
+        raise UserError(
+            f"This bot does not read the ChatWars {feed} feed (see chatwars.feeds in its "
+            "config), so there would be no alerts."
+        )
     wanted = MarketFilter.parse(filter)
     alerts.subscribe(ctx.platform, ctx.chat_id, FEED_TOPICS[feed], wanted.text or None)
     text = f"This chat now gets ChatWars {feed} alerts for {wanted.describe()}."

@@ -218,3 +218,16 @@ async def test_a_malformed_feed_message_is_dropped_and_the_consumer_goes_on(
         # Acknowledged: nothing waits to be redelivered.
         depths = await asyncio.to_thread(rabbitmq_broker.queue_depths)
         assert depths[f"{chatwars_sim.app}_deals"] == 0
+
+
+async def test_a_feed_the_bot_does_not_read_cannot_be_subscribed(
+    chatwars_bot: Callable[..., Any],
+) -> None:
+    async with chatwars_bot(feeds=["deals"]) as bot:
+        assert await bot.chat().say("!cw alerts shops") == [
+            "This bot does not read the ChatWars shops feed (see chatwars.feeds in its "
+            "config), so there would be no alerts."
+        ]
+        assert bot.bot.store.subscriptions() == []
+        [ok] = await bot.chat().say("!cw alerts deals coal")
+        assert ok.startswith("This chat now gets ChatWars deals alerts for coal.")

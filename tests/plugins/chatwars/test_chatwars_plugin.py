@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import aio_pika
+
 from bot_plugins.chatwars.config import BROKER_HINT
 from bot_plugins.chatwars.simulator import ChatWarsSimulator
 
@@ -139,3 +141,21 @@ async def test_bot_simulate_builds_the_simulator(bot_harness: Callable[..., Any]
         )
         assert isinstance(sim, ChatWarsSimulator)
         assert sim.app == "x1" and sim.url.endswith("@127.0.0.1:5999/")
+
+
+async def test_a_missing_feed_queue_makes_the_plugin_degraded_not_down(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, rabbitmq_url: str
+) -> None:
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(f"{chatwars_sim.app}_offers")
+    async with chatwars_bot() as bot:
+        line = status_line(await bot.chat().say("!status"))
+        assert line == (
+            "plugin chatwars: degraded - Connected, but not receiving the feeds: offers (a "
+            f"queue or exchange of app {chatwars_sim.app} does not exist on the broker)."
+        )
+        assert (await bot.chat().say("!cw balance", user="boss", admin=True))[0].startswith(
+            "The bot's ChatWars balance"
+        )
