@@ -229,12 +229,18 @@ class AlertRouter:
         payload = data or {}
         matched = 0
         seen: set[tuple[str, str]] = set()
+        #: many chats share a filter ("pelt"): each distinct filter is checked once per event
+        verdicts: dict[str, bool] = {}
         for sub in index.candidates(t, text, payload):
             key = (sub.platform, sub.chat_id)
             if key in seen:
                 continue
-            if sub.filter and not matcher(sub.filter, text, payload):
-                continue
+            if sub.filter:
+                verdict = verdicts.get(sub.filter)
+                if verdict is None:
+                    verdict = verdicts[sub.filter] = matcher(sub.filter, text, payload)
+                if not verdict:
+                    continue
             if not self.bot.chat_allows(sub.platform, sub.chat_id, t.owner if t else "", None):
                 continue
             seen.add(key)

@@ -108,14 +108,20 @@ class MarketFilter:
 
     def matches(self, item: str, price: int | None) -> bool:
         """The filter's item words stand as whole words, in order, in the item's name."""
-        if self.item is not None and f" {self.item} " not in f" {' '.join(words(item))} ":
+        if self.item is not None and f" {self.item} " not in _spaced(item):
             return False
         return self.max_price is None or (price is not None and price <= self.max_price)
 
 
-def words(name: str) -> list[str]:
-    """An item name as lower-case words ("Bone Pelt" -> ["bone", "pelt"])."""
-    return name.lower().split()
+@functools.lru_cache(maxsize=4096)
+def words(name: str) -> tuple[str, ...]:
+    """An item name as lower-case words ("Bone Pelt" -> ("bone", "pelt"))."""
+    return tuple(name.lower().split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _spaced(name: str) -> str:
+    return f" {' '.join(words(name))} "
 
 
 @functools.lru_cache(maxsize=1024)
