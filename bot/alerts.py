@@ -109,7 +109,7 @@ class _ChatBuffer:
 
 @dataclass
 class Delivered:
-    """A delivered alert message (kept for ``status`` and tests)."""
+    """A delivered alert message: the last thousand are kept, to see what went where."""
 
     platform: str
     chat_id: str
@@ -134,8 +134,6 @@ class AlertRouter:
         self._sender: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._next_global = 0.0
-        self.published = 0
-        self.matched = 0
         self.delivered: deque[Delivered] = deque(maxlen=1000)
         self._idle = asyncio.Event()
         self._idle.set()
@@ -220,7 +218,6 @@ class AlertRouter:
 
     def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
         """Queue ``text`` for every chat whose subscription to ``topic`` matches."""
-        self.published += 1
         index = self._subs.get(topic)
         if not index:
             return 0
@@ -246,7 +243,6 @@ class AlertRouter:
             seen.add(key)
             matched += 1
             self._enqueue(key, text)
-        self.matched += matched
         return matched
 
     def _enqueue(self, key: tuple[str, str], text: str) -> None:

@@ -7,7 +7,6 @@ import importlib
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bot_migrations.core import migrations as core_migrations
@@ -162,7 +161,6 @@ class Bot:
                 log.error("plugin %s: not found (plugins.%s in the config)", name, name)
                 continue
             await self.plugins.try_enable(name)
-        self._install_secret_filter()
         await self._start_transports()
 
     def _install_secret_filter(self) -> None:
@@ -238,7 +236,3 @@ class Bot:
             return
         for part in split_message(text, transport.max_length):
             await transport.send(chat_id, part)
-
-
-def database_dir(config: LoadedConfig) -> Path:
-    return config.database_path().parent

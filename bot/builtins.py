@@ -19,13 +19,12 @@ if TYPE_CHECKING:
 
 
 def _visible(ctx: Context, cmd: Command) -> bool:
-    if cmd.hidden:
+    """Shown in help: what the caller may run, less everyday commands turned off here."""
+    if not cmd.visible_to(is_owner=ctx.is_owner, is_admin=ctx.is_admin):
         return False
-    if cmd.permission >= Permission.OWNER:
-        return ctx.is_owner
-    if cmd.permission >= Permission.ADMIN:
-        return ctx.is_admin
-    return ctx.bot.chat_allows(ctx.platform, ctx.chat_id, cmd.plugin, cmd.name)
+    return cmd.permission >= Permission.ADMIN or ctx.bot.chat_allows(
+        ctx.platform, ctx.chat_id, cmd.plugin, cmd.name
+    )
 
 
 @command("help")

@@ -17,6 +17,7 @@ from .config import LoadedConfig, Settings, load_config
 from .errors import BotError, ConfigError
 
 if TYPE_CHECKING:
+    from .app import Bot
     from .plugins import PluginDescription
 
 log = logging.getLogger("bot")
@@ -79,16 +80,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(config))
 
 
+def _offline_bot(config: LoadedConfig) -> Bot:
+    """A bot for inspecting plugins: no transports, and a throwaway in-memory store, so
+    checking a config never creates a database or a key file."""
+    from .app import Bot
+    from .store import Store
+
+    return Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+
+
 # --------------------------------------------------------------------------- check-config
 
 
 async def _check_plugins(config: LoadedConfig) -> list[str]:
     """Import each configured plugin and validate its section, without starting anything."""
-    from .app import Bot
-    from .store import Store
 
     problems: list[str] = []
-    bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    bot = _offline_bot(config)
     try:
         extra = [config.base_dir / d for d in config.settings.bot.plugin_dirs]
         bot.plugins.discover(extra)
@@ -166,10 +174,8 @@ async def _describe_plugins(
     transports, a throw-away database) and asked for their health after ``wait`` seconds,
     which is how to see whether a plugin can reach its API from this machine.
     """
-    from .app import Bot
-    from .store import Store
 
-    bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    bot = _offline_bot(config)
     extra = [config.base_dir / d for d in config.settings.bot.plugin_dirs]
     if health:
         try:
@@ -239,12 +245,10 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 async def _simulate(name: str, argv: list[str], plugin_dirs: list[str]) -> int:
-    from .app import Bot
     from .config import config_from_dict
-    from .store import Store
 
     config = config_from_dict({})
-    bot = Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    bot = _offline_bot(config)
     bot.plugins.discover([Path(d) for d in plugin_dirs])
     info = bot.plugins.available.get(name)
     if info is None:

@@ -125,6 +125,16 @@ class Command:
     def path(self) -> tuple[str, ...]:
         return tuple(self.name.split())
 
+    def visible_to(self, *, is_owner: bool, is_admin: bool) -> bool:
+        """Whether help and subcommand lists show this command to such a caller."""
+        if self.hidden:
+            return False
+        if self.permission >= Permission.OWNER:
+            return is_owner
+        if self.permission >= Permission.ADMIN:
+            return is_admin
+        return True
+
     def usage(self, prefix: str = "!") -> str:
         return " ".join([prefix + self.name, *(p.usage() for p in self.params)])
 

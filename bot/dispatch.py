@@ -53,13 +53,12 @@ class Dispatcher:
     def submit(self, message: Message) -> asyncio.Task[None]:
         """Handle a message in its own task (what transports call)."""
         task = asyncio.get_running_loop().create_task(self.handle(message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.track(task)
         return task
 
     def track(self, task: asyncio.Task[Any]) -> None:
-        """Count a transport's own command task (a slash command) as in flight, so shutdown
-        waits for it like for text commands."""
+        """Count a command task as in flight (also a transport's own, for a slash command),
+        so shutdown waits for it."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -147,8 +146,12 @@ class Dispatcher:
     async def _unknown(self, message: Message, body: str, matched: list[str]) -> None:
         prefix = self.bot.settings.bot.prefix
         if matched:
+            is_owner = self.bot.is_owner(message.platform, message.user_id)
+            is_admin = self.bot.is_admin(message.platform, message.user_id, message.platform_admin)
             subs = [
-                c for c in self.bot.registry.group_children(matched) if self._may_see(c, message)
+                c
+                for c in self.bot.registry.group_children(matched)
+                if c.visible_to(is_owner=is_owner, is_admin=is_admin)
             ]
             if subs:
                 lines = [f"{prefix}{' '.join(matched)} needs a subcommand:"]
@@ -162,15 +165,6 @@ class Dispatcher:
         await message.responder.send(
             Reply(f"Unknown command {prefix}{word}.{hint} Try {prefix}help.", error=True)
         )
-
-    def _may_see(self, cmd: Command, message: Message) -> bool:
-        if cmd.hidden:
-            return False
-        if cmd.permission >= Permission.OWNER:
-            return self.bot.is_owner(message.platform, message.user_id)
-        if cmd.permission >= Permission.ADMIN:
-            return self.bot.is_admin(message.platform, message.user_id, message.platform_admin)
-        return True
 
     # ------------------------------------------------------------------ running
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -284,16 +283,6 @@ class BotHarness:
                         return alert
                 self._alert_event.clear()
                 await self._alert_event.wait()
-
-
-@asynccontextmanager
-async def run_harness(**kwargs: Any) -> AsyncIterator[BotHarness]:
-    harness = BotHarness(**kwargs)
-    await harness.start()
-    try:
-        yield harness
-    finally:
-        await harness.stop()
 
 
 @pytest.fixture
