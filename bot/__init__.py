@@ -23,6 +23,7 @@ from .hookspecs import hookimpl
 from .messages import Reply
 from .plugins import Health, PluginRuntime
 from .simulation import Simulator
+from .text import clip
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,7 @@ __all__ = [
     "UsageError",
     "UserError",
     "UserRef",
+    "clip",
     "command",
     "hookimpl",
     "subscription_command",

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from .errors import UsageError
+from .text import clip
 
 
 class Permission(enum.IntEnum):
@@ -214,6 +215,41 @@ _TRUE = {"yes", "y", "true", "on", "1"}
 _FALSE = {"no", "n", "false", "off", "0"}
 
 
+#: The largest magnitude a number argument may have. No API the bot talks to takes more than a
+#: 64-bit integer (most take an Int32), and an unbounded Decimal such as ``1e1000000`` raises
+#: ``decimal.Overflow`` the moment a plugin rounds it: refused here, with a message, instead.
+MAX_NUMBER = Decimal(10) ** 15
+_MAX_NUMBER_CHARS = 40
+# "1,000" read with a decimal comma would silently become 1: a comma followed by exactly three
+# digits is refused rather than guessed, and so is any number with two separators.
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3},\d{3}$")
+
+
+def _number(p: Param, raw: str) -> Decimal:
+    """A finite, bounded Decimal from chat text: ``12.5`` and ``12,5`` (decimal comma) are both
+    12.5; a thousands separator (``1,000``) is refused, never truncated; ``-0`` becomes ``0``."""
+    text = raw.strip()
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise UsageError(f"<{p.name}> is too long for a number")
+    if _THOUSANDS.match(text) or text.count(",") + text.count(".") > 1:
+        raise UsageError(
+            f"<{p.name}> must be written without thousands separators, "
+            f"for example 1000 or 12.5, not {raw!r}"
+        )
+    try:
+        value = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        raise UsageError(f"<{p.name}> must be a number, not {clip(raw, 40)!r}")
+    if value.copy_abs() > MAX_NUMBER:  # copy_abs: abs() would round, and overflow
+        raise UsageError(f"<{p.name}> is too large")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -8:
+        raise UsageError(f"<{p.name}> has too many decimals")
+    return value + 0  # -0 becomes 0
+
+
 def convert(
     p: Param, raw: str, *, platform: str = "", mentions: dict[str, UserRef] | None = None
 ) -> Any:
@@ -229,17 +265,17 @@ def convert(
             return next(m for m in kind if str(m.value) == value or m.name == value)
         return value
     if kind is int:
+        if len(raw) > _MAX_NUMBER_CHARS:
+            raise UsageError(f"<{p.name}> is too long for a number")
         try:
-            return int(raw.replace("_", ""), 10)
+            whole = int(raw.replace("_", ""), 10)
         except ValueError:
-            raise UsageError(f"<{p.name}> must be a whole number, not {raw!r}") from None
+            raise UsageError(f"<{p.name}> must be a whole number, not {clip(raw, 40)!r}") from None
+        if abs(whole) > MAX_NUMBER:
+            raise UsageError(f"<{p.name}> is too large")
+        return whole
     if kind in (float, Decimal):
-        try:
-            value = Decimal(raw.replace(",", ".")) if raw.count(",") <= 1 else None
-        except InvalidOperation:
-            value = None
-        if value is None or not value.is_finite():
-            raise UsageError(f"<{p.name}> must be a number, not {raw!r}")
+        value = _number(p, raw)
         return float(value) if kind is float else value
     if kind is bool:
         low = raw.lower()

@@ -90,7 +90,7 @@ def test_conversion_of_each_type() -> None:
         ("bob x", "<n> must be a number, not 'x'"),
         ("bob nan", "<n> must be a number, not 'nan'"),
         ("bob inf", "<n> must be a number, not 'inf'"),
-        ("bob 1,2,3", "<n> must be a number"),
+        ("bob 1,2,3", "<n> must be written without thousands separators"),
         ("bob 5 penalty", "<kind> must be one of bonus, fine, not 'penalty'"),
         ("bob", "missing <n>"),
     ],
@@ -144,3 +144,38 @@ def test_declaration_mistakes_fail_at_import_time() -> None:
 
         @command()
         async def odd(ctx: object, a: list[int]) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("1,000", "without thousands separators"),
+        ("1,000,000", "without thousands separators"),
+        ("1.000,50", "without thousands separators"),
+        ("1e1000000", "<n> is too large"),
+        ("-1e1000000", "<n> is too large"),
+        ("1" * 60, "too long for a number"),
+        ("0.000000001", "too many decimals"),
+    ],
+)
+def test_numbers_are_bounded_and_never_truncated(raw: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        points_add.parse(f"bob {raw}")
+    assert message in info.value.message
+
+
+def test_decimal_comma_and_negative_zero() -> None:
+    assert points_add.parse("bob 12,5")["n"] == Decimal("12.5")
+    assert points_add.parse("bob 1,5")["n"] == Decimal("1.5")
+    zero = points_add.parse("bob -0")["n"]
+    assert zero == 0 and not zero.is_signed()
+    with pytest.raises(UsageError, match="too large"):
+        paint.parse("red 99999999999999999999")
+
+
+def test_clip_marks_what_it_cut_and_blanks_control_characters() -> None:
+    from bot import clip
+
+    assert clip("short") == "short"
+    assert clip("x" * 1000, 10) == "x" * 9 + "…"
+    assert clip("a\x1b[2Jb") == "a [2Jb"
