@@ -1,4 +1,4 @@
-"""Benchmark: alert fan-out. `python bench/alerts.py [--deals 5000] [--subscriptions 10000]`
+"""Benchmark: alert fan-out. `python bench/alerts.py [--deals 3000] [--rounds 5]`
 
 The ChatWars simulator publishes deals into a private RabbitMQ as fast as it can; the
 ChatWars plugin consumes them (acknowledging each after handling), gathers them per
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-from _common import ms, pct, rabbitmq_support, row, us
+from _common import Report, arguments, ms, pct, per_second, rabbitmq_support, us
 
 from bot.testing import BotHarness, SentAlert
 from bot_plugins.chatwars.feeds import FeedKind
@@ -177,39 +177,48 @@ async def plugin_run(url: str, sim: ChatWarsSimulator, n: int, subs: int) -> dic
 
 async def main(args: argparse.Namespace) -> None:
     logging.disable(logging.WARNING)
+    report = Report(
+        f"alert fan-out: {args.deals:,} deals a round, "
+        f"{args.subscriptions:,} filtered chat subscriptions",
+        args,
+    )
+    rate = report.figure(
+        "deals/s consumed",
+        per_second,
+        0.8,
+        higher_is_better=True,
+        floor_label="bare aio-pika consumer with acks",
+    )
+    cost50 = report.figure("matching cost per published event p50", us)
+    cost99 = report.figure("matching cost per published event p99", us)
+    delay50 = report.figure("delay publish -> chat message p50", ms)
+    delay99 = report.figure("delay publish -> chat message p99", ms)
+    messages = report.figure("chat messages delivered (coalesced)", lambda x: f"{x:,.0f}")
     with rabbitmq_support().running_broker() as broker:
         url = str(broker.url)
         async with ChatWarsSimulator(url, APP, seed=1) as sim:
-            floor = await floor_rate(url, sim, args.deals)
-            published_before = sim.feeds_sent
-            result = await plugin_run(url, sim, args.deals, args.subscriptions)
-            published = sim.feeds_sent - published_before
-    print(f"deals feed: {args.deals:,} deals, {args.subscriptions:,} filtered chat subscriptions")
-    row(
-        "deals/s consumed",
-        f"{result['rate']:,.0f}",
-        f"{floor:,.0f}",
-        result["rate"] / floor,
-        ">= 0.8x",
-        result["rate"] / floor >= 0.8,
-    )
-    costs = result["costs"]
-    row("matching cost per published event p50", us(pct(costs, 50)))
-    row("matching cost per published event p99", us(pct(costs, 99)))
-    row("delay publish -> chat message p50", ms(pct(result["delays"], 50)))
-    row("delay publish -> chat message p99", ms(pct(result["delays"], 99)))
-    row("chat messages delivered (coalesced)", f"{result['messages']:,}")
-    ok = published == result["consumed"] == result["matched"] + result["unmatched"]
-    row(
-        "published / consumed / matched + unmatched",
-        f"{published} / {result['consumed']} / {result['matched']} + {result['unmatched']}",
-        target="all equal",
-        ok=ok,
-    )
+            for _ in range(args.rounds):
+                floor = await floor_rate(url, sim, args.deals)
+                published_before = sim.feeds_sent
+                result = await plugin_run(url, sim, args.deals, args.subscriptions)
+                published = sim.feeds_sent - published_before
+                rate.add(result["rate"], floor)
+                cost50.add(pct(result["costs"], 50))
+                cost99.add(pct(result["costs"], 99))
+                delay50.add(pct(result["delays"], 50))
+                delay99.add(pct(result["delays"], 99))
+                messages.add(result["messages"])
+                counts = (
+                    f"{published} / {result['consumed']} / "
+                    f"{result['matched']} + {result['unmatched']}"
+                )
+                ok = published == result["consumed"] == result["matched"] + result["unmatched"]
+                report.check("published / consumed / matched + unmatched", counts, ok)
+    report.finish()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--deals", type=int, default=5000)
+    parser = arguments(__doc__)
+    parser.add_argument("--deals", type=int, default=3000)
     parser.add_argument("--subscriptions", type=int, default=10_000)
     asyncio.run(main(parser.parse_args()))

@@ -1,4 +1,4 @@
-"""Benchmark: ChatWars request/reply. `python bench/chatwars_rpc.py [--requests 2000]`
+"""Benchmark: ChatWars request/reply. `python bench/chatwars_rpc.py [--requests 2000] [--rounds 5]`
 
 ``requestProfile`` round trips through the plugin's client (correlation, rate limiter set
 wide open, typed results) at 1 and at 100 in flight, against the ChatWars simulator on a
@@ -16,7 +16,7 @@ import logging
 import time
 
 import aio_pika
-from _common import pct, rabbitmq_support, row, us
+from _common import Report, arguments, pct, per_second, rabbitmq_support, us
 
 from bot_plugins.chatwars.client import ChatWarsClient
 from bot_plugins.chatwars.models import UserToken
@@ -103,55 +103,54 @@ async def run_bare(
 
 async def measure(args: argparse.Namespace) -> None:
     logging.disable(logging.WARNING)
+    report = Report("ChatWars requestProfile round trips through a private RabbitMQ", args)
+    sizes = {1: args.requests // 4, 100: args.requests}
+    figures = {
+        in_flight: (
+            report.figure(
+                f"{in_flight} in flight: requests/s",
+                per_second,
+                0.8,
+                higher_is_better=True,
+                floor_label="bare aio-pika",
+            ),
+            report.figure(f"{in_flight} in flight: latency p50", us, floor_label="bare aio-pika"),
+            report.figure(f"{in_flight} in flight: latency p99", us, floor_label="bare aio-pika"),
+        )
+        for in_flight in sizes
+    }
     with rabbitmq_support().running_broker() as broker:
         url = str(broker.url)
         sim = ChatWarsSimulator(url, APP, seed=1, balance=10**9)
         async with sim:
-            # One consumer at a time on the reply queue: two would split the replies.
-            client = ChatWarsClient(url, APP, timeout=10.0, max_rate=1e6)
-            await client.start()
-            await client.wait_connected(10)
+            client = await started_client(url)
             users = await link_users(client, sim)
-            await client.close()
-            results = {}
-            for in_flight in (1, 100):
-                n = args.requests if in_flight == 100 else args.requests // 4
-                results[("bare", in_flight)] = await run_bare(url, users, in_flight, n)
-            client = ChatWarsClient(url, APP, timeout=10.0, max_rate=1e6)
-            await client.start()
-            await client.wait_connected(10)
             await run_client(client, users, 1, 100)  # warm-up
-            for in_flight in (1, 100):
-                n = args.requests if in_flight == 100 else args.requests // 4
-                results[("client", in_flight)] = await run_client(client, users, in_flight, n)
             await client.close()
-    print("requestProfile round trips through a private RabbitMQ broker")
-    for in_flight in (1, 100):
-        c_tp, c_lat = results[("client", in_flight)]
-        b_tp, b_lat = results[("bare", in_flight)]
-        row(
-            f"{in_flight} in flight: client req/s",
-            f"{c_tp:,.0f}",
-            f"{b_tp:,.0f}",
-            c_tp / b_tp,
-            ">= 0.8x",
-            c_tp / b_tp >= 0.8,
-        )
-        row(
-            f"{in_flight} in flight: latency p50",
-            us(pct(c_lat, 50)),
-            us(pct(b_lat, 50)),
-            pct(c_lat, 50) / pct(b_lat, 50),
-        )
-        row(
-            f"{in_flight} in flight: latency p99",
-            us(pct(c_lat, 99)),
-            us(pct(b_lat, 99)),
-            pct(c_lat, 99) / pct(b_lat, 99),
-        )
+            for _ in range(args.rounds):
+                # One consumer at a time on the reply queue: two would split the replies, so
+                # the client is closed while the bare floor runs, and started after it.
+                bare = {f: await run_bare(url, users, f, n) for f, n in sizes.items()}
+                client = await started_client(url)
+                for in_flight, n in sizes.items():
+                    tp, lat = await run_client(client, users, in_flight, n)
+                    b_tp, b_lat = bare[in_flight]
+                    rate, p50, p99 = figures[in_flight]
+                    rate.add(tp, b_tp)
+                    p50.add(pct(lat, 50), pct(b_lat, 50))
+                    p99.add(pct(lat, 99), pct(b_lat, 99))
+                await client.close()
+    report.finish()
+
+
+async def started_client(url: str) -> ChatWarsClient:
+    client = ChatWarsClient(url, APP, timeout=10.0, max_rate=1e6)
+    await client.start()
+    await client.wait_connected(10)
+    return client
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = arguments(__doc__)
     parser.add_argument("--requests", type=int, default=2000)
     asyncio.run(measure(parser.parse_args()))

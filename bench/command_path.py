@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _common import pct, row, us
+from _common import Report, arguments, ms, pct, per_second, us
 from websockets.asyncio.client import connect
 
 from bot.messages import Message, Reply
@@ -221,46 +221,50 @@ def simulator_process() -> Iterator[str]:
 
 async def main(args: argparse.Namespace) -> None:
     logging.disable(logging.WARNING)
+    report = Report("command path: !points through dispatcher, plugin, DeepBot simulator", args)
+    n = args.sequential
+    p50 = report.figure("sequential p50", us, 1.25, floor_label="bare round trip")
+    p99 = report.figure("sequential p99", us, 1.5, floor_label="bare round trip")
+    tp100 = report.figure(
+        "100 in flight: commands/s",
+        per_second,
+        0.5,
+        higher_is_better=True,
+        floor_label="bare client pipelining 100",
+    )
+    tp1000 = report.figure("1,000 users in flight: commands/s", per_second)
+    lat1000 = report.figure("1,000 users in flight: latency p99", ms)
+    cost = report.figure("dispatch cost p50 (network stubbed)", us, 25e-6)
+    cost99 = report.figure("dispatch cost p99 (network stubbed)", us)
     with simulator_process() as url:
         await bare_sequential(url, 200)  # warm-up
-        floor_seq = await bare_sequential(url, args.sequential)
-        floor_tp = await bare_pipelined(url, args.sequential * 2, 100)
         with tempfile.TemporaryDirectory() as d:
             plugins = {"deepbot": {"url": url, "secret": SECRET, "timeout": 30}}
             async with BotHarness(plugins, directory=Path(d)) as h:
                 await h.bot.plugins.runtimes["deepbot"].client.wait_connected(5)
                 await full_sequential(h, 200)  # warm-up
-                seq = await full_sequential(h, args.sequential)
-                tp100, _, err100 = await full_concurrent(h, 100, args.sequential * 2 // 100)
-                tp1000, lat1000, err1000 = await full_concurrent(h, 1000, 2)
-    stub = await dispatch_cost(args.sequential * 5)
-
-    print(f"sequential: {args.sequential} round trips each")
-    for p, target in ((50, 1.25), (99, 1.5)):
-        a, b = pct(seq, p), pct(floor_seq, p)
-        row(f"full path p{p}", us(a), us(b), a / b, f"<= {target}x", a / b <= target)
-    print("100 users in flight on one DeepBot connection")
-    row(
-        "full path commands/s",
-        f"{tp100:,.0f}",
-        f"{floor_tp:,.0f}",
-        tp100 / floor_tp,
-        ">= 0.5x",
-        tp100 / floor_tp >= 0.5,
-    )
-    row("errors or crossed replies", str(err100), target="0", ok=err100 == 0)
-    print("1,000 users in flight")
-    row("full path commands/s", f"{tp1000:,.0f}")
-    row("latency p50", us(pct(lat1000, 50)))
-    row("latency p99", us(pct(lat1000, 99)))
-    row("errors or crossed replies", str(err1000), target="0", ok=err1000 == 0)
-    print("network stubbed (handler returns at once, link looked up in SQLite)")
-    row("dispatch cost p50", us(pct(stub, 50)), target="<= 25 µs", ok=pct(stub, 50) <= 25e-6)
-    row("dispatch cost p99", us(pct(stub, 99)))
-    row("commands/s, one at a time", f"{1 / (sum(stub) / len(stub)):,.0f}")
+                for _ in range(args.rounds):
+                    floor_seq = await bare_sequential(url, n)
+                    seq = await full_sequential(h, n)
+                    p50.add(pct(seq, 50), pct(floor_seq, 50))
+                    p99.add(pct(seq, 99), pct(floor_seq, 99))
+                    floor_tp = await bare_pipelined(url, n * 2, 100)
+                    tp, _, errors = await full_concurrent(h, 100, n * 2 // 100)
+                    tp100.add(tp, floor_tp)
+                    report.check("100 in flight: errors or crossed replies", errors, errors == 0)
+                    tp, lat, errors = await full_concurrent(h, 1000, 2)
+                    tp1000.add(tp)
+                    lat1000.add(pct(lat, 99))
+                    report.check("1,000 in flight: errors or crossed replies", errors, errors == 0)
+    for _ in range(args.rounds):
+        stub = await dispatch_cost(n * 5)
+        cost.add(pct(stub, 50))
+        cost99.add(pct(stub, 99))
+    report.note(f"{n:,} sequential round trips and {n * 2:,} pipelined requests per round")
+    report.finish()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = arguments(__doc__)
     parser.add_argument("--sequential", type=int, default=2000)
     asyncio.run(main(parser.parse_args()))

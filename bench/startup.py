@@ -1,4 +1,4 @@
-"""Benchmark: start-up. `python bench/startup.py [--config bot.example.yaml] [--runs 5]`
+"""Benchmark: start-up. `python bench/startup.py [--config bot.example.yaml] [--rounds 5]`
 
 Time from process start to the first reply of ``!ping`` on the console, and the process's RSS
 at that moment, with the example config (console + bundled simulators). Floor, same run:
@@ -8,7 +8,6 @@ Targets: time <= 1.0x the floor (a transport that is disabled is not imported), 
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, median, ms, row
+from _common import REPO, Report, arguments, mib, ms
 
 
 def rss_mib(pid: int) -> float:
@@ -67,31 +66,23 @@ def time_import_discord() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = arguments(__doc__)
     parser.add_argument("--config", default=str(REPO / "bot.example.yaml"))
-    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     config = Path(args.config).resolve()
-    times, rsss, floors = [], [], []
+    report = Report(f"start-up with {config.name}", args)
+    pong = report.figure(
+        "process start -> first !ping reply", ms, 1.0, floor_label="import discord"
+    )
+    rss = report.figure("RSS at first reply", mib, 60.0)
     with tempfile.TemporaryDirectory() as d:
         time_to_pong(config, Path(d))  # warm the page cache and create the database
-        for _ in range(args.runs):
-            floors.append(time_import_discord())
+        for _ in range(args.rounds):
+            floor = time_import_discord()
             t, r = time_to_pong(config, Path(d))
-            times.append(t)
-            rsss.append(r)
-    print(f"start-up with {config.name}, median of {args.runs} runs")
-    t, f = median(times), median(floors)
-    row(
-        "process start -> first !ping reply",
-        ms(t),
-        ms(f) + " (import discord)",
-        t / f,
-        "<= 1.0x",
-        t / f <= 1.0,
-    )
-    rss = median(rsss)
-    row("RSS at first reply", f"{rss:.1f} MiB", target="<= 60 MiB", ok=rss <= 60)
+            pong.add(t, floor)
+            rss.add(r)
+    report.finish()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark: the store. `python bench/store.py`
+"""Benchmark: the store. `python bench/store.py [--rounds 5]`
 
 1. Link lookups with 100,000 links: p50/p99 of ``Store.get_link`` (decrypting the token), and
    of the same lookup without a token; floor: the bare prepared SELECT on the same file.
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import pct, row, us
+from _common import Report, arguments, pct, per_second, us
 
 from bot.store import Store
 from bot_migrations.core import migrations
@@ -41,7 +41,7 @@ def build(path: Path) -> Store:
     return store
 
 
-def bench_lookups(store: Store, path: Path) -> None:
+def bench_lookups(store: Store, path: Path, report: Report) -> None:
     ids = [str(random.randrange(N_LINKS)) for _ in range(LOOKUPS)]
     bare = sqlite3.connect(str(path))
     sql = Store._LINK_SQL
@@ -50,6 +50,7 @@ def bench_lookups(store: Store, path: Path) -> None:
         t0 = time.perf_counter()
         bare.execute(sql, ("discord", uid, "deepbot")).fetchone()
         floor.append(time.perf_counter() - t0)
+    bare.close()
     plain: list[float] = []
     with_token: list[float] = []
     for uid in ids:
@@ -58,19 +59,14 @@ def bench_lookups(store: Store, path: Path) -> None:
         has_token = link is not None and link.token is not None  # decrypts when present
         dt = time.perf_counter() - t0
         (with_token if has_token else plain).append(dt)
-    bare.close()
-    print(f"link lookups: {N_LINKS:,} links, {LOOKUPS:,} random lookups")
     for label, samples in (("get_link", plain), ("get_link + decrypt token", with_token)):
         for p in (50, 99):
-            row(
-                f"{label} p{p}",
-                us(pct(samples, p)),
-                us(pct(floor, p)),
-                pct(samples, p) / pct(floor, p),
+            report.figure(f"{label} p{p}", us, floor_label="bare prepared SELECT").add(
+                pct(samples, p), pct(floor, p)
             )
 
 
-async def bench_writes(store: Store, path: Path) -> None:
+async def bench_writes(store: Store, path: Path, report: Report, round_no: int) -> None:
     tasks, per_task = 100, 30
     locked = 0
 
@@ -88,12 +84,8 @@ async def bench_writes(store: Store, path: Path) -> None:
                     raise
             await asyncio.sleep(0)
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(writer(i) for i in range(tasks)))
-    elapsed = time.perf_counter() - t0
     rows = tasks * per_task * 3
-
-    bare = sqlite3.connect(str(path.with_name("floor.db")), isolation_level=None)
+    bare = sqlite3.connect(str(path.with_name(f"floor{round_no}.db")), isolation_level=None)
     bare.execute("PRAGMA journal_mode=WAL")
     bare.execute("PRAGMA synchronous=NORMAL")
     bare.execute("create table l (a, b, c, d, e, primary key (a, b, c))")
@@ -116,20 +108,30 @@ async def bench_writes(store: Store, path: Path) -> None:
             )
     floor = time.perf_counter() - t0
     bare.close()
-    print(f"concurrent writes: {tasks} tasks x {per_task} x (link + subscription + audit)")
-    row("rows/s", f"{rows / elapsed:,.0f}", f"{rows / floor:,.0f}", floor / elapsed)
-    row('"database is locked" errors', str(locked), target="0", ok=locked == 0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(writer(i) for i in range(tasks)))
+    elapsed = time.perf_counter() - t0
+    report.figure(
+        "100 concurrent writers: rows/s", per_second, floor_label="bare inserts, no encryption"
+    ).add(rows / elapsed, rows / floor)
+    report.check('"database is locked" errors', locked, locked == 0)
 
 
 def main() -> None:
+    args = arguments(__doc__).parse_args()
+    report = Report(f"store: {N_LINKS:,} links, {LOOKUPS:,} random lookups a round", args)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "bench.db"
         t0 = time.perf_counter()
         store = build(path)
-        print(f"built {N_LINKS:,} links in {time.perf_counter() - t0:.1f} s")
-        bench_lookups(store, path)
-        asyncio.run(bench_writes(store, path))
+        report.note(f"built {N_LINKS:,} links in {time.perf_counter() - t0:.1f} s")
+        for round_no in range(args.rounds):
+            bench_lookups(store, path, report)
+            asyncio.run(bench_writes(store, path, report, round_no))
         store.close()
+    report.note("writes: 100 tasks x 30 x (link + subscription + audit) a round")
+    report.finish()
 
 
 if __name__ == "__main__":
