@@ -92,7 +92,7 @@ async def test_concurrent_writers_never_see_locked(tmp_path: Path) -> None:
 
     async def writer(i: int) -> None:
         for j in range(20):
-            store.set_link("test", f"u{i}", "svc", f"acct{j}", token=f"t{j}")
+            store.set_link("test", f"u{i}", "svc", f"acct{i}-{j}", token=f"t{j}")
             store.subscribe("test", f"c{i}", "topic", f"f{j}")
             store.audit("test", f"u{i}", "cmd", {"j": j}, "ok")
             other.get_link("test", f"u{i}", "svc")
