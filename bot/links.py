@@ -319,8 +319,8 @@ async def links(ctx: Context) -> str:
     if not rows:
         return "You have no linked accounts."
     return "\n".join(
-        f"{link.service}: {clip(link.account, 60)} ({_proof_text(ctx, link)})"
-        + (" (with a token)" if link.token else "")
+        f"{link.service}: {clip(link.account, 60)} ({_proof_text(ctx, link)}"
+        + (", with a token)" if link.token else ")")
         for link in rows
     )
 

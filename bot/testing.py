@@ -259,6 +259,19 @@ class BotHarness:
     def failures(self) -> dict[str, str]:
         return self.bot.plugins.failures
 
+    # ------------------------------------------------------------------ links
+
+    def approve_link(self, user: str, service: str, *, platform: str = "console") -> int:
+        """Approve the user's pending link claim as an admin would (``links approve N``,
+        without the chat round trip or the message to the claimant); returns its number."""
+        from .links import approve
+
+        pending = self.bot.store.pending_claim_for(platform, str(user), service)
+        if pending is None:
+            raise AssertionError(f"{platform}:{user} has no pending {service} claim")
+        assert approve(self.bot, pending.id, "harness")
+        return pending.id
+
     # ------------------------------------------------------------------ alerts
 
     def _record_alert(self, alert: SentAlert) -> None:
