@@ -42,6 +42,7 @@ __all__ = [
     "claim",
     "is_trusted",
     "link_problem",
+    "trusted",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,15 @@ def approval_for(bot: Bot, service: str) -> str:
     return str(getattr(config, "link_approval", "admins"))
 
 
-def is_trusted(bot: Bot, link: Link) -> bool:
+def trusted(link: Link, approval: str) -> bool:
     """Whether the link may act on the account's value: proven, approved, or claimed where
-    the plugin's ``link_approval`` is ``none``."""
-    if link.proof is not Proof.CLAIMED:
-        return True
-    return approval_for(bot, link.service) == "none"
+    the plugin's ``link_approval`` is ``none``. For plugin code that holds its config."""
+    return link.proof is not Proof.CLAIMED or approval == "none"
+
+
+def is_trusted(bot: Bot, link: Link) -> bool:
+    """:func:`trusted`, with the ``link_approval`` of the plugin running the service."""
+    return trusted(link, approval_for(bot, link.service))
 
 
 def link_command(bot: Bot, service: str) -> Command | None:
