@@ -78,7 +78,7 @@ async def bench_writes(store: Store, path: Path) -> None:
         nonlocal locked
         for j in range(per_task):
             try:
-                store.set_link("telegram", f"w{i}", "chatwars", f"hero{j}", token=f"t{j}")
+                store.set_link("telegram", f"w{i}", "chatwars", f"hero{i}-{j}", token=f"t{j}")
                 store.subscribe("telegram", f"c{i}", "chatwars.deals", f"item{j}")
                 store.audit("telegram", f"w{i}", "cw payout", {"j": j}, "ok")
             except sqlite3.OperationalError as exc:
