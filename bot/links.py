@@ -42,7 +42,7 @@ __all__ = [
     "claim",
     "is_trusted",
     "link_problem",
-    "trusted",
+    "link_trusted",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,15 @@ def approval_for(bot: Bot, service: str) -> str:
     return str(getattr(config, "link_approval", "admins"))
 
 
-def trusted(link: Link, approval: str) -> bool:
+def link_trusted(link: Link, approval: str) -> bool:
     """Whether the link may act on the account's value: proven, approved, or claimed where
     the plugin's ``link_approval`` is ``none``. For plugin code that holds its config."""
     return link.proof is not Proof.CLAIMED or approval == "none"
 
 
 def is_trusted(bot: Bot, link: Link) -> bool:
-    """:func:`trusted`, with the ``link_approval`` of the plugin running the service."""
-    return trusted(link, approval_for(bot, link.service))
+    """:func:`link_trusted`, with the ``link_approval`` of the plugin running the service."""
+    return link_trusted(link, approval_for(bot, link.service))
 
 
 def link_command(bot: Bot, service: str) -> Command | None:

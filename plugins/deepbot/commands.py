@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from bot import Permission, Topic, UserError, command, subscription_command
-from bot.links import Proof
+from bot import Permission, Proof, Topic, UserError, command, subscription_command
 
 from .errors import (
     ConnectionLost,

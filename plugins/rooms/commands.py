@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot import Command, PermissionDenied, UserError, UserRef, clip, command
-from bot.links import Proof, is_trusted
+from bot import Command, PermissionDenied, Proof, UserError, UserRef, clip, command, link_trusted
 
 from .errors import SERVICE
 from .records import ChatUser
@@ -207,7 +206,7 @@ async def link_rooms(ctx: Context, customer_id: int) -> str:
     service = _service(ctx)
     changed = service.check_link(_caller(ctx), customer_id)
     current = ctx.link(SERVICE)
-    if not changed and current is not None and is_trusted(ctx.bot, current):
+    if not changed and current is not None and link_trusted(current, ctx.config.link_approval):
         return f"You are already linked to rooms customer {customer_id}."
     outcome = await ctx.claim_link(str(customer_id))
     prefix = _prefix(ctx)

@@ -33,7 +33,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.links import trusted
+from bot import link_trusted
 from bot.plugins import Health
 
 from .client import RoomsClient, is_key_refusal, is_not_in_room
@@ -268,7 +268,7 @@ class RoomsService:
         """The customer id a chat user linked that is not approved yet (they join as a
         guest until an admin approves it), or None."""
         link = self.store.get_link(platform, user_id, SERVICE)
-        if link is None or trusted(link, self.config.link_approval):
+        if link is None or link_trusted(link, self.config.link_approval):
             return None
         return self._customer_id(link, trust=False)
 
@@ -406,7 +406,7 @@ class RoomsService:
     def _customer_id(self, link: Link | None, *, trust: bool = True) -> int | None:
         """The customer id of a link that may act as that customer: proven or approved (or
         any claim under ``link_approval: none``). A mere claim joins as a guest."""
-        if link is None or (trust and not trusted(link, self.config.link_approval)):
+        if link is None or (trust and not link_trusted(link, self.config.link_approval)):
             return None
         try:
             return check_id("customer id", int(link.account))
