@@ -272,3 +272,18 @@ async def test_refusals_name_the_plugins_own_link_command(bot_harness: Any, link
         assert refusal.startswith("Your linker link to x1 is waiting for an admin's approval")
         bot.approve_link("u1", "linker")
         assert await chat.say("!spend", user="u1") == ["spent from x1"]
+
+
+def test_link_approval_takes_admins_or_none(tmp_path: Path) -> None:
+    from bot.config import PluginConfig, load_config
+    from bot.errors import ConfigError
+
+    path = tmp_path / "bot.yaml"
+    path.write_text("plugins:\n  deepbot:\n    simulate: true\n    link_approval: everyone\n")
+    loaded = load_config(path, env={})
+    with pytest.raises(ConfigError) as caught:
+        loaded.validate_plugin("deepbot", PluginConfig)
+    assert str(caught.value) == (
+        "bot.yaml:4: plugins.deepbot.link_approval: Input should be 'admins' or 'none'"
+    )
+    assert PluginConfig().link_approval == "admins"
