@@ -115,5 +115,8 @@ def m003_link_proof(db: Database) -> None:
         pk="id",
         not_null={"platform", "user_id", "service", "account", "status", "created"},
     )
+    # One chat user per account is checked on every link, case-insensitively: indexed, or
+    # each link would scan the table.
+    db.execute("create index links_service_lower_account on links (service, lower(account))")
     db["link_claims"].create_index(["status"])
     db["link_claims"].create_index(["platform", "user_id", "service"])
