@@ -52,6 +52,10 @@ LinkApproval = Literal["admins", "none"]
 #: the alert topic admins' chats subscribe to (``links alerts on``) to hear of new claims
 PENDING_TOPIC = "links.pending"
 
+#: new claims one chat user may make per hour: each one alerts the admins, so a user trying
+#: name after name must not flood their chats (counted in the store: restarts do not reset it)
+CLAIMS_PER_HOUR = 5
+
 
 # --------------------------------------------------------------------------- rules
 
@@ -182,6 +186,16 @@ async def claim(
         and current.proof.rank > level.rank
     ):
         level, admin_approved = current.proof, False
+    needs_admin = level is Proof.CLAIMED and approval_for(bot, service) == "admins"
+    before = store.pending_claim_for(ctx.platform, ctx.user_id, service) if needs_admin else None
+    repeat = before is not None and before.account.lower() == account.lower()
+    if needs_admin and not repeat:
+        made = store.claims_since(ctx.platform, ctx.user_id, time.time() - 3600)
+        if made >= CLAIMS_PER_HOUR:
+            raise UserError(
+                f"You made {made} link claims in the last hour, as many as admins are asked "
+                "to look at; try again later."
+            )
     link = store.set_link(
         ctx.platform, ctx.user_id, service, account, token=token, data=data, proof=level
     )
@@ -195,8 +209,7 @@ async def claim(
             "approved at once: an admin's own claim",
         )
     pending: LinkClaim | None = None
-    if level is Proof.CLAIMED and approval_for(bot, service) == "admins":
-        before = store.pending_claim_for(ctx.platform, ctx.user_id, service)
+    if needs_admin:
         pending = store.add_claim(
             ctx.platform,
             ctx.user_id,

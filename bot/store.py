@@ -462,6 +462,14 @@ class Store:
         ).fetchone()
         return None if row is None else LinkClaim(*row)
 
+    def claims_since(self, platform: str, user_id: str, since: float) -> int:
+        """How many claims a chat user made since ``since`` (any service, any outcome)."""
+        row = self.conn.execute(
+            "select count(*) from link_claims where platform = ? and user_id = ? and created >= ?",
+            (platform, str(user_id), since),
+        ).fetchone()
+        return int(row[0])
+
     def pending_claims(self, limit: int = 50) -> list[LinkClaim]:
         rows = self.conn.execute(
             self._CLAIM_SQL + " where status = 'pending' order by id limit ?", (limit,)

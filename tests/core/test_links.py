@@ -287,3 +287,33 @@ def test_link_approval_takes_admins_or_none(tmp_path: Path) -> None:
         "bot.yaml:4: plugins.deepbot.link_approval: Input should be 'admins' or 'none'"
     )
     assert PluginConfig().link_approval == "admins"
+
+
+async def test_claims_per_hour_are_bounded_across_restarts(
+    bot_harness: Any, tmp_path: Path
+) -> None:
+    """Each claim alerts the admins: trying name after name is cut off, also after a restart."""
+    directory = tmp_path / "db"
+    directory.mkdir()
+    names = ["alice", "bob", "carol", "expertsonline"]
+    async with bot_harness(**deepbot(), directory=directory) as bot:
+        chat = bot.chat()
+        for name in names:
+            (reply,) = await chat.say(f"!link deepbot {name}", user="u1")
+            assert reply.startswith("You claimed"), reply
+    async with bot_harness(**deepbot(), directory=directory) as bot:
+        chat = bot.chat()
+        (fifth,) = await chat.say("!link deepbot alice", user="u1")
+        assert "(claim #5)" in fifth
+        assert await chat.say("!link deepbot bob", user="u1") == [
+            "You made 5 link claims in the last hour, as many as admins are asked to look at; "
+            "try again later."
+        ]
+        link = bot.bot.store.get_link("console", "u1", "deepbot")
+        assert link is not None and link.account == "alice"  # the refused claim changed nothing
+        (again,) = await chat.say("!link deepbot alice", user="u1")  # the same claim: no new one
+        assert "(claim #5)" in again
+        assert await chat.say("!link deepbot bob", user="u2") == [
+            "You claimed DeepBot user bob. An admin has to approve it (claim #6) before commands "
+            "that act on the account work; you will be told here. Check with !links. Try !points."
+        ]
