@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotConnected, UserError
+from .links import ClaimOutcome, claim
 from .messages import Message, Reply
 
 if TYPE_CHECKING:
     from .app import Bot
     from .commands import Command
-    from .links import ClaimOutcome
     from .plugins import PluginRuntime
     from .store import Link, Proof, Store
 
@@ -118,8 +118,6 @@ class Context:
     ) -> ClaimOutcome:
         """Link the caller to ``account`` at the proof this link command declares; a claim
         waits for an admin where ``link_approval`` is ``admins`` (see bot/links.py)."""
-        from .links import claim
-
         return await claim(self, account, service=service, proof=proof, token=token, data=data)
 
     async def linked_account(self, service: str | None = None) -> str:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commands import UserRef
 from .config import config_from_dict
+from .links import approve
 from .messages import Message, Reply
 from .transports.base import Transport
 
@@ -264,8 +265,6 @@ class BotHarness:
     def approve_link(self, user: str, service: str, *, platform: str = "console") -> int:
         """Approve the user's pending link claim as an admin would (``links approve N``,
         without the chat round trip or the message to the claimant); returns its number."""
-        from .links import approve
-
         pending = self.bot.store.pending_claim_for(platform, str(user), service)
         if pending is None:
             raise AssertionError(f"{platform}:{user} has no pending {service} claim")
