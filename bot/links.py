@@ -415,6 +415,27 @@ async def links_reject(ctx: Context, number: int) -> str:
     return f"Rejected claim #{number}; the claimed link is removed and they were told."
 
 
+@command("links remove", permission=Permission.ADMIN)
+async def links_remove(ctx: Context, service: str, account: str) -> str:
+    """Remove every chat user's link to an account, to settle who owns it.
+
+    Args:
+        service: the service, e.g. deepbot
+        account: the linked account, e.g. ninja_turtle
+    """
+    store = ctx.store
+    service = service.lower()
+    holders = store.links_to_account(service, account)
+    if not holders:
+        raise UserError(f"Nobody links {service} account {clip(account, 60)}.")
+    with store.transaction():
+        for link in holders:
+            store.delete_link(link.platform, link.user_id, service)
+    who = ", ".join(f"{link.platform}:{clip(link.user_id, 40)} ({link.proof})" for link in holders)
+    ctx.audit("removed", service=service, account=account, users=who)
+    return f"Removed the {service} link to {clip(holders[0].account, 60)} of {who}."
+
+
 links_alerts = subscription_command(
     "links alerts",
     PENDING_TOPIC,
@@ -422,7 +443,14 @@ links_alerts = subscription_command(
     permission=Permission.ADMIN,
 )
 
-COMMANDS: list[Command] = [links, links_pending, links_approve, links_reject, links_alerts]
+COMMANDS: list[Command] = [
+    links,
+    links_pending,
+    links_approve,
+    links_reject,
+    links_remove,
+    links_alerts,
+]
 TOPICS: list[Topic] = [Topic(PENDING_TOPIC, "New link claims waiting for an admin")]
 
 

@@ -381,6 +381,11 @@ class Store:
             (Proof(proof).value, now(), platform, str(user_id), service),
         )
 
+    def links_to_account(self, service: str, account: str) -> list[Link]:
+        """Every link to ``account`` of ``service`` (case-insensitive); at most one, except in
+        a database from before the one-user-per-account rule."""
+        return self._holders(service, account)
+
     def _holders(self, service: str, account: str) -> list[Link]:
         rows = self.conn.execute(
             "select platform, user_id, service, account, token, data, created, updated, proof "

@@ -317,3 +317,25 @@ async def test_claims_per_hour_are_bounded_across_restarts(
             "You claimed DeepBot user bob. An admin has to approve it (claim #6) before commands "
             "that act on the account work; you will be told here. Check with !links. Try !points."
         ]
+
+
+async def test_admins_remove_a_disputed_link(bot_harness: Any) -> None:
+    """ "Already linked to another chat user; ask an admin": the admin can free the account."""
+    async with bot_harness(**deepbot()) as bot:
+        chat = bot.chat()
+        await chat.say("!link deepbot alice", user="squatter")
+        bot.approve_link("squatter", "deepbot")
+        (taken,) = await chat.say("!link deepbot alice", user="owner")
+        assert taken.startswith("alice is already linked to another chat user")
+        assert await chat.say("!links remove deepbot alice", user="owner") == [
+            "This command is for admins only."
+        ]
+        assert await chat.say("!links remove deepbot ALICE", user="boss") == [
+            "Removed the deepbot link to alice of console:squatter (approved)."
+        ]
+        assert ("boss", "links remove", "removed") in audit(bot)
+        assert bot.bot.store.get_link("console", "squatter", "deepbot") is None
+        assert (await chat.say("!link deepbot alice", user="owner"))[0].startswith("You claimed")
+        assert await chat.say("!links remove deepbot nobody", user="boss") == [
+            "Nobody links deepbot account nobody."
+        ]
