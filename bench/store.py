@@ -74,7 +74,7 @@ async def bench_writes(store: Store, path: Path, report: Report, round_no: int) 
         nonlocal locked
         for j in range(per_task):
             try:
-                store.set_link("telegram", f"w{i}", "chatwars", f"hero{j}", token=f"t{j}")
+                store.set_link("telegram", f"w{i}", "chatwars", f"hero{i}-{j}", token=f"t{j}")
                 store.subscribe("telegram", f"c{i}", "chatwars.deals", f"item{j}")
                 store.audit("telegram", f"w{i}", "cw payout", {"j": j}, "ok")
             except sqlite3.OperationalError as exc:

@@ -20,9 +20,11 @@ from .errors import (
     UserError,
 )
 from .hookspecs import hookimpl
+from .links import link_trusted
 from .messages import Reply
 from .plugins import Health, PluginRuntime
 from .simulation import Simulator
+from .store import LinkTaken, Proof
 from .text import clip
 
 __version__ = "0.1.0"
@@ -34,11 +36,13 @@ __all__ = [
     "Context",
     "Cooldown",
     "Health",
+    "LinkTaken",
     "NotConnected",
     "Permission",
     "PermissionDenied",
     "PluginConfig",
     "PluginRuntime",
+    "Proof",
     "Reply",
     "Rest",
     "ServiceError",
@@ -51,5 +55,6 @@ __all__ = [
     "clip",
     "command",
     "hookimpl",
+    "link_trusted",
     "subscription_command",
 ]

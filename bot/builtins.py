@@ -1,4 +1,4 @@
-"""The core plugin: help, ping, status, plugins, links, unlink.
+"""The core plugin: help, ping, status, plugins, links (bot/links.py), unlink.
 
 Written on the same contract as every other plugin, so it doubles as the smallest complete
 example of one.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from . import links
+from .alerts import Topic
 from .commands import Command, Permission, Rest, command
 from .errors import BotError, UsageError, UserError
 from .hookspecs import hookimpl
@@ -82,6 +84,9 @@ async def status(ctx: Context) -> str:
     for platform, transport in sorted(bot.transports.items()):
         state, reason = transport.status()
         lines.append(f"transport {platform}: {state}" + (f" - {reason}" if reason else ""))
+    claims = links.status_line(ctx)
+    if claims:
+        lines.append(claims)
     # Reasons come from exceptions (a URL with a password, an API's echo of a key): anyone
     # may run status, so every configured secret is masked, as in the logs.
     return bot.scrub("\n".join(lines))
@@ -204,18 +209,6 @@ async def plugins_reload(ctx: Context, name: str) -> str:
     return f"{name} reloaded (version {runtime.version})."
 
 
-@command(private=True)
-async def links(ctx: Context) -> str:
-    """Show the accounts you have linked (tokens are never shown)."""
-    rows = ctx.store.links_for(ctx.platform, ctx.user_id)
-    if not rows:
-        return "You have no linked accounts."
-    return "\n".join(
-        f"{link.service}: {link.account}" + (" (with a token)" if link.token else "")
-        for link in rows
-    )
-
-
 @command()
 async def unlink(ctx: Context, service: str) -> str:
     """Forget your link to a service (and its token).
@@ -238,6 +231,11 @@ def bot_commands() -> list[Command]:
         plugins_enable,
         plugins_disable,
         plugins_reload,
-        links,
+        *links.COMMANDS,
         unlink,
     ]
+
+
+@hookimpl
+def bot_alert_topics() -> list[Topic]:
+    return list(links.TOPICS)

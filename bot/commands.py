@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from .errors import UsageError
+from .store import Proof
 from .text import clip
 
 
@@ -119,6 +120,11 @@ class Command:
     service: str | None = None
     #: shown privately where the platform can (Discord ephemeral): links, balances
     private: bool = False
+    #: acts on the linked account's value (spends points, sets credits): the caller's link
+    #: for the service must be proven or approved, not only claimed (see bot/links.py)
+    trusted_link: bool = False
+    #: this is the plugin's link command, and what its flow proves (bot/links.py)
+    link_proof: Proof | None = None
     #: set by the plugin manager: the plugin that declared it
     plugin: str = ""
 
@@ -432,12 +438,16 @@ def command(
     hidden: bool = False,
     service: str | None = None,
     private: bool = False,
+    trusted_link: bool = False,
+    link_proof: Proof | None = None,
 ) -> Callable[[Handler], Command]:
     """Declare a command from an async function ``(ctx, ...typed args) -> str | Reply | None``.
 
     ``name`` may have several words for a subcommand (``"points add"``); by default it is the
     function's name. Help comes from ``help`` or the docstring's first paragraph, argument
-    descriptions from its ``Args:`` section.
+    descriptions from its ``Args:`` section. ``trusted_link=True`` marks a command that acts
+    on the caller's linked account (it needs a proven or approved link); ``link_proof`` marks
+    the plugin's link command and says what its flow proves.
     """
 
     def wrap(fn: Handler) -> Command:
@@ -458,6 +468,8 @@ def command(
             hidden=hidden,
             service=service,
             private=private,
+            trusted_link=trusted_link,
+            link_proof=Proof(link_proof) if link_proof is not None else None,
         )
 
     return wrap

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -43,6 +43,9 @@ class PluginConfig(StrictModel):
 
     enabled: bool = True
     simulate: bool = False
+    #: who makes a claimed link count (bot/links.py): ``admins`` approve each claim, ``none``
+    #: trusts members' claims. A plugin may declare another default in its subclass.
+    link_approval: Literal["admins", "none"] = "admins"
 
 
 def _ids(value: Any) -> list[str]:

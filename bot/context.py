@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotConnected, UserError
+from .links import ClaimOutcome, claim
 from .messages import Message, Reply
 
 if TYPE_CHECKING:
     from .app import Bot
     from .commands import Command
     from .plugins import PluginRuntime
-    from .store import Link, Store
+    from .store import Link, Proof, Store
 
 
 class Context:
@@ -101,6 +102,23 @@ class Context:
         if service not in self._links:
             self._links[service] = self.bot.store.get_link(self.platform, self.user_id, service)
         return self._links[service]
+
+    def forget_link(self, service: str) -> None:
+        """Drop the cached link of ``service`` (it was just changed)."""
+        self._links.pop(service, None)
+
+    async def claim_link(
+        self,
+        account: str,
+        *,
+        service: str | None = None,
+        proof: Proof | None = None,
+        token: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> ClaimOutcome:
+        """Link the caller to ``account`` at the proof this link command declares; a claim
+        waits for an admin where ``link_approval`` is ``admins`` (see bot/links.py)."""
+        return await claim(self, account, service=service, proof=proof, token=token, data=data)
 
     async def linked_account(self, service: str | None = None) -> str:
         """The caller's account name on ``service``; a clear message if they have none."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .commands import Command, Cooldowns, Permission
 from .context import Context
 from .errors import PermissionDenied, UsageError, UserError
+from .links import link_problem
 from .messages import Message, Reply
 
 if TYPE_CHECKING:
@@ -242,13 +243,10 @@ class Dispatcher:
             raise PermissionDenied("Only the bot's owners can use this command.")
         if cmd.permission >= Permission.ADMIN and not ctx.is_admin:
             raise PermissionDenied("This command is for admins only.")
-        if cmd.permission == Permission.LINKED:
-            service = cmd.service or cmd.plugin
-            if ctx.link(service) is None:
-                raise PermissionDenied(
-                    f"You need to link your {service} account first: "
-                    f"{bot.settings.bot.prefix}link {service} ..."
-                )
+        if cmd.permission == Permission.LINKED or cmd.trusted_link:
+            problem = link_problem(ctx, cmd)
+            if problem is not None:
+                raise PermissionDenied(problem)
 
     async def _safe_send(self, message: Message, reply: Reply) -> None:
         try:

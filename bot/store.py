@@ -9,6 +9,11 @@ Why it is shaped this way:
   process (``bot migrate`` or a reader) that may touch the same file.
 - Hot reads (a link lookup on every command) use plain prepared SQL on the connection;
   sqlite-utils' ``Table.get`` re-reads the schema on each call.
+- Every link carries a proof level (:class:`Proof`): what, if anything, showed that the
+  account belongs to the chat user. One account of a service is linked by at most one chat
+  user, across platforms; claims waiting for an admin are numbered rows of ``link_claims``.
+- The database file (and SQLite's -wal/-shm beside it, which take its mode) is created 0600:
+  it holds the ledger and the encrypted tokens.
 - Tokens and per-link secrets are encrypted with Fernet. The key comes from
   ``BOT_SECRET_KEY`` or a key file created beside the database on first run; a canary row
   tells a wrong key at start-up instead of failing later on the first decrypt.
@@ -27,6 +32,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +40,7 @@ import sqlite_utils
 from cryptography.fernet import Fernet, InvalidToken
 from sqlite_utils.migrations import Migrations
 
-from .errors import BotError
+from .errors import BotError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,51 @@ _CANARY = "bot-key-check"
 
 class StoreError(BotError):
     """The database cannot be used as configured (wrong key, unreadable file)."""
+
+
+class Proof(StrEnum):
+    """How a link was shown to belong to its chat user, strongest first."""
+
+    #: the API proved it (the ChatWars auth code reached the account's owner)
+    PROVEN = "proven"
+    #: an admin approved the claim
+    APPROVED = "approved"
+    #: the user said so; nothing proven
+    CLAIMED = "claimed"
+
+    @property
+    def rank(self) -> int:
+        return {Proof.PROVEN: 2, Proof.APPROVED: 1, Proof.CLAIMED: 0}[self]
+
+
+class LinkTaken(UserError):
+    """The account is already linked by another chat user (one per service, all platforms)."""
+
+    def __init__(self, service: str, account: str) -> None:
+        super().__init__(
+            f"{account} is already linked to another chat user for {service}. "
+            "If it is yours, ask an admin."
+        )
+        self.service = service
+        self.account = account
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    """A link claim and how it was settled (``status``: pending, approved, rejected,
+    withdrawn)."""
+
+    id: int
+    platform: str
+    user_id: str
+    user_name: str
+    chat_id: str
+    service: str
+    account: str
+    status: str
+    created: float
+    settled: float | None
+    settled_by: str | None
 
 
 class Link:
@@ -62,6 +113,7 @@ class Link:
         "account",
         "created",
         "platform",
+        "proof",
         "service",
         "updated",
         "user_id",
@@ -77,7 +129,9 @@ class Link:
             self._data_enc,
             self.created,
             self.updated,
+            proof,
         ) = row
+        self.proof = Proof(proof)
         self._store = store
         self._token: str | None = None
         self._data: dict[str, Any] | None = None
@@ -95,7 +149,9 @@ class Link:
         return self._data
 
     def __repr__(self) -> str:
-        return f"Link({self.platform}:{self.user_id} -> {self.service}:{self.account})"
+        return (
+            f"Link({self.platform}:{self.user_id} -> {self.service}:{self.account}, {self.proof})"
+        )
 
 
 @dataclass(frozen=True)
@@ -159,6 +215,20 @@ def load_key(db_path: Path | None) -> bytes:
     return key
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it (SQLite would use 0644 less the
+    umask); its -wal and -shm files copy the database file's mode. An existing file readable
+    by others is only warned about, like the key file: changing it is the owner's call."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("database %s is readable by others (mode %o); chmod 600 it", path, mode)
+        return
+    os.close(fd)
+
+
 class Store:
     """One SQLite file, opened once for the process."""
 
@@ -166,6 +236,7 @@ class Store:
         self.path = None if str(path) == ":memory:" else Path(path)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -209,7 +280,13 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction. Never ``await`` inside it (see the module docstring)."""
+        """A write transaction. Never ``await`` inside it (see the module docstring).
+
+        Nested use joins the outer transaction, so store methods that need one can be called
+        from a caller's own."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -242,7 +319,7 @@ class Store:
     # ------------------------------------------------------------------ links
 
     _LINK_SQL = (
-        "select platform, user_id, service, account, token, data, created, updated "
+        "select platform, user_id, service, account, token, data, created, updated, proof "
         "from links where platform = ? and user_id = ? and service = ?"
     )
 
@@ -259,31 +336,71 @@ class Store:
         *,
         token: str | None = None,
         data: dict[str, Any] | None = None,
+        proof: Proof | str = Proof.CLAIMED,
     ) -> Link:
+        """Link a chat user to an account, or replace their link to ``service``.
+
+        One account is linked by one chat user per service, across platforms: if another
+        chat user holds it, :class:`LinkTaken` is raised, unless this link is proven and
+        theirs is not (the API's proof beats a claim; their link and pending claims go).
+        A different account, or a weaker proof, withdraws the user's own pending claims.
+        """
+        proof = Proof(proof)
         t = now()
         token_enc = self.encrypt(token) if token else None
         data_enc = self.encrypt(json.dumps(data)) if data else None
-        self.conn.execute(
-            "insert into links (platform, user_id, service, account, token, data, created, "
-            "updated) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict(platform, user_id, service) "
-            "do update set account = excluded.account, token = excluded.token, "
-            "data = excluded.data, updated = excluded.updated",
-            (
-                platform,
-                str(user_id),
-                service,
-                account,
-                token_enc,
-                data_enc,
-                t,
-                t,
-            ),
-        )
+        with self.transaction() as conn:
+            for other in self._holders(service, account):
+                if (other.platform, other.user_id) == (platform, str(user_id)):
+                    continue
+                if proof is not Proof.PROVEN or other.proof is Proof.PROVEN:
+                    raise LinkTaken(service, account)
+                log.info("a proven %s link displaces %r", service, other)
+                self._delete_link(other.platform, other.user_id, service)
+            current = self.get_link(platform, user_id, service)
+            if current is not None and (
+                current.account.lower() != account.lower() or proof.rank < current.proof.rank
+            ):
+                self._withdraw_claims(platform, user_id, service)
+            conn.execute(
+                "insert into links (platform, user_id, service, account, token, data, created, "
+                "updated, proof) values (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "on conflict(platform, user_id, service) do update set "
+                "account = excluded.account, token = excluded.token, data = excluded.data, "
+                "updated = excluded.updated, proof = excluded.proof",
+                (platform, str(user_id), service, account, token_enc, data_enc, t, t, proof.value),
+            )
         link = self.get_link(platform, user_id, service)  # re-read: `created` may be older
         assert link is not None
         return link
 
+    def set_link_proof(self, platform: str, user_id: str, service: str, proof: Proof) -> None:
+        self.conn.execute(
+            "update links set proof = ?, updated = ? where platform = ? and user_id = ? "
+            "and service = ?",
+            (Proof(proof).value, now(), platform, str(user_id), service),
+        )
+
+    def links_to_account(self, service: str, account: str) -> list[Link]:
+        """Every link to ``account`` of ``service`` (case-insensitive); at most one, except in
+        a database from before the one-user-per-account rule."""
+        return self._holders(service, account)
+
+    def _holders(self, service: str, account: str) -> list[Link]:
+        rows = self.conn.execute(
+            "select platform, user_id, service, account, token, data, created, updated, proof "
+            "from links where service = ? and lower(account) = lower(?)",
+            (service, account),
+        ).fetchall()
+        return [Link(self, r) for r in rows]
+
     def delete_link(self, platform: str, user_id: str, service: str) -> bool:
+        """Forget a link; its pending claims are withdrawn with it."""
+        with self.transaction():
+            return self._delete_link(platform, user_id, service)
+
+    def _delete_link(self, platform: str, user_id: str, service: str) -> bool:
+        self._withdraw_claims(platform, user_id, service)
         cur = self.conn.execute(
             "delete from links where platform = ? and user_id = ? and service = ?",
             (platform, str(user_id), service),
@@ -292,7 +409,7 @@ class Store:
 
     def links_for(self, platform: str, user_id: str) -> list[Link]:
         rows = self.conn.execute(
-            "select platform, user_id, service, account, token, data, created, updated "
+            "select platform, user_id, service, account, token, data, created, updated, proof "
             "from links where platform = ? and user_id = ? order by service",
             (platform, str(user_id)),
         ).fetchall()
@@ -300,11 +417,91 @@ class Store:
 
     def find_link_by_account(self, service: str, account: str) -> Link | None:
         row = self.conn.execute(
-            "select platform, user_id, service, account, token, data, created, updated "
+            "select platform, user_id, service, account, token, data, created, updated, proof "
             "from links where service = ? and lower(account) = lower(?) limit 1",
             (service, account),
         ).fetchone()
         return None if row is None else Link(self, row)
+
+    # ------------------------------------------------------------------ link claims
+
+    _CLAIM_SQL = (
+        "select id, platform, user_id, user_name, chat_id, service, account, status, created, "
+        "settled, settled_by from link_claims"
+    )
+
+    def add_claim(
+        self,
+        platform: str,
+        user_id: str,
+        service: str,
+        account: str,
+        *,
+        user_name: str = "",
+        chat_id: str = "",
+    ) -> LinkClaim:
+        """Number a claim that waits for an admin; an identical pending one is reused."""
+        existing = self.pending_claim_for(platform, user_id, service)
+        if existing is not None and existing.account.lower() == account.lower():
+            return existing
+        with self.transaction() as conn:
+            self._withdraw_claims(platform, user_id, service)
+            cur = conn.execute(
+                "insert into link_claims (platform, user_id, user_name, chat_id, service, "
+                "account, status, created) values (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                (platform, str(user_id), user_name, str(chat_id), service, account, now()),
+            )
+        claim = self.get_claim(int(cur.lastrowid or 0))
+        assert claim is not None
+        return claim
+
+    def get_claim(self, claim_id: int) -> LinkClaim | None:
+        row = self.conn.execute(self._CLAIM_SQL + " where id = ?", (claim_id,)).fetchone()
+        return None if row is None else LinkClaim(*row)
+
+    def pending_claim_for(self, platform: str, user_id: str, service: str) -> LinkClaim | None:
+        row = self.conn.execute(
+            self._CLAIM_SQL + " where platform = ? and user_id = ? and service = ? "
+            "and status = 'pending' order by id desc limit 1",
+            (platform, str(user_id), service),
+        ).fetchone()
+        return None if row is None else LinkClaim(*row)
+
+    def claims_since(self, platform: str, user_id: str, since: float) -> int:
+        """How many claims a chat user made since ``since`` (any service, any outcome)."""
+        row = self.conn.execute(
+            "select count(*) from link_claims where platform = ? and user_id = ? and created >= ?",
+            (platform, str(user_id), since),
+        ).fetchone()
+        return int(row[0])
+
+    def pending_claims(self, limit: int = 50) -> list[LinkClaim]:
+        rows = self.conn.execute(
+            self._CLAIM_SQL + " where status = 'pending' order by id limit ?", (limit,)
+        ).fetchall()
+        return [LinkClaim(*r) for r in rows]
+
+    def pending_claim_count(self) -> int:
+        row = self.conn.execute(
+            "select count(*) from link_claims where status = 'pending'"
+        ).fetchone()
+        return int(row[0])
+
+    def settle_claim(self, claim_id: int, status: str, by: str) -> bool:
+        """Mark a pending claim settled; False if it was not pending (settled twice)."""
+        cur = self.conn.execute(
+            "update link_claims set status = ?, settled = ?, settled_by = ? "
+            "where id = ? and status = 'pending'",
+            (status, now(), by, claim_id),
+        )
+        return cur.rowcount > 0
+
+    def _withdraw_claims(self, platform: str, user_id: str, service: str) -> None:
+        self.conn.execute(
+            "update link_claims set status = 'withdrawn', settled = ?, settled_by = '' "
+            "where platform = ? and user_id = ? and service = ? and status = 'pending'",
+            (now(), platform, str(user_id), service),
+        )
 
     # ------------------------------------------------------------------ subscriptions
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .commands import UserRef
 from .config import config_from_dict
+from .links import approve
 from .messages import Message, Reply
 from .transports.base import Transport
 
@@ -258,6 +259,17 @@ class BotHarness:
     @property
     def failures(self) -> dict[str, str]:
         return self.bot.plugins.failures
+
+    # ------------------------------------------------------------------ links
+
+    def approve_link(self, user: str, service: str, *, platform: str = "console") -> int:
+        """Approve the user's pending link claim as an admin would (``links approve N``,
+        without the chat round trip or the message to the claimant); returns its number."""
+        pending = self.bot.store.pending_claim_for(platform, str(user), service)
+        if pending is None:
+            raise AssertionError(f"{platform}:{user} has no pending {service} claim")
+        assert approve(self.bot, pending.id, "harness")
+        return pending.id
 
     # ------------------------------------------------------------------ alerts
 

@@ -87,3 +87,36 @@ def m002_chat_controls(db: Database) -> None:
         },
         pk=("platform", "chat_id", "plugin", "command"),
     )
+
+
+@migrations()
+def m003_link_proof(db: Database) -> None:
+    """Links get a proof level; claims waiting for an admin are numbered rows.
+
+    A link made before proof levels existed proved nothing, except one that holds a token:
+    only a flow the API vouched for (the ChatWars auth code) ever stored one.
+    """
+    db["links"].add_column("proof", str, not_null_default="claimed")
+    db.execute("update links set proof = 'proven' where token is not null and token != ''")
+    db["link_claims"].create(
+        {
+            "id": int,
+            "platform": str,
+            "user_id": str,
+            "user_name": str,
+            "chat_id": str,
+            "service": str,
+            "account": str,
+            "status": str,  # pending, approved, rejected, withdrawn
+            "created": float,
+            "settled": float,
+            "settled_by": str,
+        },
+        pk="id",
+        not_null={"platform", "user_id", "service", "account", "status", "created"},
+    )
+    # One chat user per account is checked on every link, case-insensitively: indexed, or
+    # each link would scan the table.
+    db.execute("create index links_service_lower_account on links (service, lower(account))")
+    db["link_claims"].create_index(["status"])
+    db["link_claims"].create_index(["platform", "user_id", "service"])

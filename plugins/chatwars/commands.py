@@ -204,6 +204,7 @@ async def cw_code(ctx: Context, code: str) -> str:
             str(granted.user_id),
             token=granted.token,
             data={"telegram_id": granted.user_id, "game_id": granted.game_id},
+            proof="proven",  # the auth code reached the account's owner: the API proved it
         )
         service.forget_link(ctx.platform, ctx.user_id)
         return (

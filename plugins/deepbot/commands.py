@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from bot import Permission, Topic, UserError, command, subscription_command
+from bot import Permission, Proof, Topic, UserError, command, subscription_command
 
 from .errors import (
     ConnectionLost,
@@ -185,30 +185,29 @@ async def profile(ctx: Context, user: str | None = None) -> str:
     return describe_profile(record, title, _now())
 
 
-@command("link deepbot", private=True)
+@command("link deepbot", private=True, link_proof=Proof.CLAIMED)
 async def link_deepbot(ctx: Context, name: str) -> str:
     """Link your chat account to your DeepBot user, so commands know who you are.
+
+    DeepBot cannot prove who owns a name, so the link is a claim: an admin approves it
+    before you can give points (unless the config sets link_approval: none).
 
     Args:
         name: your user name in DeepBot (your stream chat name)
     """
     # Only a typed name: a mention would link the caller to someone else's account.
     record = await _read(ctx.client.get_user(_without_at(name)))
-    taken = ctx.store.conn.execute(
-        "select 1 from links where service = ? and platform = ? and user_id != ? "
-        "and lower(account) = lower(?) limit 1",
-        (SERVICE, ctx.platform, str(ctx.user_id), record.name),
-    ).fetchone()
-    if taken is not None:
-        raise UserError(
-            f"{record.name} is already linked to someone else here. If that is wrong, ask an admin."
-        )
-    ctx.store.set_link(ctx.platform, ctx.user_id, SERVICE, record.name)
+    outcome = await ctx.claim_link(record.name)  # one chat user per account, all platforms
     prefix = ctx.bot.settings.bot.prefix
-    return f"You are now linked to DeepBot user {record.name}. Try {prefix}points."
+    if outcome.pending:
+        note = outcome.note(prefix)
+        return f"You claimed DeepBot user {record.name}. {note} Try {prefix}points."
+    note = outcome.note(prefix)
+    note = f"{note} " if note else ""
+    return f"You are now linked to DeepBot user {record.name}. {note}Try {prefix}points."
 
 
-@command("give")
+@command("give", trusted_link=True)
 async def give(ctx: Context, user: str, points: Decimal) -> str:
     """Give some of your own points to another viewer.
 

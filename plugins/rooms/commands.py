@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot import Command, PermissionDenied, UserError, UserRef, command
+from bot import Command, PermissionDenied, Proof, UserError, UserRef, clip, command, link_trusted
 
 from .errors import SERVICE
 from .records import ChatUser
@@ -59,13 +59,21 @@ async def room_join(ctx: Context, performer_id: int) -> str:
     Args:
         performer_id: the id of the performer whose room to join
     """
-    presence = await _service(ctx).join(_caller(ctx), performer_id)
-    text = f"You are in performer {performer_id}'s room as {presence.display_nickname}."
+    service = _service(ctx)
+    presence = await service.join(_caller(ctx), performer_id)
+    text = f"You are in performer {performer_id}'s room as {clip(presence.display_nickname, 80)}."
     if not presence.registered:
-        text += (
-            f" You joined as a guest; link your customer id with {_prefix(ctx)}link rooms "
-            "<customer id> to join as a registered customer."
-        )
+        claimed = service.claimed_customer(ctx.platform, ctx.user_id)
+        if claimed is not None:
+            text += (
+                f" You joined as a guest: your link to customer {claimed} is waiting for an "
+                "admin's approval."
+            )
+        else:
+            text += (
+                f" You joined as a guest; link your customer id with {_prefix(ctx)}link rooms "
+                "<customer id> to join as a registered customer."
+            )
     return text
 
 
@@ -122,39 +130,51 @@ def _target(ctx: Context, ref: UserRef) -> tuple[str, str, str]:
     return ctx.platform, name, name
 
 
+def _own_credits(ctx: Context, service: RoomsService) -> str:
+    prefix = _prefix(ctx)
+    balance = service.balance(ctx.platform, ctx.user_id)
+    customer = service.registered_customer(ctx.platform, ctx.user_id)
+    if customer is not None:
+        return f"You have {balance} credits (customer {customer})."
+    claimed = service.claimed_customer(ctx.platform, ctx.user_id)
+    if claimed is not None:
+        return (
+            f"You have {balance} credits (as a guest until an admin approves your link to "
+            f"customer {claimed})."
+        )
+    return (
+        f"You have {balance} credits (as a guest; link your customer id with "
+        f"{prefix}link rooms <customer id> to be registered)."
+    )
+
+
 @command("credits", cooldown=(5, 10.0), private=True)
 async def credits(ctx: Context, n: int | None = None, user: UserRef | None = None) -> str:
-    """Show your credits, or set them (registered customers; admins for anyone).
+    """Show your credits; admins set them (credits <n> [user]).
 
-    A registered customer's new balance is sent to the rooms service at once; it is also
-    what your next room join announces.
+    Credits are bought through the rooms service; chat users cannot set their own. An admin's
+    new balance for a registered customer is sent to the rooms service at once; it is also
+    what the customer's next room join announces.
 
     Args:
-        n: the new balance, a whole number from 0
-        user: (admins) whose credits to show or set: a mention, user id or customer id
+        n: (admins) the new balance, a whole number from 0
+        user: (admins) whose credits to set: a mention, user id or customer id (default: yours)
     """
-    service = _service(ctx)
-    prefix = _prefix(ctx)
-    if user is None:
-        if n is None:
-            balance = service.balance(ctx.platform, ctx.user_id)
-            customer = service.registered_customer(ctx.platform, ctx.user_id)
-            if customer is None:
-                return (
-                    f"You have {balance} credits (as a guest; link your customer id with "
-                    f"{prefix}link rooms <customer id> to be registered)."
-                )
-            return f"You have {balance} credits (customer {customer})."
-        if service.registered_customer(ctx.platform, ctx.user_id) is None:
-            raise UserError(
-                "Only registered customers can set their credits. Link your customer id "
-                f"first: {prefix}link rooms <customer id>."
-            )
-        outcome = await service.set_credits(ctx.platform, ctx.user_id, n)
-        return f"Your credits are now {outcome.credits}; the rooms service has them too."
-    if not ctx.is_admin:
+    # Refused before anything else: a non-admin's number never reaches the rooms service.
+    if n is not None and not ctx.is_admin:
+        raise PermissionDenied(
+            "Only admins can set credits; credits are bought through the rooms service. "
+            f"See yours with {_prefix(ctx)}credits."
+        )
+    if user is not None and not ctx.is_admin:
         raise PermissionDenied("Only admins can see or set another user's credits.")
-    platform, user_id, label = _target(ctx, user)
+    service = _service(ctx)
+    if n is None and user is None:
+        return _own_credits(ctx, service)
+    if user is None:
+        platform, user_id, label = ctx.platform, ctx.user_id, "Your"
+    else:
+        platform, user_id, label = _target(ctx, user)
     if n is None:
         return f"{label} has {service.balance(platform, user_id)} credits."
     try:
@@ -163,26 +183,42 @@ async def credits(ctx: Context, n: int | None = None, user: UserRef | None = Non
         ctx.audit(f"refused: {exc.message}", n=n, user=label)
         raise
     ctx.audit("ok", n=n, user=label)
+    whose = "Your" if user is None else f"{label}'s"
     if outcome.pushed:
-        return f"{label}'s credits are now {outcome.credits}; the rooms service has them too."
+        return f"{whose} credits are now {outcome.credits}; the rooms service has them too."
+    who = "You are" if user is None else f"{label} is"
     return (
-        f"{label}'s credits are now {outcome.credits}. {label} is a guest (no linked customer "
-        "id), so the rooms service gets the balance when they next join a room."
+        f"{whose} credits are now {outcome.credits}. {who} not a registered customer (no "
+        "approved customer id), so the rooms service gets the balance at the next room join."
     )
 
 
-@command("link rooms", private=True)
+@command("link rooms", private=True, link_proof=Proof.CLAIMED)
 async def link_rooms(ctx: Context, customer_id: int) -> str:
     """Link your rooms customer id, so you join rooms as a registered customer.
+
+    A typed customer id proves nothing, so an admin approves the link first (unless the
+    config sets link_approval: none); until then you join as a guest.
 
     Args:
         customer_id: your customer id in the rooms system
     """
-    if not _service(ctx).link(_caller(ctx), customer_id):
+    service = _service(ctx)
+    changed = service.check_link(_caller(ctx), customer_id)
+    current = ctx.link(SERVICE)
+    if not changed and current is not None and link_trusted(current, ctx.config.link_approval):
         return f"You are already linked to rooms customer {customer_id}."
+    outcome = await ctx.claim_link(str(customer_id))
+    prefix = _prefix(ctx)
+    if outcome.pending:
+        return (
+            f"You claimed rooms customer {customer_id}. {outcome.note(prefix)} Until then you "
+            "join rooms as a guest."
+        )
+    note = outcome.note(prefix)
     return (
         f"Linked: you are rooms customer {customer_id}. Your next room join is as a "
-        "registered customer with your credits."
+        f"registered customer with your credits.{' ' + note if note else ''}"
     )
 
 

@@ -4,8 +4,13 @@ Stable keys (DESIGN.md): ``url``, ``key``, ``ping_interval``. The others tune th
 what one chat user can make the bot keep alive (``max_rooms_per_user``), and supply what a
 chat cannot: ``ip_address`` is sent as every chat user's ``ipAddress``, because
 the API requires one and a chat message carries no client address; set it to the bot host's
-public address. ``url`` and ``key`` may be left out with ``simulate: true``, where the bundled
-simulator supplies both.
+public address. The API "will verify that all information is valid", so it is required (and
+may not be a loopback or unspecified address) unless simulating. ``url``, ``key`` and
+``ip_address`` may be left out with ``simulate: true``, where the bundled simulator supplies
+the first two and 127.0.0.1 serves as the address.
+
+``link_approval`` (from the base) defaults to ``admins``: a customer id typed in chat proves
+nothing, and a registered customer's credits are real money.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import urllib.parse
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from bot.config import PluginConfig
+
+SIMULATED_IP = "127.0.0.1"
+"""The address sent while simulating, where nobody verifies it."""
 
 MAX_PING_INTERVAL = 10.0
 """The API purges a customer who is not pinged every 10 seconds; never wait longer."""
@@ -35,7 +43,9 @@ class RoomsConfig(PluginConfig):
         MAX_PING_INTERVAL, description="Seconds between keep-alive pings per presence."
     )
     ip_address: str = Field(
-        "127.0.0.1", description="Sent as ipAddress for every chat user (a chat has no IP)."
+        "",
+        description="The bot host's public address, sent as ipAddress for every chat user "
+        "(a chat has no IP); required unless simulating.",
     )
     timeout: float = Field(10.0, description="Seconds one HTTP attempt may take.")
     retries: int = Field(2, description="Extra attempts for retried calls (ping, leave).")
@@ -79,11 +89,26 @@ class RoomsConfig(PluginConfig):
 
     @field_validator("ip_address")
     @classmethod
-    def _ip(cls, value: str) -> str:
+    def _ip(cls, value: str, info: ValidationInfo) -> str:
+        text = value.strip()
+        real = info.data.get("enabled", True) and not info.data.get("simulate", False)
+        if not text:
+            if real:
+                raise ValueError(
+                    "required unless simulate is true: the bot host's public address, sent as "
+                    "every chat user's ipAddress (the API verifies it)"
+                )
+            return SIMULATED_IP
         try:
-            return str(ipaddress.ip_address(value.strip()))
+            address = ipaddress.ip_address(text)
         except ValueError:
             raise ValueError("not an IPv4 or IPv6 address") from None
+        if real and (address.is_loopback or address.is_unspecified):
+            raise ValueError(
+                "must be the bot host's public address, not a loopback or unspecified one "
+                "(the API verifies it)"
+            )
+        return str(address)
 
     @field_validator("timeout")
     @classmethod

@@ -9,8 +9,12 @@ sentence that can go to chat as is. Nothing here ever carries the API key.
 from __future__ import annotations
 
 from bot.errors import NotConnected, ServiceError, ServiceTimeout
+from bot.text import clip
 
 SERVICE = "rooms"
+
+API_TEXT_LIMIT = 200
+"""Characters of the API's own text (a refusal's message) shown in chat."""
 
 
 class RoomsError(ServiceError):
@@ -30,7 +34,9 @@ class RoomsRefused(RoomsError):
     def __init__(self, function: str, api_message: str) -> None:
         reason = api_message.strip()
         text = f"The rooms service refused {_ACTIONS.get(function, function)}"
-        super().__init__(f"{text}: {reason}" if reason else f"{text}.", code=reason or "refused")
+        # The API's text goes to chat: bounded, control characters blanked (bot.clip).
+        shown = clip(reason, API_TEXT_LIMIT)
+        super().__init__(f"{text}: {shown}" if reason else f"{text}.", code=reason or "refused")
         self.function = function
         self.api_message = reason
 

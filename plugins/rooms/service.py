@@ -2,9 +2,10 @@
 
 The protocol client and the presence manager know nothing about chat. This layer decides what
 a chat user sends (nickname from the display name, customer id and ``registered`` from their
-``link rooms``, credits from their stored balance, ``ipAddress`` from config because a chat
-message carries no client address), keeps a row per presence in the store, and tells the user
-in the chat where they joined when a presence ends without them asking.
+``link rooms`` once it is proven or approved (a claim joins as a guest), credits from their
+stored balance, ``ipAddress`` from config because a chat message carries no client address),
+keeps a row per presence in the store, and tells the user in the chat where they joined when
+a presence ends without them asking.
 
 Restart policy (the plugin's documented behaviour):
 
@@ -32,6 +33,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot import link_trusted
 from bot.plugins import Health
 
 from .client import RoomsClient, is_key_refusal, is_not_in_room
@@ -262,12 +264,21 @@ class RoomsService:
                 presence.credits = credits
         return CreditsOutcome(credits, customer_id is not None, customer_id)
 
-    def link(self, user: ChatUser, customer_id: int) -> bool:
-        """Link a chat user to a customer id; False if it was already theirs.
+    def claimed_customer(self, platform: str, user_id: str) -> int | None:
+        """The customer id a chat user linked that is not approved yet (they join as a
+        guest until an admin approves it), or None."""
+        link = self.store.get_link(platform, user_id, SERVICE)
+        if link is None or link_trusted(link, self.config.link_approval):
+            return None
+        return self._customer_id(link, trust=False)
+
+    def check_link(self, user: ChatUser, customer_id: int) -> bool:
+        """Whether linking ``customer_id`` changes anything; raises if it may not be linked.
 
         One customer id belongs to one chat user: otherwise anyone could claim someone
         else's id and push their credits. Relinking while present is refused because the
-        rooms were joined (and are pinged) under the old id.
+        rooms were joined (and are pinged) under the old id. The link itself is written by
+        the command (``ctx.claim_link``), which makes it a claim for an admin to approve.
         """
         check_id("customer id", customer_id)
         account = str(customer_id)
@@ -287,7 +298,6 @@ class RoomsService:
                 "current link.",
                 code="present",
             )
-        self.store.set_link(user.platform, user.user_id, SERVICE, account)
         return True
 
     # -- restart and shutdown --------------------------------------------------------------
@@ -393,8 +403,10 @@ class RoomsService:
         if self._closed:
             raise RoomsUnavailable("The rooms plugin is shutting down.")
 
-    def _customer_id(self, link: Link | None) -> int | None:
-        if link is None:
+    def _customer_id(self, link: Link | None, *, trust: bool = True) -> int | None:
+        """The customer id of a link that may act as that customer: proven or approved (or
+        any claim under ``link_approval: none``). A mere claim joins as a guest."""
+        if link is None or (trust and not link_trusted(link, self.config.link_approval)):
             return None
         try:
             return check_id("customer id", int(link.account))

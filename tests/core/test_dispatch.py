@@ -127,7 +127,7 @@ async def test_linked_permission(bot_harness, sample) -> None:
         bot.bot.store.set_link("console", "u1", "sample", "acc-1")
         assert await chat.say("!mine", user="u1") == ["account acc-1"]
         (links,) = await chat.say("!links", user="u1")
-        assert links == "sample: acc-1"
+        assert links == "sample: acc-1 (claimed, not approved: link again to ask an admin)"
 
 
 async def test_user_errors_and_bugs(bot_harness, sample, caplog: pytest.LogCaptureFixture) -> None:

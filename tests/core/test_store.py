@@ -92,7 +92,7 @@ async def test_concurrent_writers_never_see_locked(tmp_path: Path) -> None:
 
     async def writer(i: int) -> None:
         for j in range(20):
-            store.set_link("test", f"u{i}", "svc", f"acct{j}", token=f"t{j}")
+            store.set_link("test", f"u{i}", "svc", f"acct{i}-{j}", token=f"t{j}")
             store.subscribe("test", f"c{i}", "topic", f"f{j}")
             store.audit("test", f"u{i}", "cmd", {"j": j}, "ok")
             other.get_link("test", f"u{i}", "svc")
@@ -126,3 +126,71 @@ def test_key_file_is_created_only_once(tmp_path: Path) -> None:
     Store(tmp_path / "a.db").close()
     assert (tmp_path / "a.db.key").read_bytes() == key
     assert os.stat(tmp_path / "a.db.key").st_size > 40
+
+
+def test_database_and_its_wal_files_are_private(tmp_path: Path) -> None:
+    """The database holds the ledger and the encrypted tokens: 0600 like the key file."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "bot.db"
+        store = Store(path)
+        store.migrate([core])
+        store.set_link("discord", "1", "deepbot", "alice")
+        wal, shm = tmp_path / "bot.db-wal", tmp_path / "bot.db-shm"
+        assert wal.exists() and shm.exists()
+        for f in (path, wal, shm):
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+        store.close()
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_readable_database_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "bot.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    Store(path).close()
+    assert "is readable by others (mode 644)" in caplog.text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the owner's call, not changed
+
+
+def test_proof_levels_and_one_chat_user_per_account(tmp_path: Path) -> None:
+    from bot.store import LinkTaken, Proof
+
+    store = Store(tmp_path / "bot.db")
+    store.migrate([core])
+    assert store.set_link("discord", "1", "cw", "5101").proof is Proof.CLAIMED
+    claim = store.add_claim("discord", "1", "cw", "5101", user_name="a", chat_id="c")
+    with pytest.raises(LinkTaken):
+        store.set_link("telegram", "9", "cw", "5101")  # a claim on another platform
+    # The API's proof beats a claim: the claimant's link and pending claim go.
+    link = store.set_link("telegram", "9", "cw", "5101", token="t", proof=Proof.PROVEN)
+    assert link.proof is Proof.PROVEN
+    assert store.get_link("discord", "1", "cw") is None
+    settled = store.get_claim(claim.id)
+    assert settled is not None and settled.status == "withdrawn"
+    # ...but a proof does not beat another proof.
+    with pytest.raises(LinkTaken):
+        store.set_link("discord", "1", "cw", "5101", proof=Proof.PROVEN)
+    store.close()
+
+
+def test_links_made_before_proof_levels(tmp_path: Path) -> None:
+    """Old links proved nothing, except those holding a token (only the ChatWars code did)."""
+    path = tmp_path / "bot.db"
+    old = Migrations("core")
+    for m in core._migrations[:2]:
+        old(name=m.name)(m.fn)
+    store = Store(path)
+    store.migrate([old])
+    store.conn.execute(
+        "insert into links (platform, user_id, service, account, token) "
+        "values ('telegram', '1', 'chatwars', '5101', ?), ('discord', '2', 'deepbot', 'bob', null)",
+        (store.encrypt("tok"),),
+    )
+    assert store.migrate([core]) == ["core:m003_link_proof"]
+    assert store.get_link("telegram", "1", "chatwars").proof == "proven"
+    assert store.get_link("discord", "2", "deepbot").proof == "claimed"
+    store.close()

@@ -44,7 +44,9 @@ async def test_link_flow_stores_token_and_game_id_encrypted(
             "select token, data from links where user_id = 'u1' and service = 'chatwars'"
         ).fetchone()
         assert token not in row[0] and world.users[5101].game_id not in row[1]
-        assert await chat.say("!links", user="u1") == ["chatwars: 5101 (with a token)"]
+        assert await chat.say("!links", user="u1") == [
+            "chatwars: 5101 (proven by chatwars, with a token)"
+        ]
 
         # The code was used up: linking again needs a new one.
         assert (await chat.say(f"!cw code {code}", user="u1"))[0].startswith("Nothing is waiting")

@@ -65,8 +65,11 @@ async def eventually(condition: Callable[[], bool], within: float = 2.0) -> None
 
 
 async def link(bot: BotHarness, user: str, account: str) -> None:
+    """Link and, like an admin would, approve the claim (admins' own are approved at once)."""
     reply = await bot.chat(f"link-{user}").say(f"!link deepbot {account}", user=user)
-    assert reply[0].startswith("You are now linked to DeepBot user"), reply
+    assert reply[0].startswith(("You claimed DeepBot user", "You are now linked")), reply
+    if reply[0].startswith("You claimed"):
+        bot.approve_link(user, "deepbot")
 
 
 def audit(bot: BotHarness) -> list[tuple[str, str, str]]:
@@ -141,16 +144,17 @@ async def test_without_a_user_the_linked_name_is_used_or_linking_is_explained(
         )
         for command in ("points", "hours", "rank", "vip", "profile"):
             assert await chat.say(f"!{command}", user="u1") == [how]
-        assert await chat.say("!link deepbot ALICE", user="u1") == [
-            "You are now linked to DeepBot user Alice. Try !points."
-        ]
+        (claimed,) = await chat.say("!link deepbot ALICE", user="u1")
+        assert claimed.startswith("You claimed DeepBot user Alice. An admin has to approve")
         assert await chat.say("!points", user="u1") == ["Alice has 500.00 points"]
         assert await chat.say("!hours", user="u1") == ["Alice has watched 100.00 hours"]
         assert await chat.say("!rank", user="u1") == ["Alice's rank is Sergeant - Star 1"]
         assert await chat.say("!vip", user="u1") == ["Alice is not a VIP."]
         (profile,) = await chat.say("!profile", user="u1")
         assert profile.startswith("Alice (viewer): 500.00 points, 100.00 hours watched")
-        assert await chat.say("!links", user="u1") == ["deepbot: Alice"]
+        assert await chat.say("!links", user="u1") == [
+            "deepbot: Alice (claimed, waiting for an admin: claim #1)"
+        ]
 
 
 async def test_link_checks_the_user_exists_and_is_not_someone_elses(
@@ -163,13 +167,14 @@ async def test_link_checks_the_user_exists_and_is_not_someone_elses(
         ]
         assert bot.bot.store.get_link("console", "u1", "deepbot") is None
         await link(bot, "u1", "bob")
-        assert await chat.say("!link deepbot BOB", user="u2") == [
-            "Bob is already linked to someone else here. If that is wrong, ask an admin."
-        ]
+        taken = (
+            "Bob is already linked to another chat user for deepbot. If it is yours, ask an admin."
+        )
+        assert await chat.say("!link deepbot BOB", user="u2") == [taken]
         assert bot.bot.store.get_link("console", "u2", "deepbot") is None
-        # The same viewer on another platform is fine, and relinking oneself too.
+        # One chat user per account across platforms; relinking oneself is fine.
         other = bot.chat(platform="telegram")
-        assert (await other.say("!link deepbot bob", user="t1"))[0].startswith("You are now")
+        assert await other.say("!link deepbot bob", user="t1") == [taken]
         await link(bot, "u1", "carol")
         assert bot.bot.store.get_link("console", "u1", "deepbot").account == "Carol"
 
@@ -217,9 +222,9 @@ async def test_give_refusals_move_nothing(
 ) -> None:
     async with start_bot() as bot:
         chat = bot.chat()
-        assert (await chat.say("!give bob 5", user="u1"))[0].startswith(
-            "You have not linked a deepbot account yet."
-        )
+        assert await chat.say("!give bob 5", user="u1") == [
+            "You need to link your deepbot account first: !link deepbot <name>"
+        ]
         await link(bot, "u1", "bob")
         sent = len(deepbot_sim.received)
         refusals = {

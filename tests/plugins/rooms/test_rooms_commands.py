@@ -27,6 +27,7 @@ from bot_plugins.rooms.simulator import RoomsSimulator
 ROOMS_KEY = "e2e-key-7Hd!x"
 PING = 0.1
 PURGE = 0.6
+ADMINS = {"console": ["boss"]}
 
 
 @pytest.fixture
@@ -53,6 +54,13 @@ def presence_rows(directory: Path) -> list[tuple[Any, ...]]:
         return conn.execute(
             "select performer_id, owner, chat_id, display_nickname from rooms_presence"
         ).fetchall()
+
+
+async def link_approved(bot: Any, user: str, customer_id: int) -> None:
+    """``link rooms`` as ``user``, then the claim approved as an admin would."""
+    [reply] = await bot.chat().say(f"!link rooms {customer_id}", user=user)
+    assert reply.startswith(f"You claimed rooms customer {customer_id}."), reply
+    bot.approve_link(user, "rooms")
 
 
 def service_of(bot: Any) -> RoomsService:
@@ -111,20 +119,38 @@ async def test_join_replies_with_the_display_nickname_and_keeps_the_member(bot_h
 
 async def test_registered_customer_joins_with_link_and_balance(bot_harness, sim, rooms_wait):
     sim.register_customer(601, 0)
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
         assert await chat.say("!link rooms 601", user="u1") == [
-            "Linked: you are rooms customer 601. Your next room join is as a registered "
-            "customer with your credits."
+            "You claimed rooms customer 601. An admin has to approve it (claim #1) before "
+            "commands that act on the account work; you will be told here. Check with !links. "
+            "Until then you join rooms as a guest."
         ]
-        assert await chat.say("!credits 40", user="u1") == [
-            "Your credits are now 40; the rooms service has them too."
+        # A claim proves nothing: the join is a guest's, and no credits go to customer 601.
+        assert await chat.say("!credits 40 u1", user="boss") == [
+            "u1's credits are now 40. u1 is not a registered customer (no approved customer "
+            "id), so the rooms service gets the balance at the next room join."
         ]
+        assert sim.calls_of("updateCredits") == []
+        [guest] = await chat.say("!room join 20", user="u1", name="Bea")
+        assert guest.endswith(
+            "You joined as a guest: your link to customer 601 is waiting for an admin's approval."
+        )
+        assert "customerId" not in sim.calls_of("joinRoom")[0].fields
+        assert sim.calls_of("joinRoom")[0].fields["registered"] == "0"
+        assert await chat.say("!credits", user="u1") == [
+            "You have 40 credits (as a guest until an admin approves your link to customer 601)."
+        ]
+        await chat.say("!room leave", user="u1")
 
+        assert await chat.say("!links approve 1", user="boss") == [
+            "Approved claim #1: console:u1 is linked to rooms 601. They were told."
+        ]
+        bot.clock.advance(60)
         [reply] = await chat.say("!room join 21", user="u1", name="Bea")
 
         assert "guest" not in reply
-        [call] = sim.calls_of("joinRoom")
+        call = sim.calls_of("joinRoom")[-1]
         assert list(call.fields.items()) == [
             ("function", "joinRoom"),
             ("performerId", "21"),
@@ -283,16 +309,16 @@ async def test_removed_by_the_api_is_told_with_its_reason(bot_harness, sim, room
 
 
 async def test_credits_for_registered_customers_reach_the_api(bot_harness, sim):
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
-        await chat.say("!link rooms 601", user="u1")
+        await link_approved(bot, "u1", 601)
         await chat.say("!room join 21", user="u1", name="Gus")  # joins as registered
         assert await chat.say("!credits", user="u1") == ["You have 0 credits (customer 601)."]
 
-        replies = await chat.send("!credits 75", user="u1")
+        replies = await chat.send("!credits 75 u1", user="boss")
 
         assert [(r.text, r.private) for r in replies] == [
-            ("Your credits are now 75; the rooms service has them too.", True)
+            ("u1's credits are now 75; the rooms service has them too.", True)
         ]
         assert sim.credits(601) == 75
         assert sim.members(21)[0].credits == 75
@@ -305,23 +331,43 @@ async def test_credits_for_registered_customers_reach_the_api(bot_harness, sim):
         assert sim.calls_of("joinRoom")[-1].fields["credits"] == "75"
 
 
-async def test_credits_refused_for_unregistered_users(bot_harness, sim):
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+async def test_a_non_admin_cannot_set_credits_and_nothing_is_sent(bot_harness, sim):
+    """The report: a member linked to customer 4242 typed ``!credits 2000000000``."""
+    sim.register_customer(4242, 10)
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
-        assert await chat.say("!credits 5", user="u1") == [
-            "Only registered customers can set their credits. Link your customer id first: "
-            "!link rooms <customer id>."
-        ]
+        await link_approved(bot, "u1", 4242)  # even an approved customer cannot
+        refused = (
+            "Only admins can set credits; credits are bought through the rooms service. "
+            "See yours with !credits."
+        )
+        for text in ("!credits 2000000000", "!credits 5", "!credits 0 u1", "!credits 7 4242"):
+            assert await chat.say(text, user="u1") == [refused], text
+            bot.clock.advance(60)
+        assert await chat.say("!credits 1000 bob", user="mallory") == [refused]
+        assert sim.calls == []  # the simulator received nothing at all
+        assert sim.credits(4242) == 10
+        assert await chat.say("!credits", user="u1") == ["You have 0 credits (customer 4242)."]
+        assert bot.bot.store.audit_rows() == []  # nothing was done, so nothing to audit
+
+
+async def test_credits_for_unregistered_users(bot_harness, sim):
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
+        chat = bot.chat()
         assert await chat.say("!credits", user="u1") == [
             "You have 0 credits (as a guest; link your customer id with !link rooms "
             "<customer id> to be registered)."
         ]
+        assert await chat.say("!credits 5", user="boss") == [
+            "Your credits are now 5. You are not a registered customer (no approved customer "
+            "id), so the rooms service gets the balance at the next room join."
+        ]
         assert sim.calls_of("updateCredits") == []
 
-        # Linked, but the API has never seen the customer as registered: its refusal shows,
-        # and the balance stays as it was.
-        await chat.say("!link rooms 777", user="u1")
-        assert await chat.say("!credits 5", user="u1") == [
+        # Linked and approved, but the API has never seen the customer as registered: its
+        # refusal shows, and the balance stays as it was.
+        await link_approved(bot, "u1", 777)
+        assert await chat.say("!credits 5 u1", user="boss") == [
             "The rooms service refused to update the credits: Credits can only be updated for "
             "registered customers."
         ]
@@ -331,17 +377,17 @@ async def test_credits_refused_for_unregistered_users(bot_harness, sim):
 
 async def test_bad_credit_amounts_are_refused_before_sending(bot_harness, sim):
     sim.register_customer(601, 10)
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
-        await chat.say("!link rooms 601", user="u1")
-        assert await chat.say("!credits -3", user="u1") == [
+        await link_approved(bot, "u1", 601)
+        assert await chat.say("!credits -3 u1", user="boss") == [
             "Credits must be between 0 and 2147483647."
         ]
-        assert await chat.say("!credits 3000000000", user="u1") == [
+        assert await chat.say("!credits 3000000000 u1", user="boss") == [
             "Credits must be between 0 and 2147483647."
         ]
         bot.clock.advance(60)
-        [usage] = await chat.say("!credits 2.5", user="u1")
+        [usage] = await chat.say("!credits 2.5 u1", user="boss")
         assert usage.startswith("<n> must be a whole number, not '2.5'")
         assert sim.calls_of("updateCredits") == []
         assert sim.credits(601) == 10
@@ -349,12 +395,12 @@ async def test_bad_credit_amounts_are_refused_before_sending(bot_harness, sim):
 
 async def test_credits_not_answered_are_not_stored(bot_harness, sim):
     sim.register_customer(601, 10)
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
-        await chat.say("!link rooms 601", user="u1")
+        await link_approved(bot, "u1", 601)
         sim.fail("drop", functions={"updateCredits"})
 
-        [reply] = await chat.say("!credits 50", user="u1")
+        [reply] = await chat.say("!credits 50 u1", user="boss")
 
         assert reply == "The connection to the rooms service broke; please try again."
         assert len(sim.calls_of("updateCredits")) == 1  # never sent twice
@@ -363,10 +409,9 @@ async def test_credits_not_answered_are_not_stored(bot_harness, sim):
 
 async def test_admins_set_credits_for_others_and_are_audited(bot_harness, sim):
     sim.register_customer(602, 0)
-    admins = {"console": ["boss"]}
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=admins) as bot:
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
-        await chat.say("!link rooms 602", user="bob")
+        await link_approved(bot, "bob", 602)
 
         assert await chat.say("!credits 30 bob", user="boss") == [
             "bob's credits are now 30; the rooms service has them too."
@@ -377,8 +422,8 @@ async def test_admins_set_credits_for_others_and_are_audited(bot_harness, sim):
         ]
         mention = {"<@42>": UserRef("console", "carol", "@Carol")}
         assert await chat.say("!credits 12 <@42>", user="boss", mentions=mention) == [
-            "@Carol's credits are now 12. @Carol is a guest (no linked customer id), so the "
-            "rooms service gets the balance when they next join a room."
+            "@Carol's credits are now 12. @Carol is not a registered customer (no approved "
+            "customer id), so the rooms service gets the balance at the next room join."
         ]
         assert await chat.say("!credits", user="bob") == ["You have 31 credits (customer 602)."]
         assert await chat.say("!credits", user="carol") == [
@@ -387,11 +432,6 @@ async def test_admins_set_credits_for_others_and_are_audited(bot_harness, sim):
         ]
         [unknown] = await chat.say("!credits 5 999", user="boss")
         assert unknown == "No chat user has linked rooms customer id 999."
-
-        # Not for everyone: a plain user cannot touch someone else's balance.
-        assert await chat.say("!credits 1000 bob", user="mallory") == [
-            "Only admins can see or set another user's credits."
-        ]
         assert sim.credits(602) == 31
         await chat.say("!room join 9", user="carol", name="Carol")
         assert sim.calls_of("joinRoom")[-1].fields["credits"] == "12"
@@ -399,6 +439,7 @@ async def test_admins_set_credits_for_others_and_are_audited(bot_harness, sim):
         audit = [
             (r["user_id"], r["command"], r["outcome"], r["arguments"])
             for r in reversed(bot.bot.store.audit_rows())
+            if r["command"] == "credits"
         ]
         assert audit == [
             ("boss", "credits", "ok", '{"n": 30, "user": "bob"}'),
@@ -408,10 +449,15 @@ async def test_admins_set_credits_for_others_and_are_audited(bot_harness, sim):
 
 
 async def test_link_rooms(bot_harness, sim):
-    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}, admins=ADMINS) as bot:
         chat = bot.chat()
         replies = await chat.send("!link rooms 601", user="u1")
-        assert replies[0].private
+        assert replies[0].private and replies[0].text.startswith("You claimed rooms customer 601")
+        # Asking again while the claim waits repeats its number, and alerts nobody again.
+        [again] = await chat.say("!link rooms 601", user="u1")
+        assert "(claim #1)" in again
+        assert bot.bot.store.pending_claim_count() == 1
+        bot.approve_link("u1", "rooms")
         assert await chat.say("!link rooms 601", user="u1") == [
             "You are already linked to rooms customer 601."
         ]
@@ -423,7 +469,7 @@ async def test_link_rooms(bot_harness, sim):
         ]
         [usage] = await chat.say("!link rooms me", user="u2")
         assert usage.startswith("<customer_id> must be a whole number, not 'me'")
-        assert await chat.say("!links", user="u1") == ["rooms: 601"]
+        assert await chat.say("!links", user="u1") == ["rooms: 601 (approved by an admin)"]
         assert await chat.say("!links", user="u2") == ["You have no linked accounts."]
 
         await chat.say("!room join 3", user="u1")
@@ -431,8 +477,69 @@ async def test_link_rooms(bot_harness, sim):
             "Leave your rooms first (!room leave): you joined them under your current link."
         ]
         await chat.say("!room leave", user="u1")
-        assert (await chat.say("!link rooms 602", user="u1"))[0].startswith("Linked")
-        assert await chat.say("!links", user="u1") == ["rooms: 602"]
+        assert (await chat.say("!link rooms 602", user="u1"))[0].startswith(
+            "You claimed rooms customer 602"
+        )
+        assert await chat.say("!links", user="u1") == [
+            "rooms: 602 (claimed, waiting for an admin: claim #2)"
+        ]
+        # An admin's own link is approved at once.
+        assert await chat.say("!link rooms 700", user="boss") == [
+            "Linked: you are rooms customer 700. Your next room join is as a registered "
+            "customer with your credits. As you are an admin, it is approved at once."
+        ]
+
+
+async def test_link_approval_none_trusts_the_typed_customer_id(bot_harness, sim):
+    sim.register_customer(601, 0)
+    config = rooms_config(sim, link_approval="none")
+    async with bot_harness(plugins={"rooms": config}) as bot:
+        chat = bot.chat()
+        assert await chat.say("!link rooms 601", user="u1") == [
+            "Linked: you are rooms customer 601. Your next room join is as a registered "
+            "customer with your credits."
+        ]
+        await chat.say("!room join 21", user="u1", name="Bea")
+        assert sim.calls_of("joinRoom")[0].fields["customerId"] == "601"
+
+
+async def test_api_text_in_replies_is_clipped(bot_harness, sim):
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+        chat = bot.chat()
+        long_reason = "Room closed \u001b[2J" + "z" * 50_000  # under the 64 KB body cap
+        sim.fail("body", body=f'{{ success: false, message: "{long_reason}" }}', times=1)
+
+        [reply] = await chat.say("!room join 21", user="u1")
+
+        assert reply.startswith("The rooms service refused to join the room: Room closed")
+        assert reply.endswith("…") and len(reply) < 300
+        assert "\x1b" not in reply
+        assert sim.members(21) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "<html><body>502 Bad Gateway</body></html>",
+        "{ success: true, nickname: " + "[" * 5000 + " }",
+        "\xff\xfe garbage",
+        "{ success: 2 }",
+        "x" * 70_000,
+    ],
+)
+async def test_malformed_responses_get_a_clear_reply_and_the_bot_goes_on(bot_harness, sim, body):
+    async with bot_harness(plugins={"rooms": rooms_config(sim)}) as bot:
+        chat = bot.chat()
+        sim.fail("body", body=body, times=1, functions={"joinRoom"})
+
+        assert await chat.say("!room join 21", user="u1") == [
+            "The rooms service sent an answer the bot could not understand."
+        ]
+        assert sim.members(21) == []
+        bot.clock.advance(60)
+        [joined] = await chat.say("!room join 21", user="u1")
+        assert joined.startswith("You are in performer 21's room")
 
 
 # -- the key, garbled answers, an unreachable service ----------------------------------------
@@ -619,9 +726,10 @@ async def test_simulate_true_alone_runs_the_bundled_simulator(bot_harness):
         assert member.nickname == "Ivy"
         assert service.presence.ping_interval == 10.0  # the API's documented cadence
         await chat.say("!link rooms 55", user="u2")
+        bot.approve_link("u2", "rooms")
         await chat.say("!room join 7", user="u2", name="Jon")
-        assert await chat.say("!credits 9", user="u2") == [
-            "Your credits are now 9; the rooms service has them too."
+        assert await chat.say("!credits 9 u2", user="console") == [
+            "u2's credits are now 9; the rooms service has them too."
         ]
         [status] = await chat.say("!status")
         assert "plugin rooms: up - 2 chat user presence(s) kept alive" in status

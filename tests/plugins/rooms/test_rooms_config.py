@@ -10,17 +10,20 @@ from bot_plugins.rooms.client import RoomsClient
 from bot_plugins.rooms.config import RoomsConfig
 from bot_plugins.rooms.presence import PresenceManager
 
+IP = "198.51.100.7"
+
 
 def test_stable_keys_and_defaults():
-    config = RoomsConfig(url="https://api.example.test/", key="s3cret")
+    config = RoomsConfig(url="https://api.example.test/", key="s3cret", ip_address=IP)
 
     assert isinstance(config, PluginConfig)
     assert (config.enabled, config.simulate) == (True, False)
     assert config.url == "https://api.example.test"
     assert config.key.get_secret_value() == "s3cret"
     assert config.ping_interval == 10.0
+    assert config.link_approval == "admins"  # a typed customer id proves nothing
     assert (config.ip_address, config.timeout, config.retries, config.max_ping_failures) == (
-        "127.0.0.1",
+        IP,
         10.0,
         2,
         3,
@@ -30,7 +33,34 @@ def test_stable_keys_and_defaults():
 
 def test_simulate_needs_no_connection_settings():
     assert RoomsConfig(simulate=True).url == ""
+    assert RoomsConfig(simulate=True).ip_address == "127.0.0.1"
     assert RoomsConfig(enabled=False).url == ""
+
+
+@pytest.mark.parametrize("ip", [None, "", "127.0.0.1", "::1", "0.0.0.0"])
+def test_ip_address_is_required_unless_simulating(ip):
+    """The API verifies ipAddress: 127.0.0.1 for every chat user is not valid."""
+    values = {} if ip is None else {"ip_address": ip}
+    with pytest.raises(ValidationError) as caught:
+        RoomsConfig(url="http://api.test", key="k", **values)
+    [error] = caught.value.errors()
+    assert error["loc"] == ("ip_address",)
+    assert "public address" in error["msg"]
+
+
+def test_a_config_file_without_ip_address_names_the_key(tmp_path):
+    from bot.config import load_config
+    from bot.errors import ConfigError
+
+    path = tmp_path / "bot.yaml"
+    path.write_text("plugins:\n  rooms:\n    url: https://rooms.example\n    key: k-LEAKED\n")
+    loaded = load_config(path, env={})
+    with pytest.raises(ConfigError) as caught:
+        loaded.validate_plugin("rooms", RoomsConfig)
+    assert str(caught.value) == (
+        "bot.yaml:2: plugins.rooms.ip_address: required unless simulate is true: the bot "
+        "host's public address, sent as every chat user's ipAddress (the API verifies it)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,7 +83,7 @@ def test_simulate_needs_no_connection_settings():
 )
 def test_bad_values_are_refused_clearly(values, field, message):
     with pytest.raises(ValidationError) as caught:
-        RoomsConfig(**{"url": "http://api.test", "key": "LEAKED-KEY", **values})
+        RoomsConfig(**{"url": "http://api.test", "key": "LEAKED-KEY", "ip_address": IP, **values})
 
     errors = caught.value.errors()
     assert [e["loc"] for e in errors] == [(field,)]
@@ -66,7 +96,7 @@ def test_ipv6_address_is_normalised():
 
 
 async def test_client_from_config():
-    config = RoomsConfig(url="http://api.test/v2", key="k", timeout=3, retries=4)
+    config = RoomsConfig(url="http://api.test/v2", key="k", timeout=3, retries=4, ip_address=IP)
 
     async with RoomsClient.from_config(config) as client:
         assert str(client.endpoint) == "http://api.test/v2/customer"
