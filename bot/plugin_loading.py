@@ -114,15 +114,22 @@ def modules_of(info: PluginInfo) -> dict[str, ModuleType]:
 
 
 def restore_modules(info: PluginInfo, saved: dict[str, ModuleType]) -> None:
-    """Put back the modules a failed reload replaced (and drop ones it added)."""
+    """Put back the modules a failed reload replaced (and drop ones it added).
+
+    Only ``sys.modules`` and the attribute naming the plugin on a parent *outside* it (the
+    ``bot_plugins`` package, say) are restored. The old modules' own attributes were never
+    touched, since the new import bound its submodules to the new package; binding them again
+    would overwrite a package global of the same name (``from .migrations import
+    migrations`` makes ``migrations`` the migration set, not the module).
+    """
     for name in modules_of(info):
         if name not in saved:
             del sys.modules[name]
     sys.modules.update(saved)
-    for name, module in saved.items():
-        parent, _, child = name.rpartition(".")
-        if parent and parent in sys.modules:
-            setattr(sys.modules[parent], child, module)
+    root = saved.get(info.module_name)
+    parent, _, child = info.module_name.rpartition(".")
+    if root is not None and parent in sys.modules:
+        setattr(sys.modules[parent], child, root)
 
 
 def hook_manager() -> pluggy.PluginManager:

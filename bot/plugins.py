@@ -216,8 +216,16 @@ class PluginManager:
             raise BotError(f"no plugin named {name!r}")
         if name in self.runtimes:
             raise BotError(f"plugin {name!r} is already running")
-        runtime = await self.load(info, fresh=fresh)
-        await self.start(runtime)
+        try:
+            runtime = await self.load(info, fresh=fresh)
+            await self.start(runtime)
+        except Exception as exc:
+            # Recorded, so ``status`` still lists the plugin as down, with this reason.
+            self.failures[name] = _reason(exc)
+            self.unregister(name)
+            if isinstance(exc, BotError):
+                raise
+            raise BotError(_reason(exc)) from exc
         self.failures.pop(name, None)
         return runtime
 
@@ -272,6 +280,11 @@ class PluginManager:
             config = await self._validate_candidate(info, module)
         except Exception as exc:
             restore_modules(info, saved)
+            if old is None:
+                self.failures[name] = _reason(exc)
+                raise BotError(
+                    f"reload of {name} failed (it was not running): {_reason(exc)}"
+                ) from exc
             raise BotError(
                 f"reload of {name} failed, the old version keeps running: {_reason(exc)}"
             ) from exc
