@@ -230,8 +230,12 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import ScaffoldError, create_plugin, next_steps
 
     directory = Path(args.directory)
+    plugin_dirs: list[Path] = []
+    if args.config:
+        config = _load(args.config)
+        plugin_dirs = [config.base_dir / d for d in config.settings.bot.plugin_dirs]
     try:
-        written = create_plugin(args.name, directory, package=args.package)
+        written = create_plugin(args.name, directory, package=args.package, plugin_dirs=plugin_dirs)
     except ScaffoldError as exc:
         print(f"cannot create the plugin: {exc}", file=sys.stderr)
         return 2
@@ -321,7 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a separate installable package (bot-NAME/) instead of plugins/NAME/",
     )
-    p.add_argument("--directory", "-d", default=".", help="where to create it (default: .)")
+    p.add_argument(
+        "--directory",
+        "-d",
+        default=".",
+        help="where to create it: DIRECTORY/plugins/NAME and DIRECTORY/tests/plugins/NAME "
+        "(default: .)",
+    )
+    p.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="the bot's config: a name already in its plugin_dirs is refused",
+    )
     p.set_defaults(func=cmd_new_plugin)
 
     p = sub.add_parser("simulate", help="run a plugin's API simulator on its own")

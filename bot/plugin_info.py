@@ -36,6 +36,8 @@ class PluginDescription:
     commands: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     tasks: int = 0
+    #: other plugins of this name that this one hides, as "SOURCE plugin at LOCATION"
+    shadows: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``bot plugins --json`` (tools read that, not the text)."""
@@ -50,6 +52,7 @@ class PluginDescription:
         lines = [f"{self.name} {self.version} [{self.source}]: {status}"]
         if location and self.location:
             lines.append(f"  from: {self.location}")
+        lines += [f"  shadows: {hidden}" for hidden in self.shadows]
         if self.hooks or self.commands:
             lines.append(f"  commands: {', '.join(self.commands) or '-'}")
             lines.append(f"  hooks: {', '.join(self.hooks) or '-'}")
@@ -82,6 +85,7 @@ async def describe(
             commands=tuple(c.name for c in runtime.commands),
             topics=tuple(t.name for t in runtime.topics),
             tasks=len(runtime.tasks),
+            shadows=info.shadows,
         )
     return await describe_stopped(manager, info)
 
@@ -112,4 +116,5 @@ async def describe_stopped(manager: PluginManager, info: PluginInfo) -> PluginDe
         hooks=hooks,
         commands=tuple(c.name for c in commands or [] if isinstance(c, Command)),
         topics=tuple(t.name for t in topics or [] if isinstance(t, Topic)),
+        shadows=info.shadows,
     )

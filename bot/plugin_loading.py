@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import logging
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ BUNDLED_PACKAGE = "bot_plugins"
 DIRECTORY_PREFIX = "bot_ext_"
 CORE_PLUGIN = "core"
 
+log = logging.getLogger("bot.plugins")
+
 
 @dataclass
 class PluginInfo:
@@ -38,6 +41,13 @@ class PluginInfo:
     path: Path | None = None
     entry_point: importlib.metadata.EntryPoint | None = None
     dist_version: str | None = None
+    #: plugins of the same name found earlier that this one hides, as "SOURCE plugin at LOCATION"
+    shadows: tuple[str, ...] = ()
+
+    @property
+    def origin(self) -> str:
+        """``SOURCE plugin at LOCATION``: enough to tell two plugins of one name apart."""
+        return f"{self.source} plugin at {self.location}"
 
     @property
     def location(self) -> str:
@@ -53,17 +63,39 @@ class PluginInfo:
 def discover_plugins(
     extra_dirs: Iterable[Path] = (), failures: dict[str, str] | None = None
 ) -> dict[str, PluginInfo]:
-    """Every plugin that could be enabled, by name; a missing directory goes to ``failures``."""
+    """Every plugin that could be enabled, by name; a missing directory goes to ``failures``.
+
+    Later sources win: a directory plugin replaces a bundled one of the same name, and an
+    installed package replaces both. That lets a deployment patch a bundled plugin, but it is
+    never silent: the winner lists what it shadows (``bot plugins`` shows it) and a warning
+    names both sources.
+    """
     found: dict[str, PluginInfo] = {
         CORE_PLUGIN: PluginInfo(CORE_PLUGIN, "core", "bot.builtins"),
     }
+
+    def add(info: PluginInfo) -> None:
+        if info.name == CORE_PLUGIN:
+            if failures is not None:
+                failures[info.origin] = "a plugin cannot be named core; it was ignored"
+            return
+        earlier = found.get(info.name)
+        if earlier is not None:
+            info.shadows = (*earlier.shadows, earlier.origin)
+            log.warning(
+                "plugin %s: the %s shadows the %s; the %s one runs",
+                info.name,
+                info.origin,
+                earlier.origin,
+                info.source,
+            )
+        found[info.name] = info
+
     bundled = importlib.import_module(BUNDLED_PACKAGE)
     for base in bundled.__path__:
         for entry in sorted(Path(base).iterdir()):
             if (entry / "__init__.py").exists() and not entry.name.startswith(("_", ".")):
-                found[entry.name] = PluginInfo(
-                    entry.name, "bundled", f"{BUNDLED_PACKAGE}.{entry.name}", entry
-                )
+                add(PluginInfo(entry.name, "bundled", f"{BUNDLED_PACKAGE}.{entry.name}", entry))
     for d in extra_dirs:
         if not d.is_dir():
             if failures is not None:
@@ -73,15 +105,12 @@ def discover_plugins(
             if entry.name.startswith(("_", ".")):
                 continue
             if entry.is_dir() and (entry / "__init__.py").exists():
-                mod = f"{DIRECTORY_PREFIX}{entry.name}"
-                found[entry.name] = PluginInfo(entry.name, "directory", mod, entry)
+                add(PluginInfo(entry.name, "directory", f"{DIRECTORY_PREFIX}{entry.name}", entry))
             elif entry.suffix == ".py":
-                found[entry.stem] = PluginInfo(
-                    entry.stem, "directory", f"{DIRECTORY_PREFIX}{entry.stem}", entry
-                )
+                add(PluginInfo(entry.stem, "directory", f"{DIRECTORY_PREFIX}{entry.stem}", entry))
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         version = ep.dist.version if ep.dist else None
-        found[ep.name] = PluginInfo(ep.name, "package", ep.module, None, ep, version)
+        add(PluginInfo(ep.name, "package", ep.module, None, ep, version))
     return found
 
 
@@ -173,8 +202,12 @@ def import_plugin_directory(path: Path, module_name: str | None = None) -> Modul
     name = module_name or DIRECTORY_PREFIX + (path.name if path.is_dir() else path.stem)
     origin = path / "__init__.py" if path.is_dir() else path
     cached = sys.modules.get(name)
-    if cached is not None and getattr(cached, "__file__", None) == str(origin):
-        return cached
+    if cached is not None:
+        if getattr(cached, "__file__", None) == str(origin):
+            return cached
+        # Another directory's plugin of the same name: none of its submodules may be reused.
+        for stale in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[stale]
     if path.is_dir():
         spec = importlib.util.spec_from_file_location(
             name, origin, submodule_search_locations=[str(path)]

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+import bot_plugins
+from bot.plugins import import_plugin_directory
 
 GOOD = '''
 from bot import command, hookimpl
@@ -152,3 +159,62 @@ async def test_status_never_shows_a_configured_secret(
         (status,) = await bot.chat().say("!status")
         assert "plugin leaky: down" in status
         assert "hunter2-pw" not in status and "amqp://bot:***@host" in status
+
+
+# ------------------------------------------------------------------ shadowing and collisions
+
+SHADOW = '''
+from bot import command, hookimpl
+
+@command("games here")
+async def here(ctx) -> str:
+    """Which games plugin runs."""
+    return "the directory one"
+
+@hookimpl
+def bot_commands():
+    return [here]
+'''
+
+
+async def test_a_directory_plugin_shadowing_a_bundled_one_is_a_warning_naming_both(
+    bot_harness, plugin_dir: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = plugin_dir(games=SHADOW)
+    config = {"bot": {"plugin_dirs": [str(directory)]}}
+    with caplog.at_level(logging.WARNING, logger="bot.plugins"):
+        async with bot_harness({"games": {}}, config=config) as bot:
+            chat = bot.chat()
+            assert await chat.say("!games here") == ["the directory one"]
+            (listing,) = await chat.say("!plugins games", user="a", admin=True)
+    bundled = Path(bot_plugins.__path__[0]) / "games"
+    assert (
+        f"plugin games: the directory plugin at {directory / 'games.py'} shadows the bundled "
+        f"plugin at {bundled}; the directory one runs"
+    ) in caplog.text
+    assert "games - [directory]: up" in listing
+    assert f"shadows: bundled plugin at {bundled}" in listing
+
+
+def _twin(root: Path, word: str) -> Path:
+    package = root / "twin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .words import WORD\n")
+    (package / "words.py").write_text(f"WORD = {word!r}\n")
+    return package
+
+
+def test_a_directory_plugin_imported_from_a_new_path_keeps_nothing_of_the_old_one(
+    tmp_path: Path,
+) -> None:
+    saved = {n: m for n, m in sys.modules.items() if n.startswith("bot_ext_twin")}
+    try:
+        first = import_plugin_directory(_twin(tmp_path / "a", "first"))
+        assert first.WORD == "first"
+        second = import_plugin_directory(_twin(tmp_path / "b", "second"))
+        assert second.WORD == "second"
+        assert sys.modules["bot_ext_twin.words"].__file__ == str(tmp_path / "b/twin/words.py")
+    finally:
+        for name in [n for n in sys.modules if n.startswith("bot_ext_twin")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
