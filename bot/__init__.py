@@ -6,8 +6,9 @@ What a plugin needs is importable from here::
 """
 
 from .alerts import Topic, subscription_command
+from .backoff import backoff_delays
 from .commands import Command, Cooldown, Permission, Rest, UserRef, command
-from .config import PluginConfig
+from .config import PluginConfig, StrictModel
 from .context import Context
 from .errors import (
     BotError,
@@ -23,6 +24,7 @@ from .hookspecs import hookimpl
 from .messages import Reply
 from .plugins import Health, PluginRuntime
 from .simulation import Simulator
+from .store import LedgerEntry, Link, Store
 from .text import clip
 
 __version__ = "0.1.0"
@@ -34,6 +36,8 @@ __all__ = [
     "Context",
     "Cooldown",
     "Health",
+    "LedgerEntry",
+    "Link",
     "NotConnected",
     "Permission",
     "PermissionDenied",
@@ -44,10 +48,13 @@ __all__ = [
     "ServiceError",
     "ServiceTimeout",
     "Simulator",
+    "Store",
+    "StrictModel",
     "Topic",
     "UsageError",
     "UserError",
     "UserRef",
+    "backoff_delays",
     "clip",
     "command",
     "hookimpl",

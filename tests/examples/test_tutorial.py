@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "writing-plugins.md"
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 INCLUDE = re.compile(
     r"<!-- include: (?P<path>\S+) -->\n```(?P<lang>\w+)\n(?P<body>.*?)```\n", re.DOTALL
 )
@@ -75,6 +77,29 @@ def test_the_session_in_run_it_gives_the_replies_shown(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == shown, ran.stderr
+
+
+def test_the_tutorials_tests_pass_copied_outside_the_repository(tmp_path: Path) -> None:
+    """Copied to a directory with no pytest config, as a plugin author's would be.
+
+    The repository's own ``asyncio_mode = "auto"`` does not reach there; the harness's
+    pytest plugin has to make the async tests and fixtures run.
+    """
+    shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=IGNORED)
+    shutil.copytree(REPO / "tests" / "examples", tmp_path / "tests" / "examples", ignore=IGNORED)
+    (tmp_path / "tests" / "examples" / Path(__file__).name).unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/examples"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert re.search(r"\b\d+ passed\b", ran.stdout)
 
 
 def sync() -> None:
