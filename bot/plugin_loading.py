@@ -8,6 +8,7 @@ code fails, to put the old modules back: both are here, next to the import itsel
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -161,6 +162,13 @@ def restore_modules(info: PluginInfo, saved: dict[str, ModuleType]) -> None:
         setattr(sys.modules[parent], child, root)
 
 
+def _suggest_hook(name: str) -> str:
+    """``bot_comands (did you mean bot_commands?)``: a typo names the hook it meant."""
+    specs = [n for n in dir(hookspecs) if n.startswith("bot_")]
+    close = difflib.get_close_matches(name, specs, n=1, cutoff=0.6)
+    return f"{name} (did you mean {close[0]}?)" if close else name
+
+
 def hook_manager() -> pluggy.PluginManager:
     """A pluggy manager that knows the bot's hook specifications."""
     pm = pluggy.PluginManager("bot")
@@ -186,7 +194,7 @@ def register_module(pm: pluggy.PluginManager, name: str, module: ModuleType) -> 
     unknown = sorted(caller.name for caller in callers if caller.spec is None)
     if unknown:
         pm.unregister(name=name)
-        raise BotError(f"implements unknown hook(s): {', '.join(unknown)}")
+        raise BotError(f"implements unknown hook(s): {', '.join(map(_suggest_hook, unknown))}")
     return sorted(caller.name for caller in callers)
 
 

@@ -88,6 +88,9 @@ class PluginManager:
         #: plugins that could not be loaded or started, with the reason
         self.failures: dict[str, str] = {}
         self.trace = trace_enabled()
+        #: command names each plugin declared when it last loaded, so a command of a plugin
+        #: that is down can say so instead of "Unknown command"
+        self.declared: dict[str, tuple[str, ...]] = {}
         #: one life-cycle change at a time per plugin (two admins reloading at once)
         self._locks: dict[str, asyncio.Lock] = {}
         if self.trace and trace_log.level == logging.NOTSET:
@@ -163,6 +166,7 @@ class PluginManager:
             cmd.plugin = name
             if cmd.service is None and name != CORE_PLUGIN:
                 cmd.service = name
+        self.declared[name] = tuple(c.name for c in commands)
         topics = list(await self.call(name, "bot_alert_topics", plugin=runtime) or [])
         for topic in topics:
             if not isinstance(topic, Topic):
@@ -223,6 +227,8 @@ class PluginManager:
             # Recorded, so ``status`` still lists the plugin as down, with this reason.
             self.failures[name] = _reason(exc)
             self.unregister(name)
+            if name not in self.declared:  # failed before start() read its commands
+                self.declared[name] = (await describe_stopped(self, info)).commands
             if isinstance(exc, BotError):
                 raise
             raise BotError(_reason(exc)) from exc
@@ -338,6 +344,25 @@ class PluginManager:
         except Exception as exc:
             return Health.degraded(f"health check failed: {exc}")
         return result if isinstance(result, Health) else Health.up()
+
+    def down_plugin_for(self, words: list[str]) -> tuple[str, str] | None:
+        """``(plugin, reason)`` if ``words`` start with a command of a plugin that is down.
+
+        Only plugins that were started at least once (or failed to) are known here; a
+        plugin that never loaded declared nothing.
+        """
+        best: tuple[int, str] | None = None
+        for plugin, names in self.declared.items():
+            if plugin in self.runtimes:
+                continue
+            for command_name in names:
+                path = command_name.split()
+                if words[: len(path)] == path and (best is None or len(path) > best[0]):
+                    best = (len(path), plugin)
+        if best is None:
+            return None
+        plugin = best[1]
+        return plugin, self.failures.get(plugin, "disabled")
 
     async def stop_all(self) -> None:
         for name in reversed(list(self.runtimes)):
