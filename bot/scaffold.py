@@ -359,12 +359,22 @@ def create_plugin(
     return [f.path for f in files]
 
 
+def _framework_source() -> str:
+    """Where this framework was installed from, when that is a checkout pip can install."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists() and (checkout / "bot" / "cli.py").exists():
+        return f", or install it there first: pip install -e {checkout}"
+    return ""
+
+
 def next_steps(name: str, directory: Path, *, package: bool = False) -> str:
     """What to do after generating, printed by the CLI."""
     layout = layout_for(name, Path(directory), package=package)
     if layout.kind == "package":
         return (
             f"cd {layout.root} && pip install -e '.[test]' && pytest\n"
+            f"(it depends on chatbot-framework: run that in the environment the framework is "
+            f"installed in{_framework_source()})\n"
             f"then enable it with a `plugins: {{{name}: {{simulate: true}}}}` config section"
         )
     tests = layout.tests_dir

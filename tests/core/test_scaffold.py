@@ -89,6 +89,10 @@ def test_new_plugin_as_a_package_installs_and_passes_its_tests(tmp_path: Path) -
     made = bot_cli("new-plugin", "demo", "--package", "--directory", str(tmp_path), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     root = tmp_path / "bot-demo"
+    # It says how to get the framework it depends on.
+    assert "it depends on chatbot-framework" in made.stdout
+    assert f"pip install -e {REPO}" in made.stdout
+    assert "install it there first" in (root / "README.md").read_text()
     assert (root / "pyproject.toml").exists()
     assert (root / "src" / "bot_demo" / "migrations.py").exists()
     # The package is its own project: its own ruff settings apply.

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.scaffold import layout_for
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "writing-plugins.md"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -77,6 +79,83 @@ def test_the_session_in_run_it_gives_the_replies_shown(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == shown, ran.stderr
+
+
+def test_the_printf_line_sends_the_session_shown() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    command = fenced_after("tutorial-printf", text).replace("\\\n", " ")
+    printf, _, bot_run = command.partition("|")
+    assert bot_run.split() == ["bot", "run", "--config", "parcels.yaml"]
+    sent = subprocess.run(
+        ["sh", "-c", printf], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    session = fenced_after("tutorial-session", text).splitlines()
+    assert sent == [line[2:] for line in session if line.startswith("> ")]
+
+
+def test_the_scaffold_commands_create_what_their_comments_say(tmp_path: Path) -> None:
+    """Step 0's commands, run outside the repository (``~`` is a scratch directory)."""
+    lines = fenced_after("scaffold-commands", DOC.read_text(encoding="utf-8")).splitlines()
+    checked = 0
+    for line in lines:
+        command, _, comment = line.partition("#")
+        words = command.split()
+        if "--directory" not in words and "--package" not in words:
+            continue  # the in-repository line would write into this checkout
+        args = [w.replace("~", str(tmp_path)) for w in words[1:]]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+        made = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        claimed = re.findall(r"(~?[\w./-]+/)", comment)
+        assert claimed, f"the comment of {line!r} names no directory"
+        for path in claimed:
+            assert (tmp_path / path.removeprefix("~/")).is_dir(), (line, path)
+        checked += 1
+    assert checked == 2
+
+
+def test_the_layout_table_is_where_the_scaffold_puts_things(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("<!-- layouts -->") :].split("\n\n", 1)[0].splitlines()[3:]
+    rows = {
+        row.split("|")[1].split()[0]: [c.strip(" `") for c in row.split("|")[2:6]] for row in table
+    }
+    repo_layout = layout_for("demo", REPO)
+    dir_layout = layout_for("demo", tmp_path)
+    package = layout_for("demo", tmp_path, package=True)
+
+    def rel(path: Path, base: Path, prefix: str = "") -> str:
+        return prefix + path.relative_to(base).as_posix()
+
+    def fill(cells: list[str], prefix: str = "") -> list[str]:
+        return [c.replace("NAME", "demo").removeprefix(prefix).rstrip("/") for c in cells]
+
+    assert fill(rows["bundled"]) == [
+        rel(repo_layout.plugin_dir, REPO),
+        rel(repo_layout.migrations_path, REPO),
+        rel(repo_layout.tests_dir, REPO),
+        repo_layout.module,
+    ]
+    assert fill(rows["plugin"], "DIR/") == [
+        rel(dir_layout.plugin_dir, tmp_path),
+        rel(dir_layout.migrations_path, tmp_path),
+        rel(dir_layout.tests_dir, tmp_path),
+        dir_layout.module,
+    ]
+    assert fill(rows["package"]) == [
+        rel(package.plugin_dir, tmp_path),
+        rel(package.migrations_path, tmp_path),
+        rel(package.tests_dir, tmp_path),
+        package.module,
+    ]
 
 
 def test_the_tutorials_tests_pass_copied_outside_the_repository(tmp_path: Path) -> None:
