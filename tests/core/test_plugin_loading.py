@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import bot_plugins
+from bot.plugin_loading import discover_plugins
 from bot.plugins import import_plugin_directory
 
 GOOD = '''
@@ -220,3 +221,26 @@ def test_a_directory_plugin_imported_from_a_new_path_keeps_nothing_of_the_old_on
         for name in [n for n in sys.modules if n.startswith("bot_ext_twin")]:
             del sys.modules[name]
         sys.modules.update(saved)
+
+
+def test_an_installed_package_shadowing_a_directory_plugin_is_shown_with_both_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = tmp_path / "site"
+    (site / "twin_pkg").mkdir(parents=True)
+    (site / "twin_pkg" / "__init__.py").write_text("")
+    dist = site / "bot_twin-1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bot-twin\nVersion: 1.2\n")
+    (dist / "entry_points.txt").write_text("[bot.plugins]\ntwin = twin_pkg\n")
+    monkeypatch.syspath_prepend(str(site))
+    directory = tmp_path / "plugins"
+    _twin(directory, "from a directory")
+    with caplog.at_level(logging.WARNING, logger="bot.plugins"):
+        found = discover_plugins([directory])
+    assert found["twin"].source == "package"
+    assert found["twin"].shadows == (f"directory plugin at {directory / 'twin'}",)
+    assert (
+        f"plugin twin: the package plugin at bot-twin: twin_pkg shadows the directory plugin "
+        f"at {directory / 'twin'}; the package one runs"
+    ) in caplog.text
