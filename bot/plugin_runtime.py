@@ -23,7 +23,9 @@ from .plugin_tasks import _OWNER, TEARDOWN_TIMEOUT, cancel_all
 from .simulation import Simulator
 
 if TYPE_CHECKING:
+    from .alerts import AlertRouter
     from .app import Bot
+    from .store import Store
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,23 @@ class PluginRuntime:
     # ------------------------------------------------------------------ for plugins
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
+        """The bot's one database: links, subscriptions, ledger, audit, ``store.db`` for tables."""
         return self.bot.store
+
+    @property
+    def alerts(self) -> AlertRouter:
+        """The alert router: ``publish`` (as :meth:`publish`) and the chats' subscriptions.
+
+        With :attr:`store` and :attr:`prefix` this is what plugins used to reach through the
+        hooks' ``bot`` argument, whose other attributes are no contract.
+        """
+        return self.bot.alerts
+
+    @property
+    def prefix(self) -> str:
+        """The command prefix (``!``), for replies that name a command: ``f"{prefix}help"``."""
+        return self.bot.settings.bot.prefix
 
     @property
     def version(self) -> str:

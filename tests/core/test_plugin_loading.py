@@ -244,3 +244,38 @@ def test_an_installed_package_shadowing_a_directory_plugin_is_shown_with_both_so
         f"plugin twin: the package plugin at bot-twin: twin_pkg shadows the directory plugin "
         f"at {directory / 'twin'}; the package one runs"
     ) in caplog.text
+
+
+TOOLS = '''
+from bot import command, hookimpl
+
+SEEN = {}
+
+@command()
+async def tools(ctx) -> str:
+    """What the plugin was handed."""
+    return f"{SEEN['prefix']}help, {SEEN['topics']} topic(s), {SEEN['links']} link(s)"
+
+@hookimpl
+def bot_commands():
+    return [tools]
+
+@hookimpl
+def bot_startup(plugin):
+    SEEN["prefix"] = plugin.prefix
+    SEEN["topics"] = len(plugin.alerts.topics)
+    SEEN["links"] = len(plugin.store.links_for("console", "u1"))
+'''
+
+
+async def test_plugin_offers_the_store_the_alert_router_and_the_prefix(
+    bot_harness, plugin_dir: Callable[..., Path]
+) -> None:
+    directory = plugin_dir(tools=TOOLS)
+    config = {"bot": {"plugin_dirs": [str(directory)], "prefix": "?"}}
+    async with bot_harness({"tools": {}}, config=config) as bot:
+        runtime = bot.plugin("tools")
+        assert runtime.store is bot.bot.store
+        assert runtime.alerts is bot.bot.alerts
+        topics = len(bot.bot.alerts.topics)
+        assert await bot.chat().say("?tools") == [f"?help, {topics} topic(s), 0 link(s)"]
