@@ -346,14 +346,15 @@ class PluginManager:
         return result if isinstance(result, Health) else Health.up()
 
     def down_plugin_for(self, words: list[str]) -> tuple[str, str] | None:
-        """``(plugin, reason)`` if ``words`` start with a command of a plugin that is down.
+        """``(plugin, reason)`` if ``words`` start with a command of a plugin that failed.
 
-        Only plugins that were started at least once (or failed to) are known here; a
-        plugin that never loaded declared nothing.
+        Only plugins whose commands could be read are known here (one that cannot even be
+        imported declared nothing). A plugin an admin disabled is not "down": its commands
+        are simply gone, as they are when it is not configured.
         """
         best: tuple[int, str] | None = None
         for plugin, names in self.declared.items():
-            if plugin in self.runtimes:
+            if plugin in self.runtimes or plugin not in self.failures:
                 continue
             for command_name in names:
                 path = command_name.split()
@@ -361,8 +362,7 @@ class PluginManager:
                     best = (len(path), plugin)
         if best is None:
             return None
-        plugin = best[1]
-        return plugin, self.failures.get(plugin, "disabled")
+        return best[1], self.failures[best[1]]
 
     async def stop_all(self) -> None:
         for name in reversed(list(self.runtimes)):
