@@ -9,6 +9,7 @@ shown. Run this file with Python to copy the files into the page after changing 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -79,6 +80,33 @@ def test_the_session_in_run_it_gives_the_replies_shown(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == shown, ran.stderr
+
+
+def test_bot_plugins_lists_the_tutorials_plugin_as_the_page_says(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert "`bot plugins --config parcels.yaml` lists every plugin" in text
+    config = yaml.safe_load(fenced_after("tutorial-config", text))
+    config["bot"]["plugin_dirs"] = [str(REPO / d) for d in config["bot"]["plugin_dirs"]]
+    config["bot"]["database"] = str(tmp_path / config["bot"]["database"])
+    path = tmp_path / "parcels.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "plugins", "--config", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    (parcels,) = [p for p in json.loads(listed.stdout) if p["name"] == "parcels"]
+    assert parcels["source"] == "directory"
+    assert parcels["state"] == "enabled in this config"
+    assert parcels["topics"] == ["parcels.moved"]
+    assert "parcels watch" in parcels["commands"]
+    assert not (tmp_path / config["bot"]["database"]).exists()  # nothing was started
 
 
 def test_the_printf_line_sends_the_session_shown() -> None:
