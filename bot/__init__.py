@@ -6,8 +6,9 @@ What a plugin needs is importable from here::
 """
 
 from .alerts import Topic, subscription_command
+from .backoff import backoff_delays
 from .commands import Command, Cooldown, Permission, Rest, UserRef, command
-from .config import PluginConfig
+from .config import PluginConfig, StrictModel
 from .context import Context
 from .errors import (
     BotError,
@@ -24,7 +25,7 @@ from .links import link_trusted
 from .messages import Reply
 from .plugins import Health, PluginRuntime
 from .simulation import Simulator
-from .store import LinkTaken, Proof
+from .store import LedgerEntry, Link, LinkTaken, Proof, Store
 from .text import clip
 
 __version__ = "0.1.0"
@@ -36,6 +37,8 @@ __all__ = [
     "Context",
     "Cooldown",
     "Health",
+    "LedgerEntry",
+    "Link",
     "LinkTaken",
     "NotConnected",
     "Permission",
@@ -48,10 +51,13 @@ __all__ = [
     "ServiceError",
     "ServiceTimeout",
     "Simulator",
+    "Store",
+    "StrictModel",
     "Topic",
     "UsageError",
     "UserError",
     "UserRef",
+    "backoff_delays",
     "clip",
     "command",
     "hookimpl",

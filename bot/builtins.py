@@ -55,6 +55,12 @@ async def help_(ctx: Context, name: Rest | None = None) -> str:
             lines.append("Also: " + ", ".join(prefix + a for a in cmd.aliases))
         if cmd.permission >= Permission.ADMIN:
             lines.append("(admins only)")
+        subs = sorted(
+            (c for c in registry.group_children(cmd.path) if _visible(ctx, c)), key=lambda c: c.name
+        )
+        if subs:  # a group that is also a command: its subcommands
+            lines.append("Subcommands:")
+            lines += [f"  {c.usage(prefix)} - {c.help}" for c in subs]
         return "\n".join(lines)
     cmds = sorted((c for c in registry.commands if _visible(ctx, c)), key=lambda c: c.name)
     lines = [f"Commands ({prefix}help <command> for details):"]

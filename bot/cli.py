@@ -220,6 +220,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps([d.to_dict() for d in described], indent=2))
     else:
         print("\n".join(d.format(location=True) for d in described))
+    # A health check is a probe: a configured plugin that could not start makes it fail.
+    broken = {"failed", "cannot load", "invalid config"}
+    if args.health and any(d.state in broken for d in described):
+        return 1
     return 0
 
 
@@ -230,8 +234,12 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     from .scaffold import ScaffoldError, create_plugin, next_steps
 
     directory = Path(args.directory)
+    plugin_dirs: list[Path] = []
+    if args.config:
+        config = _load(args.config)
+        plugin_dirs = [config.base_dir / d for d in config.settings.bot.plugin_dirs]
     try:
-        written = create_plugin(args.name, directory, package=args.package)
+        written = create_plugin(args.name, directory, package=args.package, plugin_dirs=plugin_dirs)
     except ScaffoldError as exc:
         print(f"cannot create the plugin: {exc}", file=sys.stderr)
         return 2
@@ -283,7 +291,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bot",
+        description="The chat bot's command line: run it, check a config, migrate its "
+        "database, list its plugins, create a plugin, run a plugin's API simulator.",
+        epilog="Start with: bot run --config bot.example.yaml. Writing a plugin: "
+        "docs/writing-plugins.md, or bot new-plugin --help.",
+    )
     parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -306,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--health",
         action="store_true",
-        help="start the configured plugins (no transports) and report their health",
+        help="start the configured plugins (no transports, a throwaway in-memory database) "
+        "and report their health; exits 1 if one failed to start",
     )
     p.add_argument(
         "--wait", type=float, default=1.0, help="seconds to let clients connect (--health)"
@@ -321,7 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a separate installable package (bot-NAME/) instead of plugins/NAME/",
     )
-    p.add_argument("--directory", "-d", default=".", help="where to create it (default: .)")
+    p.add_argument(
+        "--directory",
+        "-d",
+        default=".",
+        help="where to create it: DIRECTORY/plugins/NAME and DIRECTORY/tests/plugins/NAME "
+        "(default: .)",
+    )
+    p.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="the bot's config: a name already in its plugin_dirs is refused",
+    )
     p.set_defaults(func=cmd_new_plugin)
 
     p = sub.add_parser("simulate", help="run a plugin's API simulator on its own")

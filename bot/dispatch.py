@@ -18,6 +18,7 @@ from .context import Context
 from .errors import PermissionDenied, UsageError, UserError
 from .links import link_problem
 from .messages import Message, Reply
+from .text import clip
 
 if TYPE_CHECKING:
     from .app import Bot
@@ -159,6 +160,13 @@ class Dispatcher:
                 lines += [f"  {c.usage(prefix)} - {c.help}" for c in subs]
                 await message.responder.send(Reply("\n".join(lines), error=True))
                 return
+        down = self.bot.plugins.down_plugin_for(body.lower().split())
+        if down is not None:  # a known command whose plugin is not running: say why
+            reason = clip(self.bot.scrub(down[1]))
+            await message.responder.send(
+                Reply(f"the {down[0]} plugin is down: {reason}", error=True)
+            )
+            return
         word = body.split()[0].lower()
         names = [n for n in self.bot.registry.names() if " " not in n]
         close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)

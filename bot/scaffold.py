@@ -24,12 +24,13 @@ from __future__ import annotations
 import keyword
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .errors import BotError
-from .plugins import BUNDLED_PACKAGE, DIRECTORY_PREFIX
+from .plugin_loading import BUNDLED_PACKAGE, DIRECTORY_PREFIX, discover_plugins
 
 #: longer names would push generated lines past the 100-column limit
 MAX_NAME_LENGTH = 20
@@ -314,9 +315,35 @@ def plan_files(layout: Layout) -> list[GeneratedFile]:
     return files
 
 
-def create_plugin(name: str, directory: Path, *, package: bool = False) -> list[Path]:
-    """Write a new plugin under ``directory``; refuses to overwrite any existing file."""
+def check_free(layout: Layout, plugin_dirs: Iterable[Path] = ()) -> None:
+    """Refuse a name another plugin on the plugin path already has.
+
+    A second plugin of one name would shadow the first (or be shadowed by it) and its tests
+    would import the wrong one. In this repository the tutorial's ``examples/`` directory is
+    on the path too: ``bot new-plugin parcels`` here would collide with ``examples/parcels``.
+    """
+    dirs = [Path(d) for d in plugin_dirs]
+    if layout.kind == "bundled" and (bundled := _bundled_dir()) is not None:
+        dirs.append(bundled.parent / "examples")
+    found = discover_plugins([d for d in dirs if d.is_dir()]).get(layout.name)
+    if found is None or found.path == layout.plugin_dir:
+        return
+    raise ScaffoldError(
+        f"a plugin named {layout.name!r} already exists ({found.origin}); a second one would "
+        "shadow it or be shadowed, so choose another name"
+    )
+
+
+def create_plugin(
+    name: str, directory: Path, *, package: bool = False, plugin_dirs: Iterable[Path] = ()
+) -> list[Path]:
+    """Write a new plugin under ``directory``; refuses to overwrite any existing file.
+
+    ``plugin_dirs`` are the ``bot.plugin_dirs`` of the bot it is for: a name found there (or
+    among the bundled and installed plugins) is refused.
+    """
     files = plan_plugin(name, directory, package=package)
+    check_free(layout_for(name, Path(directory), package=package), plugin_dirs)
     existing = [f.path for f in files if f.path.exists()]
     if existing:
         raise ScaffoldError(
@@ -332,12 +359,22 @@ def create_plugin(name: str, directory: Path, *, package: bool = False) -> list[
     return [f.path for f in files]
 
 
+def _framework_source() -> str:
+    """Where this framework was installed from, when that is a checkout pip can install."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists() and (checkout / "bot" / "cli.py").exists():
+        return f", or install it there first: pip install -e {checkout}"
+    return ""
+
+
 def next_steps(name: str, directory: Path, *, package: bool = False) -> str:
     """What to do after generating, printed by the CLI."""
     layout = layout_for(name, Path(directory), package=package)
     if layout.kind == "package":
         return (
             f"cd {layout.root} && pip install -e '.[test]' && pytest\n"
+            f"(it depends on chatbot-framework: run that in the environment the framework is "
+            f"installed in{_framework_source()})\n"
             f"then enable it with a `plugins: {{{name}: {{simulate: true}}}}` config section"
         )
     tests = layout.tests_dir

@@ -11,6 +11,11 @@ be tested end to end against its simulator with no Discord or Telegram account::
 
 ``say`` returns the replies once the command finished, or once it asks a question (then the
 next ``say`` is the answer). Published alerts are captured in ``bot.alerts_sent``.
+
+Plugin tests run as written wherever they live: unless a project chose an ``asyncio_mode``
+itself (in its pytest config or on the command line), this plugin sets pytest-asyncio's
+``auto`` mode, so ``async def`` tests and fixtures need no markers and no pytest config. What
+the tests need is installed with ``pip install 'chatbot-framework[test]'``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,33 @@ if TYPE_CHECKING:
     from .plugins import PluginRuntime
 
 import pytest
+
+from .plugin_loading import import_plugin_directory
+
+__all__ = ["BotHarness", "Chat", "FakeClock", "SentAlert", "bot_harness", "import_plugin_directory"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Default pytest-asyncio to ``auto`` mode where the project did not choose a mode.
+
+    A plugin's tests are often copied out of this repository (whose pytest config says
+    ``asyncio_mode = "auto"``) into a plugin directory with no pytest config; in strict mode
+    their async fixtures fail with a message about pytest-asyncio that points nowhere near
+    the cause. A mode set in an ini file, with ``-o`` or ``--asyncio-mode`` wins.
+    """
+    if getattr(config.option, "asyncio_mode", "unknown") is not None:
+        return  # --asyncio-mode given, or pytest-asyncio not installed
+    # pytest 9 deprecates ``inicfg`` without another way to tell "unset" from the default.
+    ini = getattr(config, "_inicfg", None)
+    if ini is None:
+        ini = config.inicfg
+    overrides = getattr(config.option, "override_ini", None) or []
+    if "asyncio_mode" in ini or any(
+        o.split("=", 1)[0].strip() == "asyncio_mode" for o in overrides
+    ):
+        return
+    config.option.asyncio_mode = "auto"
 
 
 class FakeClock:

@@ -27,8 +27,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from bot.backoff import backoff_delays
-from bot.errors import NotConnected, ServiceError, ServiceTimeout, UserError
+from bot import NotConnected, ServiceError, ServiceTimeout, UserError, backoff_delays
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bot.simulation import Simulator
+from bot import Simulator
 
 from .client import MAX_WATCHES, Parcel
 

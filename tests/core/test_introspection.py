@@ -184,7 +184,8 @@ def test_bot_plugins_health_starts_the_configured_plugins_and_asks_them(
     tmp_path: Path, plugin_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, plugin_dir, "  weather: {city: Oslo}\n  broken: {}\n")
-    assert main(["plugins", "--config", str(config), "--health", "--wait", "0", "--json"]) == 0
+    # broken fails to start: the probe says so in its exit status, for scripts and monitors.
+    assert main(["plugins", "--config", str(config), "--health", "--wait", "0", "--json"]) == 1
     described = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
     assert described["weather"]["state"] == "running"
     assert described["weather"]["health"] == {
@@ -239,3 +240,31 @@ async def test_without_the_variable_nothing_is_traced(
     ) as bot:
         assert await bot.chat().say("!weather") == ["sunny in Oslo"]
     assert not [r for r in caplog.records if r.name == "bot.trace"]
+
+
+def test_bot_plugins_health_exits_0_when_every_configured_plugin_started(
+    tmp_path: Path, plugin_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, plugin_dir, "  weather: {city: Oslo}\n")
+    assert main(["plugins", "--config", str(config), "--health", "--wait", "0", "--json"]) == 0
+    described = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert described["weather"]["state"] == "running"
+
+
+def test_bot_plugins_help_says_health_uses_a_throwaway_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["plugins", "--help"])
+    assert "throwaway in-memory database" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["plugins", "--help"], ["new-plugin", "--help"]])
+def test_command_line_help_is_plain_text(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    out = capsys.readouterr().out
+    assert out.startswith("usage: bot")
+    assert "``" not in out and ":class:" not in out and ":func:" not in out

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+import bot_plugins
+from bot.plugin_loading import discover_plugins
+from bot.plugins import import_plugin_directory
 
 GOOD = '''
 from bot import command, hookimpl
@@ -90,12 +98,14 @@ async def test_failing_plugins_are_reported_and_the_rest_runs(
         assert "No module named 'this_module_does_not_exist'" in failures["broken"]
         assert failures["badconfig"].startswith("plugins.badconfig.size:")
         assert "the service refused us" in failures["badstart"]
-        assert "unknown hook(s): bot_comands" in failures["typo"]
+        assert "unknown hook(s): bot_comands (did you mean bot_commands?)" in failures["typo"]
         assert "already declared by plugin 'good'" in failures["zclash"]
         assert "no plugin named 'missing'" in failures["missing"]
         chat = bot.chat()
         assert await chat.say("!hello") == ["hello from good"]
-        assert (await chat.say("!never"))[0].startswith("Unknown command !never")
+        assert await chat.say("!never") == [
+            "the badstart plugin is down: ConnectionRefusedError: the service refused us"
+        ]
         (status,) = await chat.say("!status")
         assert "plugin badstart: down - ConnectionRefusedError: the service refused us" in status
         assert "transport console: up" in status
@@ -152,3 +162,120 @@ async def test_status_never_shows_a_configured_secret(
         (status,) = await bot.chat().say("!status")
         assert "plugin leaky: down" in status
         assert "hunter2-pw" not in status and "amqp://bot:***@host" in status
+
+
+# ------------------------------------------------------------------ shadowing and collisions
+
+SHADOW = '''
+from bot import command, hookimpl
+
+@command("games here")
+async def here(ctx) -> str:
+    """Which games plugin runs."""
+    return "the directory one"
+
+@hookimpl
+def bot_commands():
+    return [here]
+'''
+
+
+async def test_a_directory_plugin_shadowing_a_bundled_one_is_a_warning_naming_both(
+    bot_harness, plugin_dir: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = plugin_dir(games=SHADOW)
+    config = {"bot": {"plugin_dirs": [str(directory)]}}
+    with caplog.at_level(logging.WARNING, logger="bot.plugins"):
+        async with bot_harness({"games": {}}, config=config) as bot:
+            chat = bot.chat()
+            assert await chat.say("!games here") == ["the directory one"]
+            (listing,) = await chat.say("!plugins games", user="a", admin=True)
+    bundled = Path(bot_plugins.__path__[0]) / "games"
+    assert (
+        f"plugin games: the directory plugin at {directory / 'games.py'} shadows the bundled "
+        f"plugin at {bundled}; the directory one runs"
+    ) in caplog.text
+    assert "games - [directory]: up" in listing
+    assert f"shadows: bundled plugin at {bundled}" in listing
+
+
+def _twin(root: Path, word: str) -> Path:
+    package = root / "twin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .words import WORD\n")
+    (package / "words.py").write_text(f"WORD = {word!r}\n")
+    return package
+
+
+def test_a_directory_plugin_imported_from_a_new_path_keeps_nothing_of_the_old_one(
+    tmp_path: Path,
+) -> None:
+    saved = {n: m for n, m in sys.modules.items() if n.startswith("bot_ext_twin")}
+    try:
+        first = import_plugin_directory(_twin(tmp_path / "a", "first"))
+        assert first.WORD == "first"
+        second = import_plugin_directory(_twin(tmp_path / "b", "second"))
+        assert second.WORD == "second"
+        assert sys.modules["bot_ext_twin.words"].__file__ == str(tmp_path / "b/twin/words.py")
+    finally:
+        for name in [n for n in sys.modules if n.startswith("bot_ext_twin")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def test_an_installed_package_shadowing_a_directory_plugin_is_shown_with_both_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = tmp_path / "site"
+    (site / "twin_pkg").mkdir(parents=True)
+    (site / "twin_pkg" / "__init__.py").write_text("")
+    dist = site / "bot_twin-1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bot-twin\nVersion: 1.2\n")
+    (dist / "entry_points.txt").write_text("[bot.plugins]\ntwin = twin_pkg\n")
+    monkeypatch.syspath_prepend(str(site))
+    directory = tmp_path / "plugins"
+    _twin(directory, "from a directory")
+    with caplog.at_level(logging.WARNING, logger="bot.plugins"):
+        found = discover_plugins([directory])
+    assert found["twin"].source == "package"
+    assert found["twin"].shadows == (f"directory plugin at {directory / 'twin'}",)
+    assert (
+        f"plugin twin: the package plugin at bot-twin: twin_pkg shadows the directory plugin "
+        f"at {directory / 'twin'}; the package one runs"
+    ) in caplog.text
+
+
+TOOLS = '''
+from bot import command, hookimpl
+
+SEEN = {}
+
+@command()
+async def tools(ctx) -> str:
+    """What the plugin was handed."""
+    return f"{SEEN['prefix']}help, {SEEN['topics']} topic(s), {SEEN['links']} link(s)"
+
+@hookimpl
+def bot_commands():
+    return [tools]
+
+@hookimpl
+def bot_startup(plugin):
+    SEEN["prefix"] = plugin.prefix
+    SEEN["topics"] = len(plugin.alerts.topics)
+    SEEN["links"] = len(plugin.store.links_for("console", "u1"))
+'''
+
+
+async def test_plugin_offers_the_store_the_alert_router_and_the_prefix(
+    bot_harness, plugin_dir: Callable[..., Path]
+) -> None:
+    directory = plugin_dir(tools=TOOLS)
+    config = {"bot": {"plugin_dirs": [str(directory)], "prefix": "?"}}
+    async with bot_harness({"tools": {}}, config=config) as bot:
+        runtime = bot.plugin("tools")
+        assert runtime.store is bot.bot.store
+        assert runtime.alerts is bot.bot.alerts
+        topics = len(bot.bot.alerts.topics)
+        assert await bot.chat().say("?tools") == [f"?help, {topics} topic(s), 0 link(s)"]

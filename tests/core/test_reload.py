@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.scaffold import create_plugin
 from bot.testing import BotHarness
 
 PLUGIN = '''
@@ -396,3 +398,154 @@ async def test_reload_refusals(bot_harness: Callable[..., BotHarness]) -> None:
         assert await chat.say("!plugins reload core", user="pleb") == [
             "This command is for admins only."
         ]
+
+
+# ------------------------------------------------------------------ package-shaped plugins
+#
+# The scaffold and the tutorial's parcels both import a package global from a submodule of
+# the same name (``from .migrations import migrations``), which a careless roll-back of the
+# modules overwrites with the submodule itself.
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+#: replaces the plugin's bot_startup: the new code imports and validates, then fails to start
+FAILING_STARTUP = """
+
+@hookimpl
+async def bot_startup(plugin, config):
+    raise RuntimeError("the API refused the new version")
+"""
+
+
+@pytest.fixture
+def isolated_plugin_modules() -> Iterator[None]:
+    """Keep ``bot_ext_*`` modules this test imports from leaking into later tests."""
+    before = {n: m for n, m in sys.modules.items() if n.startswith("bot_ext_")}
+    yield
+    for name in [n for n in sys.modules if n.startswith("bot_ext_")]:
+        del sys.modules[name]
+    sys.modules.update(before)
+
+
+def _scaffolded(root: Path) -> tuple[str, Path, str]:
+    create_plugin("shop", root)
+    return "shop", root / "plugins", "!shop apple"
+
+
+def _parcels(root: Path) -> tuple[str, Path, str]:
+    shutil.copytree(EXAMPLES / "parcels", root / "plugins" / "parcels")
+    return "parcels", root / "plugins", "!track PX-1001"
+
+
+SHAPES = {"scaffold": _scaffolded, "parcels": _parcels}
+BREAKS = {
+    "import": ("client.py", "\ndef broken(:\n", "SyntaxError"),
+    "startup": ("__init__.py", FAILING_STARTUP, "RuntimeError: the API refused the new version"),
+}
+
+
+@pytest.mark.usefixtures("isolated_plugin_modules")
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("failure", sorted(BREAKS))
+async def test_a_package_plugin_survives_a_failed_reload_then_disable_and_enable(
+    bot_harness: Callable[..., BotHarness], tmp_path: Path, shape: str, failure: str
+) -> None:
+    name, directory, ask = SHAPES[shape](tmp_path)
+    bot = bot_harness(
+        plugins={name: {"simulate": True}},
+        config={"bot": {"plugin_dirs": [str(directory)]}},
+    )
+    async with bot:
+        chat = bot.chat()
+        before = await chat.say(ask)
+        assert not before[0].startswith(("Unknown command", "Sorry")), before
+
+        file, change, why = BREAKS[failure]
+        source = directory / name / file
+        good = source.read_text()
+        source.write_text(good + change)
+        (reply,) = await chat.say(f"!plugins reload {name}", user="boss", admin=True)
+        if failure == "import":
+            assert reply.startswith(f"reload of {name} failed, the old version keeps running")
+        else:
+            assert reply.startswith(
+                f"reload of {name} failed to start, the old version is running again"
+            )
+        assert why in reply
+        assert await chat.say(ask) == before
+        assert f"plugin {name}: up" in (await chat.say("!status"))[0]
+
+        # The code on disk is still broken: enable starts the version that last ran.
+        assert await chat.say(f"!plugins disable {name}", user="boss", admin=True) == [
+            f"{name} disabled."
+        ]
+        assert await chat.say(f"!plugins enable {name}", user="boss", admin=True) == [
+            f"{name} enabled."
+        ]
+        assert await chat.say(ask) == before
+        assert bot.bot.plugins.failures == {}
+
+        source.write_text(good)
+        assert await chat.say(f"!plugins reload {name}", user="boss", admin=True) == [
+            f"{name} reloaded (version {bot.plugin(name).version})."
+        ]
+        assert await chat.say(ask) == before
+
+
+async def test_a_failed_reload_of_a_stopped_plugin_says_so_and_status_lists_it(
+    bot_harness: Callable[..., BotHarness],
+    event_server: EventServer,
+    counter_dir: Callable[..., Path],
+) -> None:
+    bot = await start_bot(bot_harness, counter_dir(plugin_source(1)), event_server.port)
+    try:
+        chat = bot.chat()
+        assert await chat.say("!plugins disable counter", user="boss", admin=True) == [
+            "counter disabled."
+        ]
+        fail = "raise RuntimeError('the API refused')"
+        counter_dir(plugin_source(2, fail=fail))
+        (reply,) = await chat.say("!plugins reload counter", user="boss", admin=True)
+        # It was not running, so no old version keeps running.
+        assert reply == ("reload of counter failed to start: RuntimeError: the API refused")
+        assert (
+            "plugin counter: down - RuntimeError: the API refused" in (await chat.say("!status"))[0]
+        )
+        counter_dir("VERSION = (\n")
+        (reply,) = await chat.say("!plugins reload counter", user="boss", admin=True)
+        assert reply.startswith("reload of counter failed (it was not running): SyntaxError")
+        assert "plugin counter: down - SyntaxError" in (await chat.say("!status"))[0]
+        # Enable starts the version that last ran; only reload reads the disk.
+        assert await chat.say("!plugins enable counter", user="boss", admin=True) == [
+            "counter enabled."
+        ]
+        assert await chat.say("!counter version") == ["1"]
+        counter_dir(plugin_source(3))
+        assert await chat.say("!plugins reload counter", user="boss", admin=True) == [
+            "counter reloaded (version 3)."
+        ]
+        assert "plugin counter: up" in (await chat.say("!status"))[0]
+    finally:
+        await bot.stop()
+
+
+async def test_enable_of_a_plugin_that_fails_to_start_answers_why_and_keeps_it_listed(
+    bot_harness: Callable[..., BotHarness],
+    event_server: EventServer,
+    counter_dir: Callable[..., Path],
+) -> None:
+    fail = "raise RuntimeError('the API refused')"
+    directory = counter_dir(plugin_source(1, fail=fail))
+    bot = await start_bot(bot_harness, directory, event_server.port)
+    try:
+        chat = bot.chat()
+        for _ in range(2):
+            (reply,) = await chat.say("!plugins enable counter", user="boss", admin=True)
+            assert reply == "Could not enable counter: RuntimeError: the API refused"
+            assert (
+                "plugin counter: down - RuntimeError: the API refused"
+                in (await chat.say("!status"))[0]
+            )
+        assert not [n for n in names(asyncio.all_tasks()) if n.startswith("counter")]
+    finally:
+        await bot.stop()

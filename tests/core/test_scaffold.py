@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from bot.scaffold import Layout, ScaffoldError, check_name, layout_for, plan_files
+from bot.scaffold import Layout, ScaffoldError, check_free, check_name, layout_for, plan_files
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -89,6 +89,10 @@ def test_new_plugin_as_a_package_installs_and_passes_its_tests(tmp_path: Path) -
     made = bot_cli("new-plugin", "demo", "--package", "--directory", str(tmp_path), cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     root = tmp_path / "bot-demo"
+    # It says how to get the framework it depends on.
+    assert "it depends on chatbot-framework" in made.stdout
+    assert f"pip install -e {REPO}" in made.stdout
+    assert "install it there first" in (root / "README.md").read_text()
     assert (root / "pyproject.toml").exists()
     assert (root / "src" / "bot_demo" / "migrations.py").exists()
     # The package is its own project: its own ruff settings apply.
@@ -256,3 +260,30 @@ async def test_bot_simulate_runs_a_generated_simulator_from_a_plugin_directory(
         process.terminate()
         async with asyncio.timeout(10):
             await process.wait()
+
+
+def test_a_name_already_on_the_plugin_path_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    made = bot_cli("new-plugin", "deepbot", "--directory", str(tmp_path), cwd=tmp_path)
+    assert made.returncode == 2
+    assert made.stderr.startswith(
+        "cannot create the plugin: a plugin named 'deepbot' already exists (bundled plugin at "
+    )
+    assert list(tmp_path.iterdir()) == []
+
+    elsewhere = tmp_path / "more-plugins"
+    (elsewhere / "weather").mkdir(parents=True)
+    (elsewhere / "weather" / "__init__.py").write_text("")
+    (tmp_path / "bot.yaml").write_text(f"bot:\n  plugin_dirs: [{elsewhere}]\n")
+    made = bot_cli(
+        "new-plugin", "weather", "-d", str(tmp_path / "new"), "--config", "bot.yaml", cwd=tmp_path
+    )
+    assert made.returncode == 2
+    assert f"already exists (directory plugin at {elsewhere / 'weather'})" in made.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_in_the_repository_the_tutorials_name_is_taken_by_examples() -> None:
+    with pytest.raises(ScaffoldError, match="'parcels' already exists") as caught:
+        check_free(layout_for("parcels", REPO))
+    assert str(REPO / "examples" / "parcels") in str(caught.value)
+    check_free(layout_for("newthing", REPO))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.plugins import import_plugin_directory
+from bot.testing import import_plugin_directory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 import_plugin_directory(EXAMPLES / "parcels")

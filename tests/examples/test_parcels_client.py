@@ -8,7 +8,7 @@ import pytest
 from bot_ext_parcels.client import MAX_WATCHES, MESSAGES, Parcel, ParcelClient, ParcelError
 from bot_ext_parcels.simulator import ParcelSimulator
 
-from bot.errors import ServiceTimeout, UserError
+from bot import ServiceTimeout, UserError
 
 
 async def test_track_returns_a_typed_parcel(parcel_client: ParcelClient) -> None:

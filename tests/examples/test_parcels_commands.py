@@ -10,7 +10,7 @@ import pytest
 from bot_ext_parcels.client import MESSAGES
 from bot_ext_parcels.simulator import ParcelSimulator
 
-from bot.errors import ServiceTimeout
+from bot import ServiceTimeout
 
 if TYPE_CHECKING:
     from bot.testing import BotHarness

@@ -9,16 +9,21 @@ shown. Run this file with Python to copy the files into the page after changing 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from bot.scaffold import layout_for
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "writing-plugins.md"
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 INCLUDE = re.compile(
     r"<!-- include: (?P<path>\S+) -->\n```(?P<lang>\w+)\n(?P<body>.*?)```\n", re.DOTALL
 )
@@ -75,6 +80,133 @@ def test_the_session_in_run_it_gives_the_replies_shown(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == shown, ran.stderr
+
+
+def test_bot_plugins_lists_the_tutorials_plugin_as_the_page_says(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert "`bot plugins --config parcels.yaml` lists every plugin" in text
+    config = yaml.safe_load(fenced_after("tutorial-config", text))
+    config["bot"]["plugin_dirs"] = [str(REPO / d) for d in config["bot"]["plugin_dirs"]]
+    config["bot"]["database"] = str(tmp_path / config["bot"]["database"])
+    path = tmp_path / "parcels.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "plugins", "--config", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    (parcels,) = [p for p in json.loads(listed.stdout) if p["name"] == "parcels"]
+    assert parcels["source"] == "directory"
+    assert parcels["state"] == "enabled in this config"
+    assert parcels["topics"] == ["parcels.moved"]
+    assert "parcels watch" in parcels["commands"]
+    assert not (tmp_path / config["bot"]["database"]).exists()  # nothing was started
+
+
+def test_the_printf_line_sends_the_session_shown() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    command = fenced_after("tutorial-printf", text).replace("\\\n", " ")
+    printf, _, bot_run = command.partition("|")
+    assert bot_run.split() == ["bot", "run", "--config", "parcels.yaml"]
+    sent = subprocess.run(
+        ["sh", "-c", printf], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    session = fenced_after("tutorial-session", text).splitlines()
+    assert sent == [line[2:] for line in session if line.startswith("> ")]
+
+
+def test_the_scaffold_commands_create_what_their_comments_say(tmp_path: Path) -> None:
+    """Step 0's commands, run outside the repository (``~`` is a scratch directory)."""
+    lines = fenced_after("scaffold-commands", DOC.read_text(encoding="utf-8")).splitlines()
+    checked = 0
+    for line in lines:
+        command, _, comment = line.partition("#")
+        words = command.split()
+        if "--directory" not in words and "--package" not in words:
+            continue  # the in-repository line would write into this checkout
+        args = [w.replace("~", str(tmp_path)) for w in words[1:]]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+        made = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        claimed = re.findall(r"(~?[\w./-]+/)", comment)
+        assert claimed, f"the comment of {line!r} names no directory"
+        for path in claimed:
+            assert (tmp_path / path.removeprefix("~/")).is_dir(), (line, path)
+        checked += 1
+    assert checked == 2
+
+
+def test_the_layout_table_is_where_the_scaffold_puts_things(tmp_path: Path) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("<!-- layouts -->") :].split("\n\n", 1)[0].splitlines()[3:]
+    rows = {
+        row.split("|")[1].split()[0]: [c.strip(" `") for c in row.split("|")[2:6]] for row in table
+    }
+    repo_layout = layout_for("demo", REPO)
+    dir_layout = layout_for("demo", tmp_path)
+    package = layout_for("demo", tmp_path, package=True)
+
+    def rel(path: Path, base: Path, prefix: str = "") -> str:
+        return prefix + path.relative_to(base).as_posix()
+
+    def fill(cells: list[str], prefix: str = "") -> list[str]:
+        return [c.replace("NAME", "demo").removeprefix(prefix).rstrip("/") for c in cells]
+
+    assert fill(rows["bundled"]) == [
+        rel(repo_layout.plugin_dir, REPO),
+        rel(repo_layout.migrations_path, REPO),
+        rel(repo_layout.tests_dir, REPO),
+        repo_layout.module,
+    ]
+    assert fill(rows["plugin"], "DIR/") == [
+        rel(dir_layout.plugin_dir, tmp_path),
+        rel(dir_layout.migrations_path, tmp_path),
+        rel(dir_layout.tests_dir, tmp_path),
+        dir_layout.module,
+    ]
+    assert fill(rows["package"]) == [
+        rel(package.plugin_dir, tmp_path),
+        rel(package.migrations_path, tmp_path),
+        rel(package.tests_dir, tmp_path),
+        package.module,
+    ]
+
+
+def test_the_tutorials_tests_pass_copied_outside_the_repository(tmp_path: Path) -> None:
+    """Copied to a directory with no pytest config, as a plugin author's would be.
+
+    The repository's own ``asyncio_mode = "auto"`` does not reach there; the harness's
+    pytest plugin has to make the async tests and fixtures run.
+    """
+    shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=IGNORED)
+    shutil.copytree(REPO / "tests" / "examples", tmp_path / "tests" / "examples", ignore=IGNORED)
+    (tmp_path / "tests" / "examples" / Path(__file__).name).unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BOT_"))}
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/examples"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert re.search(r"\b\d+ passed\b", ran.stdout)
 
 
 def sync() -> None:
