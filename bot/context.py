@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotConnected, UserError
-from .links import ClaimOutcome, claim
+from .links import ClaimOutcome, claim, link_hint
 from .messages import Message, Reply
 
 if TYPE_CHECKING:
@@ -125,10 +125,9 @@ class Context:
         service = service or self.service
         link = self.link(service)
         if link is None:
-            prefix = self.bot.settings.bot.prefix
             raise UserError(
                 f"You have not linked a {service} account yet. Link it with "
-                f"{prefix}link {service} <account>, or name one in the command."
+                f"{link_hint(self.bot, service)}, or name one in the command."
             )
         return link.account
 
