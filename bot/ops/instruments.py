@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -95,18 +95,36 @@ class Instruments:
         )
         self.states = _StateCollector(bot)
         r.register(self.states)
+        #: label children by label values: ``labels()`` takes a lock and builds a key each time,
+        #: and a command's labels repeat, so the hot path reuses them (a few µs per command)
+        self._command_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._api_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
 
     # ------------------------------------------------------------------ the Sink protocol
 
     def command_done(
         self, command: str, plugin: str, platform: str, outcome: str, seconds: float
     ) -> None:
-        self.commands.labels(command, plugin, platform, outcome).inc()
-        self.command_seconds.labels(command, plugin, platform).observe(seconds)
+        key = (command, plugin, platform, outcome)
+        children = self._command_children.get(key)
+        if children is None:
+            children = self._command_children[key] = (
+                self.commands.labels(*key),
+                self.command_seconds.labels(command, plugin, platform),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def api_call(self, plugin: str, call: str, outcome: str, seconds: float) -> None:
-        self.api_calls.labels(plugin, call, outcome).inc()
-        self.api_seconds.labels(plugin, call).observe(seconds)
+        key = (plugin, call, outcome)
+        children = self._api_children.get(key)
+        if children is None:
+            children = self._api_children[key] = (
+                self.api_calls.labels(*key),
+                self.api_seconds.labels(plugin, call),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def alerts(self, stage: str, count: int) -> None:
         self.alert_events.labels(stage).inc(count)

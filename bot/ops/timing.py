@@ -9,7 +9,6 @@ the client behaves exactly as before.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -41,7 +40,6 @@ class TimedClient:
 
 
 def _timed(fn: Callable[..., Any], plugin: str, call: str) -> Callable[..., Any]:
-    @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         result = fn(*args, **kwargs)
