@@ -329,9 +329,16 @@ class AlertRouter:
             text += f"\n(+{dropped} more alerts not shown: too many at once)"
         buf.sent_times.append(time.monotonic())
         self.delivered.append(Delivered(buf.platform, buf.chat_id, text, len(lines) + dropped))
-        await self.bot.send(buf.platform, buf.chat_id, text)
-        metrics.alerts("delivered")
-        metrics.alerts("coalesced", len(lines) - 1)
+        try:
+            await self.bot.send(buf.platform, buf.chat_id, text)
+        except Exception:
+            metrics.alerts("dropped", len(lines))  # the send failed: these events are lost
+            raise
+        if buf.platform in self.bot.transports:
+            metrics.alerts("delivered")
+            metrics.alerts("coalesced", len(lines) - 1)
+        else:
+            metrics.alerts("dropped", len(lines))  # no transport runs for that platform
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until every queued alert has been delivered (used by tests and benchmarks)."""

@@ -184,12 +184,15 @@ async def test_alerts_delivered_coalesced_and_dropped_are_counted(
         bot.bot.alerts.subscribe("console", CHAT, "probe.news")
         await chat.say("!probe publish 205")  # one buffer holds 200 lines; 5 are left out
         await bot.flush_alerts()
+        bot.bot.alerts.subscribe("matrix", "room1", "probe.news")  # no such transport runs
+        await chat.say("!probe publish 2")
+        await bot.flush_alerts()
         async with httpx.AsyncClient(base_url=bot.bot.ops.url) as http:
             found = samples((await http.get("/metrics")).text)
-    assert value(found, "bot_alerts_total", stage="published") == 206
-    assert value(found, "bot_alerts_total", stage="delivered") == 1
-    assert value(found, "bot_alerts_total", stage="coalesced") == 199
-    assert value(found, "bot_alerts_total", stage="dropped") == 5
+    assert value(found, "bot_alerts_total", stage="published") == 208
+    assert value(found, "bot_alerts_total", stage="delivered") == 2  # 205 events, then 2
+    assert value(found, "bot_alerts_total", stage="coalesced") == 199 + 1
+    assert value(found, "bot_alerts_total", stage="dropped") == 5 + 2
 
 
 async def test_rate_limit_waits_are_counted(bot_harness: Any, probe: dict[str, Any]) -> None:
