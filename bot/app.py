@@ -72,6 +72,7 @@ class Bot:
         transports: list[Transport] | None = None,
         clock: Callable[[], float] = time.monotonic,
         store: Store | None = None,
+        serve_ops: bool = True,
     ) -> None:
         self.loaded_config = config
         self.settings = config.settings
@@ -89,6 +90,9 @@ class Bot:
         self._secret_filter: SecretFilter | None = None
         #: the metrics and health listener (``bot.metrics.listen``), None when off
         self.ops: OpsServer | None = None
+        #: False for the CLI's throw-away bots (``plugins --health``): they must not take the
+        #: running bot's metrics port
+        self._serve_ops = serve_ops
         self._index_people()
 
     # ------------------------------------------------------------------ permissions
@@ -155,7 +159,7 @@ class Bot:
         self.store.migrate(self.migrations())
         self.load_chat_controls()
         self._install_secret_filter()
-        self.ops = await start_ops(self)
+        self.ops = await start_ops(self) if self._serve_ops else None
         extra = [self.loaded_config.base_dir / d for d in self.settings.bot.plugin_dirs]
         self.plugins.discover(extra)
         await self.alerts.start()

@@ -73,11 +73,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _offline_bot(config: LoadedConfig) -> Bot:
     """A bot for inspecting plugins: no transports, and a throwaway in-memory store, so
-    checking a config never creates a database or a key file."""
+    checking a config never creates a database or a key file; no metrics listener either
+    (the running bot holds ``bot.metrics.listen``)."""
     from .app import Bot
     from .store import Store
 
-    return Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    store = Store(":memory:", key=b"0" * 43 + b"=")
+    return Bot(config, store=store, transports=[], serve_ops=False)
 
 
 # --------------------------------------------------------------------------- check-config

@@ -6,6 +6,7 @@ Prometheus server would read, over HTTP, parsed with ``prometheus_client``'s own
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -254,3 +255,19 @@ def test_without_bot_metrics_nothing_listens_and_prometheus_is_not_imported(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_plugins_health_does_not_take_the_running_bots_metrics_port(
+    tmp_path: Path, capsys: Any
+) -> None:
+    from bot.cli import main
+
+    with socket.socket() as held:  # the running bot's listener
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        config = tmp_path / "bot.yaml"
+        config.write_text(f"bot:\n  metrics:\n    listen: 127.0.0.1:{port}\n")
+        assert main(["plugins", "--health", "--wait", "0", "--config", str(config)]) == 0
+    assert "core" in capsys.readouterr().out
+    assert not (tmp_path / "bot.db").exists()
