@@ -61,14 +61,14 @@ class Instruments:
         )
         self.api_calls = Counter(
             "bot_api_calls",
-            "Outside API calls made by commands, by outcome: ok, refused, timeout, "
+            "Outside API calls through a plugin's client, by outcome: ok, refused, timeout, "
             "not_connected, cancelled, failed",
             ["plugin", "call", "outcome"],
             registry=r,
         )
         self.api_seconds = Histogram(
             "bot_api_call_duration_seconds",
-            "Outside API call latency as a command waits for it",
+            "Outside API call latency, as the caller waits for it",
             ["plugin", "call"],
             buckets=LATENCY_BUCKETS,
             registry=r,

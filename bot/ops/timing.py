@@ -43,9 +43,11 @@ def _timed(fn: Callable[..., Any], plugin: str, call: str) -> Callable[..., Any]
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
             return _measure(result, plugin, call, started)
-        return result  # a synchronous helper (a formatter, a state read) is no API call
+        # A synchronous helper (a formatter, a state read) is no API call; a Future or Task is
+        # returned as it is, so the caller can still cancel it or ask if it is done.
+        return result
 
     return wrapper
 

@@ -271,3 +271,16 @@ def test_plugins_health_does_not_take_the_running_bots_metrics_port(
         assert main(["plugins", "--health", "--wait", "0", "--config", str(config)]) == 0
     assert "core" in capsys.readouterr().out
     assert not (tmp_path / "bot.db").exists()
+
+
+async def test_api_calls_of_plugins_that_reach_their_client_through_a_service(
+    bot_harness: Any, probe: dict[str, Any]
+) -> None:
+    """Games keeps its client behind a service object (``service.api()``), not ``ctx.client``."""
+    async with bot_harness({"games": {"simulate": True}}, config={"bot": probe}) as bot:
+        assert bot.failures == {}
+        (listing,) = await bot.chat().say("!games")
+        async with httpx.AsyncClient(base_url=bot.bot.ops.url) as http:
+            found = samples((await http.get("/metrics")).text)
+    assert listing
+    assert value(found, "bot_api_calls_total", plugin="games", call="list_games", outcome="ok")
