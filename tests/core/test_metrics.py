@@ -22,6 +22,8 @@ from bot.config import config_from_dict
 from bot.errors import ConfigError
 
 PROBE = '''
+import asyncio
+
 from bot import Permission, ServiceError, ServiceTimeout, command, hookimpl
 
 class ProbeClient:
@@ -39,10 +41,20 @@ class ProbeClient:
     def describe(self, name):
         return f"{name} in {self.region}"
 
+    def later(self):
+        return asyncio.get_running_loop().create_task(self.lookup("later"))
+
 @command("probe look")
 async def look(ctx, name: str) -> str:
     """Ask the outside API."""
     return await ctx.client.lookup(name) + " / " + ctx.client.describe(name)
+
+@command("probe later")
+async def later(ctx) -> str:
+    """A client method that hands back a Task: the caller keeps a Task."""
+    task = ctx.client.later()
+    assert isinstance(task, asyncio.Task), type(task)
+    return await task
 
 @command("probe boom")
 async def boom(ctx) -> str:
@@ -67,7 +79,7 @@ def bot_startup(plugin):
 
 @hookimpl
 def bot_commands():
-    return [look, boom, admin, publish]
+    return [look, later, boom, admin, publish]
 
 @hookimpl
 def bot_alert_topics():
@@ -109,6 +121,7 @@ async def test_a_scrape_after_commands_has_counts_by_label_and_nothing_private(
         assert await chat.say("!probe look alice", user=USER) == ["ALICE / alice in eu"]
         assert await chat.say("!probe look nobody", user=USER) == ["no such viewer"]
         assert await chat.say("!probe look silent", user=USER) == ["no answer"]
+        assert await chat.say("!probe later", user=USER) == ["LATER"]
         (apology,) = await chat.say("!probe boom", user=USER)
         assert "error id" in apology
         await chat.say("!probe admin 3", user=USER)  # not an admin
