@@ -78,7 +78,10 @@ def create_backup(db_path: Path, dest: Path, *, env: Mapping[str, str] = os.envi
             f"{dest} exists and is not an empty directory; a backup never overwrites another"
         )
     key, key_source = _live_key(db_path, env)
-    with tempfile.TemporaryDirectory(prefix="bot-backup-") as tmp:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Work beside the destination, not in /tmp: a large database may not fit a tmpfs, and the
+    # finished files are then renamed into place on the same file system.
+    with tempfile.TemporaryDirectory(prefix=".bot-backup-", dir=dest.parent) as tmp:
         work = Path(tmp)
         copy = work / db_path.name
         _online_copy(db_path, copy)
@@ -175,7 +178,8 @@ def restore_backup(src: Path, db_path: Path, *, env: Mapping[str, str] = os.envi
     integrity of the copy, and that the key the bot will use opens its tokens. The previous
     database and key file, if any, are kept beside the target as ``*.before-restore``.
     """
-    with tempfile.TemporaryDirectory(prefix="bot-restore-") as tmp:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bot-restore-", dir=db_path.parent) as tmp:
         work = Path(tmp)
         _unpack(Path(src), work)
         manifest = _read_manifest(work)
@@ -193,7 +197,6 @@ def restore_backup(src: Path, db_path: Path, *, env: Mapping[str, str] = os.envi
                 f"{where} does not open the tokens in {src}; restore refused, nothing changed"
             )
         ledger_rows, links = _counts(copy)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
         if not db_path.exists():
             _write_private(db_path, b"")  # a new database holds tokens: only its owner reads it
         with _exclusive(db_path) as target:
