@@ -83,8 +83,9 @@ def plugin_of(record: logging.LogRecord) -> str | None:
     if match:
         return match.group(1)
     plugins = sys.modules.get("bot.plugins")  # not imported: no plugin can be running
-    runtime = plugins.current_plugin() if plugins is not None else None
-    return runtime.name if runtime is not None else None
+    current = getattr(plugins, "current_plugin", None)
+    runtime = current() if current is not None else None
+    return getattr(runtime, "name", None)
 
 
 def _error_id(message: str) -> str | None:

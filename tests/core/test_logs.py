@@ -15,6 +15,8 @@ import pytest
 SECRET = "probe-api-key-0b7e55d1"
 
 PROBE = '''
+import logging
+
 from pydantic import SecretStr
 from bot import PluginConfig, command, hookimpl
 
@@ -31,6 +33,13 @@ async def chatty(ctx) -> str:
     """Log from the plugin."""
     ctx.plugin.log.warning("calling out with %s", ctx.config.api_key.get_secret_value())
     return "said it"
+
+async def vendor_work():
+    logging.getLogger("vendorlib").warning("vendor library says hello")
+
+@hookimpl
+def bot_startup(plugin):
+    plugin.create_task(vendor_work())
 
 @hookimpl
 def bot_config_model():
@@ -91,6 +100,9 @@ def test_json_logs_parse_line_by_line_with_the_error_id_and_no_secret(tmp_path: 
     (chatty,) = [r for r in records if r["logger"] == "bot.plugin.probe"]
     assert chatty["plugin"] == "probe" and chatty["message"] == "calling out with ***"
     assert SECRET not in done.stderr and SECRET not in done.stdout
+    # a library's logger, from a task the plugin started: attributed to the plugin
+    (vendor,) = [r for r in records if r["logger"] == "vendorlib"]
+    assert vendor["plugin"] == "probe"
 
 
 @pytest.mark.parametrize("flags", [(), ("--log-format", "text")])
