@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import metrics
 from .commands import Command, Permission, Rest, command
 from .store import Subscription
 
@@ -218,6 +219,7 @@ class AlertRouter:
 
     def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
         """Queue ``text`` for every chat whose subscription to ``topic`` matches."""
+        metrics.alerts("published")
         index = self._subs.get(topic)
         if not index:
             return 0
@@ -251,6 +253,7 @@ class AlertRouter:
             buf = self._buffers[key] = _ChatBuffer(*key)
         if len(buf.lines) >= MAX_BUFFERED:
             buf.dropped += 1
+            metrics.alerts("dropped")
         else:
             buf.lines.append(text)
         if not buf.scheduled:
@@ -326,7 +329,16 @@ class AlertRouter:
             text += f"\n(+{dropped} more alerts not shown: too many at once)"
         buf.sent_times.append(time.monotonic())
         self.delivered.append(Delivered(buf.platform, buf.chat_id, text, len(lines) + dropped))
-        await self.bot.send(buf.platform, buf.chat_id, text)
+        try:
+            await self.bot.send(buf.platform, buf.chat_id, text)
+        except Exception:
+            metrics.alerts("dropped", len(lines))  # the send failed: these events are lost
+            raise
+        if buf.platform in self.bot.transports:
+            metrics.alerts("delivered")
+            metrics.alerts("coalesced", len(lines) - 1)
+        else:
+            metrics.alerts("dropped", len(lines))  # no transport runs for that platform
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until every queued alert has been delivered (used by tests and benchmarks)."""

@@ -7,7 +7,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot_migrations.core import migrations as core_migrations
 
@@ -15,9 +15,13 @@ from .alerts import AlertRouter
 from .commands import Registry
 from .config import LoadedConfig
 from .dispatch import Dispatcher
+from .ops import start_ops
 from .plugins import CORE_PLUGIN, PluginManager
 from .store import Store
 from .transports.base import Transport, split_message
+
+if TYPE_CHECKING:
+    from .ops.server import OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class Bot:
         transports: list[Transport] | None = None,
         clock: Callable[[], float] = time.monotonic,
         store: Store | None = None,
+        serve_ops: bool = True,
     ) -> None:
         self.loaded_config = config
         self.settings = config.settings
@@ -83,6 +88,11 @@ class Bot:
         self._chat_controls: dict[tuple[str, str, str, str], bool] = {}
         self.started_at = 0.0
         self._secret_filter: SecretFilter | None = None
+        #: the metrics and health listener (``bot.metrics.listen``), None when off
+        self.ops: OpsServer | None = None
+        #: False for the CLI's throw-away bots (``plugins --health``): they must not take the
+        #: running bot's metrics port
+        self._serve_ops = serve_ops
         self._index_people()
 
     # ------------------------------------------------------------------ permissions
@@ -149,6 +159,7 @@ class Bot:
         self.store.migrate(self.migrations())
         self.load_chat_controls()
         self._install_secret_filter()
+        self.ops = await start_ops(self) if self._serve_ops else None
         extra = [self.loaded_config.base_dir / d for d in self.settings.bot.plugin_dirs]
         self.plugins.discover(extra)
         await self.alerts.start()
@@ -162,6 +173,8 @@ class Bot:
                 continue
             await self.plugins.try_enable(name)
         await self._start_transports()
+        if self.ops is not None:
+            self.ops.running()
 
     def _install_secret_filter(self) -> None:
         if self._secret_filter is None:
@@ -203,6 +216,8 @@ class Bot:
         Transports stop last so that what plugins say while shutting down (a presence left,
         a final alert) still reaches the chats.
         """
+        if self.ops is not None:
+            self.ops.stopping()
         self.dispatcher.abandon_asks()
         try:
             await asyncio.wait_for(self.dispatcher.idle(), 10)
@@ -216,6 +231,8 @@ class Bot:
             except Exception:
                 log.exception("transport %s failed to stop", t.platform)
         self.plugins.unregister(CORE_PLUGIN)
+        if self.ops is not None:
+            await self.ops.stop()
         self.store.close()
         if self._secret_filter is not None:
             logging.getLogger().removeFilter(self._secret_filter)

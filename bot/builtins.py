@@ -14,6 +14,7 @@ from .alerts import Topic
 from .commands import Command, Permission, Rest, command
 from .errors import BotError, UsageError, UserError
 from .hookspecs import hookimpl
+from .ops.readiness import components
 from .plugins import CORE_PLUGIN
 
 if TYPE_CHECKING:
@@ -80,16 +81,8 @@ async def status(ctx: Context) -> str:
     bot = ctx.bot
     uptime = time.monotonic() - bot.started_at
     lines = [f"{bot.settings.bot.name}: up {uptime:.0f} s"]
-    names = sorted(set(bot.plugins.runtimes) | set(bot.plugins.failures))
-    for name in names:
-        if name == "core":
-            continue
-        health = await bot.plugins.health(name)
-        reason = f" - {health.reason}" if health.reason else ""
-        lines.append(f"plugin {name}: {health.state}{reason}")
-    for platform, transport in sorted(bot.transports.items()):
-        state, reason = transport.status()
-        lines.append(f"transport {platform}: {state}" + (f" - {reason}" if reason else ""))
+    # The same list and words as /readyz and the connection-state metrics.
+    lines += [c.line() for c in await components(bot)]
     claims = links.status_line(ctx)
     if claims:
         lines.append(claims)

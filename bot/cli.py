@@ -1,4 +1,5 @@
-"""The ``bot`` command line: run, check-config, migrate, plugins, simulate, new-plugin."""
+"""The ``bot`` command line: run, check-config, migrate, plugins, simulate, new-plugin,
+backup, restore."""
 
 from __future__ import annotations
 
@@ -15,23 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .config import LoadedConfig, Settings, load_config
 from .errors import BotError, ConfigError
+from .logs import FORMATS, setup_logging
 
 if TYPE_CHECKING:
     from .app import Bot
     from .plugins import PluginDescription
 
 log = logging.getLogger("bot")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Library chatter (reconnect attempts of aio-pika, discord.py's gateway) stays at warning.
-    for noisy in ("aio_pika", "aiormq", "websockets", "discord", "telegram", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _load(path: str) -> LoadedConfig:
@@ -82,11 +73,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _offline_bot(config: LoadedConfig) -> Bot:
     """A bot for inspecting plugins: no transports, and a throwaway in-memory store, so
-    checking a config never creates a database or a key file."""
+    checking a config never creates a database or a key file; no metrics listener either
+    (the running bot holds ``bot.metrics.listen``)."""
     from .app import Bot
     from .store import Store
 
-    return Bot(config, store=Store(":memory:", key=b"0" * 43 + b"="), transports=[])
+    store = Store(":memory:", key=b"0" * 43 + b"=")
+    return Bot(config, store=store, transports=[], serve_ops=False)
 
 
 # --------------------------------------------------------------------------- check-config
@@ -287,6 +280,50 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return asyncio.run(_simulate(args.name, args.args, args.plugin_dir))
 
 
+# --------------------------------------------------------------------------- backup, restore
+
+
+def _database(config: LoadedConfig) -> Path:
+    path = config.database_path()
+    if str(path) == ":memory:":
+        print("bot.database is :memory:; there is nothing to back up or restore", file=sys.stderr)
+        raise SystemExit(2)
+    return path
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .backup import BackupError, create_backup
+
+    db = _database(_load(args.config))
+    try:
+        done = create_backup(db, Path(args.dest))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 2
+    key = "its key file" if done.key == "file" else "a note that the key is in BOT_SECRET_KEY"
+    print(
+        f"backed up {db} ({done.ledger_rows} ledger rows, {done.links} linked accounts) "
+        f"with {key} to {done.path}"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .backup import BackupError, restore_backup
+
+    db = _database(_load(args.config))
+    try:
+        done = restore_backup(Path(args.src), db)
+    except BackupError as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"restored {db} from {args.src} ({done.ledger_rows} ledger rows, "
+        f"{done.links} linked accounts); the tokens open with its key"
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -299,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         "docs/writing-plugins.md, or bot new-plugin --help.",
     )
     parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    parser.add_argument(
+        "--log-format", choices=FORMATS, default="text", help="json: one object per line"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the bot")
@@ -361,13 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "backup", help="copy the database and its key while the bot runs (a dir or .tar.gz)"
+    )
+    p.add_argument("--config", "-c", default="bot.yaml")
+    p.add_argument("dest", help="a new directory, or a file name ending in .tar.gz")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="put a backup back (the bot must be stopped)")
+    p.add_argument("--config", "-c", default="bot.yaml")
+    p.add_argument("src", help="a backup directory or .tar.gz made by `bot backup`")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

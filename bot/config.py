@@ -72,6 +72,32 @@ class PlatformIds(StrictModel):
         return list(getattr(self, platform, []) or [])
 
 
+class MetricsSection(StrictModel):
+    """``bot.metrics``: where to serve /metrics, /healthz and /readyz (off when unset)."""
+
+    #: ``host:port`` (``[::1]:9464`` for IPv6; port 0 picks a free one)
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        if v is not None:
+            _host_port(v)
+        return v
+
+    def address(self) -> tuple[str, int]:
+        assert self.listen is not None
+        return _host_port(self.listen)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError("must be host:port, like 127.0.0.1:9464")
+    return host, int(port)
+
+
 class BotSection(StrictModel):
     name: str = "bot"
     prefix: str = "!"
@@ -87,6 +113,8 @@ class BotSection(StrictModel):
     alert_chat_per_minute: int = 20
     #: alert router: at most this many alert messages per second over all chats
     alert_global_per_second: float = 25.0
+    #: the operator's listener (metrics and health); nothing listens unless ``listen`` is set
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @field_validator("prefix")
     @classmethod

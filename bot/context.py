@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import metrics
 from .errors import NotConnected, UserError
 from .links import ClaimOutcome, claim, link_hint
 from .messages import Message, Reply
@@ -80,6 +81,8 @@ class Context:
         if client is None:
             name = self.plugin.name if self.plugin else "this plugin"
             raise NotConnected(f"{name} is not running right now.", service=name)
+        if metrics.active() and self.plugin is not None:
+            return metrics.timed_client(self.plugin.name, client)  # API calls timed by call
         return client
 
     @property

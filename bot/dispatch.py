@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from . import metrics
 from .commands import Command, Cooldowns, Permission
 from .context import Context
 from .errors import PermissionDenied, UsageError, UserError
@@ -195,6 +197,7 @@ class Dispatcher:
         ctx = Context(bot, message, cmd, plugin, is_admin=is_admin, is_owner=is_owner)
         args: dict[str, Any] = {}
         audited = cmd.permission >= Permission.ADMIN
+        started, outcome = time.perf_counter(), metrics.OK
         try:
             self._check(ctx, cmd)
             if kwargs is not None:
@@ -220,6 +223,7 @@ class Dispatcher:
             if audited:
                 bot.store.audit(message.platform, message.user_id, cmd.name, _redact(args), "ok")
         except UserError as exc:
+            outcome = metrics.command_outcome(exc)
             if audited and not isinstance(exc, PermissionDenied):
                 bot.store.audit(
                     message.platform, message.user_id, cmd.name, _redact(args), f"refused: {exc}"
@@ -228,8 +232,13 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except Exception:
-            error_id = uuid.uuid4().hex[:8]
-            log.exception("command %s failed (error id %s)", cmd.name, error_id)
+            outcome, error_id = metrics.FAILED, uuid.uuid4().hex[:8]
+            log.exception(
+                "command %s failed (error id %s)",
+                cmd.name,
+                error_id,
+                extra={"error_id": error_id, "plugin": cmd.plugin},
+            )
             if audited:
                 bot.store.audit(
                     message.platform, message.user_id, cmd.name, _redact(args), f"error {error_id}"
@@ -242,6 +251,9 @@ class Dispatcher:
                     error=True,
                 ),
             )
+        metrics.command_done(
+            cmd.name, cmd.plugin, message.platform, outcome, time.perf_counter() - started
+        )
 
     def _check(self, ctx: Context, cmd: Command) -> None:
         bot = self.bot

@@ -97,6 +97,22 @@ class LinkClaim:
     settled_by: str | None
 
 
+def key_opens(conn: sqlite3.Connection, key: bytes) -> bool | None:
+    """Whether ``key`` opens this database's canary; None if it has none yet (``bot
+    backup`` and ``bot restore`` check a copy with this, without writing to it)."""
+    try:
+        row = conn.execute("select value from meta where key = ?", (_CANARY,)).fetchone()
+    except sqlite3.OperationalError:
+        return None  # not migrated yet: no meta table
+    if row is None:
+        return None
+    try:
+        Fernet(key).decrypt(row[0].encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 class Link:
     """A chat user's account on one outside service.
 

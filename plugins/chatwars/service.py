@@ -21,7 +21,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot import NotConnected
+from bot import NotConnected, metrics
 from bot.backoff import backoff_delays
 
 from .alerts import FeedAlerts
@@ -94,7 +94,7 @@ class ChatWarsService:
             raise ChatWarsNotConnected(
                 f"the ChatWars simulator cannot start: {self.simulator_problem}"
             )
-        return self.client
+        return metrics.timed_client("chatwars", self.client)  # API calls timed
 
     # ------------------------------------------------------------------ linking
 

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot import metrics
+
 from .errors import BudgetExhausted
 from .models import BudgetSnapshot
 
@@ -144,6 +146,7 @@ class RateBudget:
                 if slot > deadline:
                     raise BudgetExhausted(retry_after=slot - now, command=command)
                 spend.at = slot
+                metrics.rate_limit_wait("concertpos", slot - now)
                 await asyncio.sleep(slot - now)
         except BaseException:
             self.refund(spend)

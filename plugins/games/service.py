@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from bot import NotConnected, ServiceError, UserError
+from bot import NotConnected, ServiceError, UserError, metrics
 
 from .alerts import TOPIC, EventBatcher
 from .client import GamesClient
@@ -99,7 +99,7 @@ class GamesService:
         """
         if not self.client.connected and self.client.starting:
             await self.client.wait_ready()
-        return self.client
+        return metrics.timed_client("games", self.client)  # API calls timed
 
     async def warm_up(self) -> None:
         """Learn the names of the games followed before a restart, so alerts name them."""

@@ -19,6 +19,8 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 
+from ... import metrics
+
 log = logging.getLogger(__name__)
 
 #: Telegram asks for this much more than it says, in practice
@@ -112,6 +114,7 @@ class ChatFloodLimiter(AIORateLimiter):
                 attempt += 1
                 self.flood_waits += 1
                 wait = retry_after_seconds(exc) + _SLACK
+                metrics.rate_limit_wait("telegram_flood", wait)
                 until = self._clock() + wait
                 self._paused[key] = max(self._paused.get(key, 0.0), until)
                 log.info(
