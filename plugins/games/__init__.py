@@ -99,6 +99,8 @@ def bot_health(plugin: PluginRuntime) -> Health:
         return Health.up(f"following {followed} game(s)" if followed else "")
     if client.starting:
         return Health.down("Connecting to the games service.")
+    if client.login_refused and client.last_error:
+        return Health.down(f"The games service {client.last_error}; retrying.")
     reason = client.last_error or "not connected"
     return Health.down(f"The games service is not reachable ({reason}); retrying.")
 

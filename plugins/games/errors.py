@@ -8,7 +8,11 @@ branch without parsing text.
 
 from __future__ import annotations
 
+from bot import clip
 from bot.errors import ServiceError, UserError
+
+# API text quoted in an error message is cut to this many characters.
+MAX_QUOTED = 200
 
 SERVICE = "games"
 
@@ -24,7 +28,7 @@ class GamesRefused(GamesError):
     """The API answered with its generic error (res 666); ``text`` is the API's own words."""
 
     def __init__(self, text: str) -> None:
-        shown = text.strip() or "no reason given"
+        shown = clip(text.strip(), MAX_QUOTED) or "no reason given"
         super().__init__(f"The games service refused the request: {shown}", code="666")
         self.text = shown
 
@@ -33,7 +37,7 @@ class AdminRefused(GamesError):
     """Becoming a game admin was refused (res 645): no privileges, or enough admins already."""
 
     def __init__(self, game_id: str, reason: str) -> None:
-        shown = reason.strip() or "no reason given"
+        shown = clip(reason.strip(), MAX_QUOTED) or "no reason given"
         super().__init__(f"Could not become an admin of game {game_id}: {shown}", code="645")
         self.game_id = game_id
         self.reason = shown

@@ -94,11 +94,12 @@ class GamesService:
         """The client, once its first connection attempt is over.
 
         Right after start-up (a piped console script sends its first line at once) a command
-        waits for the connection instead of failing; once the service is known to be down,
-        calls fail at once with a clear message rather than making every user wait.
+        waits for the connection, at most the call timeout, instead of failing; once the
+        service is known to be down, calls fail at once with a clear message rather than
+        making every user wait.
         """
         if not self.client.connected and self.client.starting:
-            await self.client.wait_ready()
+            await self.client.wait_first_attempt()
         return self.client
 
     async def warm_up(self) -> None:
