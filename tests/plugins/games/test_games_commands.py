@@ -223,6 +223,37 @@ async def test_close_with_manual_pools_asks_to_resend_then_closes_for_good(
         assert games_sim.games[gid].closed
 
 
+async def test_closing_a_game_no_chat_follows_names_the_blocked_pool(
+    bot_harness, games_sim: GamesSimulator, open_game: Game
+) -> None:
+    """#13: the simulator sends 362/368 to subscribers only (the document's strict reading),
+    so the bot joins the game for the close, reports the pools, and leaves it again."""
+    gid = open_game.game_id
+    games_sim.add_pool(gid, "Goals by Argentina", target_id="argentina", action_id="goal")
+    manual = games_sim.add_pool(gid, "Man of the match", manual=True)
+    async with games_bot(bot_harness, games_sim) as bot:
+        chat = bot.chat()
+        client: GamesClient = bot.client("games")
+        since = len(games_sim.requests)
+        replies = await chat.say(f"!game close {gid[:8]}", user=ADMIN, confirm=True)
+        assert replies[-1] == (
+            f"Argentina - Brazil ({gid[:8]}) is not closed yet: betting is blocked in 1 pool(s) "
+            "that must be resolved by hand: Man of the match. 1 pool(s) were resolved "
+            f"automatically: Goals by Argentina. Resolve them, then send !game close {gid} "
+            "again to close the game for good."
+        )
+        ops = _ops(games_sim, since)
+        assert ops.index(OP_JOIN) < ops.index(OP_CLOSE) < ops.index(OP_LEAVE)
+        assert games_sim.subscriber_count(gid) == 0 and client.joined_games == frozenset()
+
+        await games_sim.resolve_pool(gid, manual)
+        replies = await chat.say(f"!game close {gid[:8]}", user=ADMIN, confirm=True)
+        assert replies[-1] == f"Argentina - Brazil ({gid[:8]}) is closed for good."
+        assert games_sim.games[gid].closed
+        await settle(bot)
+        assert bot.alerts_sent == []  # no chat followed it: nobody is alerted
+
+
 # ---------------------------------------------------------------- refusals read clearly
 
 
