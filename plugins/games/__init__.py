@@ -55,13 +55,16 @@ async def bot_startup(plugin: PluginRuntime, config: GamesConfig, bot: Any) -> N
     if config.simulate:
         session_key = session_key or DEFAULT_ADMIN_KEY
         source_id = source_id or DEFAULT_SOURCE_ID
+        # With user_id set the bot logs in the vendor's way; the simulator's bot user takes
+        # that id so the digest checks out (a numeric id, as the vendor's are).
+        bot_id = int(config.user_id) if config.user_id and config.user_id.isdigit() else 1
         sim = GamesSimulator(
             "127.0.0.1",
             0,
             source_id=source_id,
             sessions={
-                DEFAULT_PLAYER_KEY: SimUser(2, "player"),
-                session_key: SimUser(1, "games-bot", source_admin=True),
+                DEFAULT_PLAYER_KEY: SimUser(bot_id + 1, "player"),
+                session_key: SimUser(bot_id, "games-bot", source_admin=True),
             },
         )
         sim.add_demo_game()

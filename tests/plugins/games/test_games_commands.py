@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot import ServiceError
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.models import Game, NewGame
 from bot_plugins.games.simulator import DEFAULT_PLAYER_KEY, GamesSimulator, SimGame
@@ -292,6 +293,39 @@ async def test_a_666_error_reads_clearly_and_changes_nothing(
         audit = bot.bot.store.audit_rows()
         assert audit[0]["command"] == "game open"
         assert audit[0]["outcome"] == f"refused: {refused}"
+
+
+async def test_huge_text_from_the_api_is_clipped_in_replies_and_alerts(
+    bot_harness, games_sim: GamesSimulator, open_game: Game, make_games_client: MakeClient
+) -> None:
+    """#14 item 11: 100 KB names, statuses and errors reached the chat unbounded."""
+    gid = open_game.game_id
+    game = games_sim.games[gid]
+    game.name = "N" * 100_000
+    game.type = "T" * 100_000
+    games_sim.add_session("long-name-key", "U" * 100_000)
+    async with games_bot(bot_harness, games_sim) as bot:
+        chat = bot.chat()
+        [listing] = await chat.say("!games")
+        assert len(listing) < 1000 and "N" * 199 + "…" in listing
+        [details] = await chat.say(f"!game {gid}")
+        assert len(details) < 2000 and details.startswith("N" * 199 + "… [" + "T" * 199 + "…]")
+        await chat.say(f"!game join {gid}")
+        stranger = await make_games_client("long-name-key")
+        await stranger.join_game(gid)
+        alert = await alert_in(bot, "chat1", " joined.")
+        assert len(alert.text) < 600 and "U" * 99 + "… joined." in alert.text
+        games_sim.muted_ops.add(OP_CLOSE)
+        client: GamesClient = bot.client("games")
+        close = asyncio.create_task(client.close_game(gid))
+        await eventually(lambda: games_sim.requests[-1].get("op") == OP_CLOSE)
+        await games_sim.inject({"res": 666, "game_id": gid, "text": "E" * 100_000})
+        try:
+            await close
+        except ServiceError as refused:
+            assert refused.message == ("The games service refused the request: " + "E" * 199 + "…")
+        else:
+            raise AssertionError("the close was not refused")
 
 
 async def test_joining_a_closed_game_is_refused(

@@ -53,6 +53,13 @@ async def test_the_embedded_simulator_serves_every_command(bot_harness) -> None:
         assert bot.failures == {}
 
 
+async def test_the_embedded_simulator_checks_the_vendor_login_too(bot_harness) -> None:
+    async with bot_harness(plugins={"games": {"simulate": True, "user_id": 42}}) as bot:
+        [listing] = await bot.chat().say("!games")
+        assert listing.startswith("Active games (1):")
+        assert bot.client("games").user_id == "42" and bot.failures == {}
+
+
 def _dead_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
