@@ -563,6 +563,7 @@ class GamesConnection:
         self.last_error = None
         self.login_refused = False
         helper = self._spawn(self._after_connect(ws))
+        closed: ConnectionClosed | None = None
         try:
             async for raw in ws:
                 try:
@@ -570,13 +571,13 @@ class GamesConnection:
                 except Exception as exc:
                     # One line, no traceback: a hostile frame must not flood the log.
                     log.warning("games: could not handle a frame: %s", type(exc).__name__)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            closed = exc
         finally:
             self._ws = None
             self._ready.clear()
             if not self._closing:
-                why = _close_reason(ws)
+                why = _close_reason(closed)
                 if self.last_error is None:
                     self.last_error = f"connection lost{why}"
                 log.warning("games: connection to %s lost%s", wire.safe_url(self.url), why)
@@ -634,13 +635,16 @@ def _remember(memory: OrderedDict[str, Any], key: str, value: Any) -> None:
         memory.popitem(last=False)
 
 
-def _close_reason(ws: ClientConnection) -> str:
-    """Why the link closed, in a few words (an oversized frame is 1009, a dead link 1011)."""
-    code = ws.close_code
-    if code is None or code in (1000, 1001):
+def _close_reason(closed: ConnectionClosed | None) -> str:
+    """Why the link closed, in a few words: the close frame either side sent that was not a
+    normal one (an oversized frame is our 1009, a dead link our 1011, an outage theirs)."""
+    if closed is None:
         return ""
-    reason = clip(ws.close_reason or "", 80)
-    return f" ({code}{': ' + reason if reason else ''})"
+    for frame in (closed.sent, closed.rcvd):
+        if frame is not None and frame.code not in (1000, 1001):
+            reason = clip(frame.reason, 80)
+            return f" ({frame.code}{': ' + reason if reason else ''})"
+    return ""
 
 
 def _op_label(op: int) -> str:

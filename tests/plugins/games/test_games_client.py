@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -605,6 +606,32 @@ async def test_odd_frames_and_formats_are_tolerated(
     assert details.targets.find("argentina:1") is not None
     assert details.past_events[0].happened_at == datetime.fromtimestamp(1417180267, UTC)
     assert await games_client.ping() >= 0
+
+
+async def test_a_deeply_nested_frame_costs_one_log_line_and_nothing_else(
+    games_client: GamesClient, games_sim: GamesSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#14 item 7: the parser's RecursionError escaped as a traceback per frame."""
+    caplog.set_level(logging.WARNING, logger="bot_plugins.games")
+    await games_sim.inject('{"res": 342, "targets": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    await eventually(lambda: games_client.bad_frames == 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "games: ignored a frame of 200025 bytes: JSON nested deeper than 64 levels"
+    ]
+    assert caplog.records[0].exc_info is None
+    assert games_client.connections == 1 and await games_client.list_games() == []
+
+
+async def test_an_oversized_frame_drops_the_link_which_comes_back(
+    make_games_client: MakeClient, games_sim: GamesSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot_plugins.games")
+    client = await make_games_client(max_frame_bytes=2**16)
+    await games_sim.inject({"res": 470, "game_id": "g", "user_name": "x" * 2**16})
+    await eventually(lambda: client.connections == 2 and client.connected)
+    [lost] = [r.getMessage() for r in caplog.records]
+    assert lost.startswith(f"games: connection to {games_sim.url} lost (1009")
+    assert await client.list_games() == []
 
 
 async def test_times_in_seconds_read_the_same_as_millis() -> None:
