@@ -304,7 +304,6 @@ class GamesConnection:
             settle=self.close_settle,
         )
         self._pending.append(pending)
-        answered = False
         try:
             frame = {"header": wire.header(self._session_key), "op": op, **body}
             try:
@@ -316,6 +315,7 @@ class GamesConnection:
             try:
                 await asyncio.wait_for(asyncio.shield(pending.future), self.timeout)
             except TimeoutError:
+                self._abandon(pending)
                 meanwhile = (
                     f" It reported an error meanwhile that may concern it: {pending.stray_error}"
                     if pending.stray_error
@@ -326,13 +326,10 @@ class GamesConnection:
                     + meanwhile,
                     service=SERVICE,
                 ) from None
-            answered = True
             return pending
         finally:
-            if answered or ws is not self._ws:
+            if not pending.abandoned:
                 self._forget(pending)
-            else:
-                self._abandon(pending)
 
     def _forget(self, pending: _Pending) -> None:
         if pending in self._pending:

@@ -354,11 +354,12 @@ async def test_a_late_reply_never_answers_a_newer_call(
     games_sim.muted_ops.add(OP_GET_DETAILS)
     with pytest.raises(ServiceTimeout):
         await client.get_game(gid)
-    games_sim.muted_ops.clear()
-    late = {"res": 342, "game_id": gid, "name": "Stale", "status": "game_closed"}
     second = asyncio.create_task(client.get_game(gid))
-    await games_sim.inject(late)  # the first call's reply, arriving late
-    assert (await second).name == "Argentina - Brazil"
+    await eventually(lambda: sum(r["op"] == OP_GET_DETAILS for r in games_sim.requests) == 2)
+    # The first call's reply arrives late, then the second's: each lands where it belongs.
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Stale", "status": "x"})
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Fresh", "status": "x"})
+    assert (await second).name == "Fresh"
 
 
 async def test_api_error_text_never_echoes_the_session_key(
