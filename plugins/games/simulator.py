@@ -32,9 +32,10 @@ keeps its database, so clients can be seen re-joining.
 Test hooks: :meth:`add_session`, :meth:`add_demo_game`, :meth:`add_pool`,
 :meth:`resolve_pool`, :meth:`block_betting`, :meth:`register_event`, :meth:`inject`,
 :meth:`drop_connections`, :meth:`restart`, :meth:`subscriber_count`, ``muted_ops`` (ops left
-unanswered), ``requests`` (every request received, as parsed JSON), ``logins`` (the query of
-every accepted digest login), ``accept_delay`` (seconds each handshake is held back) and
-``require_digest`` (refuse connections without the login query).
+unanswered), ``refuse_logon`` (answer logon with 110), ``requests`` (every request received,
+as parsed JSON), ``logins`` (the query of every accepted digest login), ``accept_delay``
+(seconds each handshake is held back) and ``require_digest`` (refuse connections without the
+login query).
 """
 
 from __future__ import annotations
@@ -187,6 +188,8 @@ class GamesSimulator(Simulator):
         self.requests: list[dict[str, Any]] = []
         self.logins: list[dict[str, str]] = []
         self.muted_ops: set[int] = set()
+        #: answer every logon with 110 (the vendor's logon_fail), e.g. a suspended account
+        self.refuse_logon = False
         self._rng = random.Random(seed)
         self._server: Server | None = None
         self._conns: set[_Conn] = set()
@@ -431,6 +434,9 @@ class GamesSimulator(Simulator):
     async def _op_logon(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
         """Op 100 (the vendor's docs): 100 once, 112 when already logged on, 110 when the
         connection has no login digest and the header names no known session either."""
+        if self.refuse_logon:
+            await self._send(conn, {"res": wire.RES_LOGON_FAILED})
+            return
         if conn.logged_on:
             await self._send(conn, {"res": wire.RES_LOGON_ALREADY})
             return

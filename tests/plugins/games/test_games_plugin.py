@@ -22,6 +22,7 @@ from bot_plugins.games.testing import (
     alert_in,
     eventually,
     games_bot,
+    games_section,
 )
 from bot_plugins.games.wire import OP_JOIN, OP_LIST, OP_LOGON
 
@@ -262,3 +263,20 @@ async def test_a_piped_first_command_waits_for_a_slow_handshake(tmp_path: Path) 
         out, err = await asyncio.wait_for(process.communicate(b"!games\n"), 60)
     assert process.returncode == 0, err.decode()
     assert out.decode().startswith("Active games (1):\n- Argentina - Brazil [football]: ")
+
+
+async def test_a_refused_logon_is_said_plainly_in_status(bot_harness) -> None:
+    async with GamesSimulator() as sim:
+        sim.refuse_logon = True
+        section = {**games_section(sim), "user_id": "1"}
+        async with bot_harness(plugins={"games": section}) as bot:
+            client: GamesClient = bot.client("games")
+            await eventually(lambda: client.login_refused, within=5.0)
+            [status] = await bot.chat().say("!status")
+            assert (
+                "plugin games: down - The games service refused the bot's logon (op 100); "
+                "check user_id; retrying." in status
+            )
+            sim.refuse_logon = False
+            await eventually(lambda: client.connected, within=10.0)
+            assert (await bot.chat().say("!games"))[0] == "There are no active games right now."
