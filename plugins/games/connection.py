@@ -13,7 +13,7 @@ Why it is shaped like this:
   is logged, and a call that then times out says an error arrived meanwhile.
 * **The server is not trusted.** Frames are bounded in size (``max_size``, an oversized frame
   drops the connection, which is then re-established) and in JSON nesting (checked before
-  parsing); a bad frame costs one log line, never a traceback or the connection.
+  any reader walks a frame); a bad frame costs one log line, never a traceback or the link.
 * **Keep-alive is the websocket protocol's ping**, not op 1 (which the protocol document does
   not list): an unanswered ping closes the link and the run loop reconnects.
 * **Login.** The header's ``session_key`` goes on every request (the document). With a

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -302,47 +301,45 @@ class BadFrame(ValueError):
         self.reason = reason
 
 
-# A whole JSON string (escapes included) or one bracket; strings are skipped in one C-level
-# match so brackets inside them do not count.
-_DEPTH_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when a parsed frame nests lists/objects more than ``limit`` deep.
 
-
-def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when ``text`` nests arrays/objects more than ``limit`` deep.
-
-    Checked before parsing: the parser recurses per level, so a frame of ten thousand ``[``
-    costs a RecursionError (or worse, in code that walks the result) instead of one refusal.
+    Walked without recursion, so the check itself cannot overflow; the readers that walk a
+    frame (the target tree) recurse per level and rely on it.
     """
-    if text.count("[") + text.count("{") <= limit:
-        return False  # the common case, at C speed
-    depth = 0
-    for match in _DEPTH_TOKENS.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in "]}":
-            depth -= 1
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        nested = [child for child in children if isinstance(child, dict | list)]
+        if nested and depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in nested if child)
     return False
 
 
 def decode_frame(raw: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
-    """A server frame as a JSON object, or :class:`BadFrame` saying why it is none."""
+    """A server frame as a JSON object, or :class:`BadFrame` saying why it is none.
+
+    Nesting is bounded twice: the C parser stops a frame of thousands of levels with a
+    RecursionError (caught here, so it costs one refusal, never a traceback), and anything
+    deeper than ``max_depth`` is refused before any reader walks it. Counting brackets first
+    is C-fast and spares the walk for every normal frame.
+    """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise BadFrame("not UTF-8") from None
-    if too_deep(text, max_depth):
-        raise BadFrame(f"JSON nested deeper than {max_depth} levels")
     try:
         message = json.loads(text)
     except RecursionError:
-        raise BadFrame("JSON nested too deeply") from None
+        raise BadFrame("JSON nested too deeply to parse") from None
     except ValueError:
         raise BadFrame("not JSON") from None
     if not isinstance(message, dict):
         raise BadFrame(f"a JSON {type(message).__name__}, not an object")
+    if text.count("[") + text.count("{") > max_depth and too_deep(message, max_depth):
+        raise BadFrame(f"JSON nested deeper than {max_depth} levels")
     return message
 
 

@@ -617,7 +617,7 @@ async def test_a_deeply_nested_frame_costs_one_log_line_and_nothing_else(
     await games_sim.inject('{"res": 342, "targets": ' + "[" * 100_000 + "]" * 100_000 + "}")
     await eventually(lambda: games_client.bad_frames == 1)
     assert [r.getMessage() for r in caplog.records] == [
-        "games: ignored a frame of 200025 bytes: JSON nested deeper than 64 levels"
+        "games: ignored a frame of 200025 bytes: JSON nested too deeply to parse"
     ]
     assert caplog.records[0].exc_info is None
     assert games_client.connections == 1 and await games_client.list_games() == []

@@ -74,10 +74,11 @@ async def test_get_opcodes_answers_from_the_table(games_client: GamesClient) -> 
 # ---------------------------------------------------------------- frames
 
 
-def test_frames_are_refused_with_a_reason_before_they_cost_anything() -> None:
+def test_frames_are_refused_with_a_reason_before_any_reader_walks_them() -> None:
     cases = {
         b"\xff\xfe": "not UTF-8",
-        "[" * 100_000: "JSON nested deeper than 64 levels",
+        "[" * 100_000: "JSON nested too deeply to parse",
+        '{"a": ' + "[" * 500 + "]" * 500 + "}": "JSON nested deeper than 64 levels",
         '{"a": ' + "[" * 65 + "]" * 65 + "}": "JSON nested deeper than 64 levels",
         "{'a': 1}": "not JSON",
         "[1, 2]": "a JSON list, not an object",
