@@ -42,11 +42,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bot import NotConnected, ServiceTimeout, clip
+from bot import clip
 from bot.backoff import backoff_delays
 
 from . import wire
-from .errors import SERVICE, GamesError, GamesInputError, GamesRefused
+from .errors import GamesError, GamesInputError, GamesNotConnected, GamesRefused, GamesTimeout
 from .events import GameEvent, RejoinFailed, read_event
 from .models import check_id
 
@@ -233,12 +233,11 @@ class GamesConnection:
         if not self.connected:
             raise self._not_connected()
 
-    def _not_connected(self) -> NotConnected:
+    def _not_connected(self) -> GamesNotConnected:
         if self.login_refused and self.last_error:
-            return NotConnected(f"The games service {self.last_error}.", service=SERVICE)
-        return NotConnected(
-            f"Could not connect to the games service at {wire.safe_url(self.url)}.",
-            service=SERVICE,
+            return GamesNotConnected(f"The games service {self.last_error}.")
+        return GamesNotConnected(
+            f"Could not connect to the games service at {wire.safe_url(self.url)}."
         )
 
     async def close(self) -> None:
@@ -289,9 +288,8 @@ class GamesConnection:
         after ``close_settle`` quiet seconds when no reply comes."""
         ws = self._ws
         if ws is None:
-            raise NotConnected(
-                "The games service is not connected right now; try again shortly.",
-                service=SERVICE,
+            raise GamesNotConnected(
+                "The games service is not connected right now; try again shortly."
             )
         spec = wire.OPS[op]
         pending = _Pending(
@@ -309,8 +307,8 @@ class GamesConnection:
             try:
                 await ws.send(json.dumps(frame))
             except ConnectionClosed:
-                raise NotConnected(
-                    "The games service connection dropped; try again shortly.", service=SERVICE
+                raise GamesNotConnected(
+                    "The games service connection dropped; try again shortly."
                 ) from None
             try:
                 await asyncio.wait_for(asyncio.shield(pending.future), self.timeout)
@@ -321,10 +319,9 @@ class GamesConnection:
                     if pending.stray_error
                     else ""
                 )
-                raise ServiceTimeout(
+                raise GamesTimeout(
                     f"The games service did not answer the {_op_label(op)} request in time."
-                    + meanwhile,
-                    service=SERVICE,
+                    + meanwhile
                 ) from None
             return pending
         finally:
@@ -487,10 +484,9 @@ class GamesConnection:
                 call.settle_handle.cancel()
             if not call.future.done():
                 call.future.set_exception(
-                    NotConnected(
+                    GamesNotConnected(
                         "The games service connection was lost before it answered; "
-                        "the request may or may not have been carried out.",
-                        service=SERVICE,
+                        "the request may or may not have been carried out."
                     )
                 )
 
@@ -601,12 +597,12 @@ class GamesConnection:
                     await ws.close()
                     return
             await self._restore()
-        except (ServiceTimeout, GamesError) as exc:
+        except GamesError as exc:
             self.last_error = f"did not complete the logon ({exc.message})"
             log.warning("games: %s", self.last_error)
             await ws.close()
             return
-        except NotConnected:
+        except GamesNotConnected:
             return
         self._ready.set()
         self._attempted.set()
@@ -618,7 +614,7 @@ class GamesConnection:
             except GamesRefused as exc:
                 self._joined.pop(game_id, None)
                 self._emit(RejoinFailed(game_id=game_id, reason=exc.text))
-            except (ServiceTimeout, GamesError) as exc:
+            except GamesError as exc:
                 # Kept in the joined set: the next reconnect tries again. One silent game
                 # must not hold every other call back.
                 self.last_error = f"could not join {game_id} again"

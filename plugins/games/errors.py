@@ -3,13 +3,23 @@
 Every refusal or failure of the API is a :class:`bot.errors.ServiceError` so the dispatcher
 shows its message in chat as is; the messages are therefore plain sentences and never carry
 the session key. ``code`` holds the API's own result code (``"645"``, ``"666"``) so callers can
-branch without parsing text.
+branch without parsing text. The tree::
+
+    ServiceError (bot.errors)
+    +-- GamesError               everything the games client raises: catch this one
+        +-- GamesRefused         666, with the API's text
+        +-- AdminRefused         645
+        +-- BadReply             a reply we cannot read
+        +-- GamesNotConnected    also a bot.errors.NotConnected
+        +-- GamesTimeout         also a bot.errors.ServiceTimeout
+    UserError (bot.errors)
+    +-- GamesInputError          refused before sending: the API never saw it
 """
 
 from __future__ import annotations
 
 from bot import clip
-from bot.errors import ServiceError, UserError
+from bot.errors import NotConnected, ServiceError, ServiceTimeout, UserError
 
 # API text quoted in an error message is cut to this many characters.
 MAX_QUOTED = 200
@@ -45,6 +55,14 @@ class AdminRefused(GamesError):
 
 class BadReply(GamesError):
     """The API answered with something we cannot read; nothing was changed on our side."""
+
+
+class GamesNotConnected(NotConnected, GamesError):
+    """No live connection (or it dropped while a call waited); raised at once, never a hang."""
+
+
+class GamesTimeout(ServiceTimeout, GamesError):
+    """The API did not answer a call in time (it may still have carried it out)."""
 
 
 class GamesInputError(UserError, ValueError):

@@ -21,7 +21,7 @@ from bot import NotConnected, ServiceError, UserError
 
 from .alerts import TOPIC, EventBatcher
 from .client import GamesClient
-from .errors import GamesInputError, GamesRefused
+from .errors import GamesInputError, GamesNotConnected, GamesRefused
 from .events import DetailsChanged, GameClosed, GameEvent, RejoinFailed
 from .format import alert_text, game_label
 from .models import Game, GameDetails, GameSummary, check_id
@@ -53,7 +53,7 @@ def service_of(ctx: Context) -> GamesService:
     """The running plugin's service; a clear message when the plugin is not running."""
     service = _SERVICES.get(ctx.plugin) if ctx.plugin is not None else None
     if service is None or ctx.plugin is None or ctx.plugin.client is None:
-        raise NotConnected("The games plugin is not running right now.", service="games")
+        raise GamesNotConnected("The games plugin is not running right now.")
     return service
 
 

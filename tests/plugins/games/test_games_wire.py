@@ -4,13 +4,15 @@ helpers both ends share behave at their edges."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from bot_plugins.games import wire
+from bot.errors import NotConnected, ServiceTimeout, UserError
+from bot_plugins.games import errors, wire
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.models import Game, NewGame
 from bot_plugins.games.simulator import GamesSimulator
@@ -118,3 +120,18 @@ def test_the_login_url_carries_the_vendors_digest_and_never_the_key() -> None:
     assert "s3cret" not in url
     assert wire.new_nonce() != wire.new_nonce()
     assert wire.safe_url(url) == "wss://games.example:9999/ws"
+
+
+def test_every_error_the_client_raises_derives_from_its_base() -> None:
+    """STYLE.md section 4: one base to catch; the core's kinds are kept as second bases."""
+    classes = [
+        c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__
+    ]
+    for cls in classes:
+        if cls is errors.GamesInputError:  # refused before sending: no service error
+            assert issubclass(cls, UserError) and not issubclass(cls, errors.ServiceError)
+        else:
+            assert issubclass(cls, errors.GamesError), cls
+    assert issubclass(errors.GamesNotConnected, NotConnected)
+    assert issubclass(errors.GamesTimeout, ServiceTimeout)
+    assert errors.GamesTimeout("late").service == "games"
