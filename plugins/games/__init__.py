@@ -1,10 +1,11 @@
 """Games plugin (Instamrkt live prediction games): list, show, join and leave games, run
 their life cycle as an admin, and get each game's live events as chat alerts.
 
-The protocol client is ``client.py`` and its local server ``simulator.py``; the commands are in
-``commands.py`` and what they share (followed games, names, admin rights, alert batching) in
-``service.py``. The plugin owns no tables: which chats follow which games is kept as alert
-subscriptions in the core's store.
+The protocol client is ``client.py`` (typed calls) over ``connection.py`` (socket, login, reply
+matching, reconnects), with the op contract both ends share in ``wire.py``; its local server
+is ``simulator.py``. The commands are in ``commands.py`` and what they share (followed games,
+names, admin rights, alert batching) in ``service.py``. The plugin owns no tables: which
+chats follow which games is kept as alert subscriptions in the core's store.
 """
 
 from __future__ import annotations
