@@ -307,13 +307,14 @@ def test_simulator_from_args() -> None:
             "--times-in-seconds",
             "--open-reply-code",
             "340",
+            "--require-digest",
         ]
     )
     assert isinstance(sim, GamesSimulator) and isinstance(sim, Simulator)
     assert (sim.host, sim.port, sim.source_id, sim.admin_limit) == ("127.0.0.1", 0, "src-1", 3)
     assert sim.sessions["admin-key"].source_admin
     assert not sim.sessions["p1"].source_admin and sim.sessions["p2"].user_id == 3
-    assert sim.times_in_seconds and sim.open_reply_code == 340
+    assert sim.times_in_seconds and sim.open_reply_code == 340 and sim.require_digest
     default = simulator_from_args([])
     assert isinstance(default, GamesSimulator)
     assert set(default.sessions) == {DEFAULT_ADMIN_KEY, DEFAULT_PLAYER_KEY}
