@@ -85,6 +85,7 @@ class GamesClient(GamesConnection):
             connect_timeout=config.connect_timeout,
             ping_interval=config.ping_interval,
             close_settle=config.close_settle,
+            error_grace=config.error_grace,
             max_frame_bytes=config.max_frame_bytes,
         )
 

@@ -41,6 +41,13 @@ class GamesConfig(PluginConfig):
     close_settle: float = Field(
         1.0, gt=0, le=60, description="quiet seconds after a 368 before a close is reported"
     )
+    error_grace: float = Field(
+        0.25,
+        ge=0,
+        le=10,
+        description="seconds an error waits before failing its call, in case the call's own "
+        "reply follows (then the error was stray)",
+    )
     alert_coalesce: float = Field(
         0.5, ge=0, le=60, description="seconds in which a burst of events becomes one alert"
     )

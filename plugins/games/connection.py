@@ -10,7 +10,9 @@ Why it is shaped like this:
 * **An error (666) names no request.** It fails a call only when it can be pinned on one: the
   oldest call for the game it names, or, without a game id, the only call waiting. Anything
   else fails nobody (a stray error would otherwise fail every unrelated call in flight): it
-  is logged, and a call that then times out says an error arrived meanwhile.
+  is logged, and a call that then times out says an error arrived meanwhile. Even a pinned
+  error waits ``error_grace`` seconds before it fails the call: the server answers a
+  connection's requests in order, so if the call's own reply follows, the error was stray.
 * **The server is not trusted.** Frames are bounded in size (``max_size``, an oversized frame
   drops the connection, which is then re-established) and in JSON nesting (checked before
   any reader walks a frame); a bad frame costs one log line, never a traceback or the link.
@@ -91,6 +93,9 @@ class _Pending:
     abandoned: bool = False
     # The text of an error no call could be pinned on that arrived while this one waited.
     stray_error: str | None = None
+    # A 666 pinned on this call, held for ``error_grace`` in case the real reply follows.
+    refusal: GamesRefused | None = None
+    refusal_handle: asyncio.TimerHandle | None = None
 
     def accepts(self, res: int) -> bool:
         return res in self.done_on or res in self.collect_on
@@ -118,6 +123,7 @@ class GamesConnection:
         connect_timeout: float = 10.0,
         ping_interval: float = 25.0,
         close_settle: float = 1.0,
+        error_grace: float = 0.25,
         reconnect_base: float = 0.2,
         reconnect_cap: float = 15.0,
         max_frame_bytes: int = wire.MAX_FRAME_BYTES,
@@ -133,6 +139,7 @@ class GamesConnection:
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
         self.close_settle = close_settle
+        self.error_grace = max(error_grace, 0.0)
         self.max_frame_bytes = max_frame_bytes
         self._reconnect_base = reconnect_base
         self._reconnect_cap = reconnect_cap
@@ -331,8 +338,9 @@ class GamesConnection:
     def _forget(self, pending: _Pending) -> None:
         if pending in self._pending:
             self._pending.remove(pending)
-        if pending.settle_handle is not None:
-            pending.settle_handle.cancel()
+        for handle in (pending.settle_handle, pending.refusal_handle):
+            if handle is not None:
+                handle.cancel()
         if not pending.future.done():
             pending.future.cancel()
 
@@ -390,10 +398,12 @@ class GamesConnection:
                 self._forget(pending)  # the late reply is swallowed, the slot is free
             return
         if res in pending.done_on:
-            if pending in self._pending:
-                self._pending.remove(pending)
+            if pending.refusal is not None:
+                self.stray_errors += 1  # the error pinned on it was not its answer after all
+                log.warning("games: an error was followed by the call's own reply: ignored it")
             if not pending.future.done():
                 pending.future.set_result(message)
+            self._forget(pending)
             return
         pending.collected.append((res, message))
         if res in pending.settle_on or (
@@ -407,17 +417,19 @@ class GamesConnection:
 
     def _on_error(self, message: Mapping[str, Any], game_id: str | None) -> None:
         """A 666 names no request: pin it on the oldest call for the game it names, or,
-        without a game id, on the only call waiting; otherwise it fails nobody."""
+        without a game id, on the only call waiting; otherwise it fails nobody. A pinned
+        error fails its call after ``error_grace`` unless the call's reply comes first."""
         text = self._redact(
             next(
                 (str(message[k]) for k in ("text", "message", "reason") if message.get(k)),
                 "",
             )
         )
+        open_calls = [p for p in self._pending if p.refusal is None]
         if game_id is not None:
-            target = next((p for p in self._pending if p.game_id == game_id), None)
+            target = next((p for p in open_calls if p.game_id == game_id), None)
         else:
-            target = self._pending[0] if len(self._pending) == 1 else None
+            target = open_calls[0] if len(open_calls) == 1 else None
         if target is None:
             self.stray_errors += 1
             log.warning(
@@ -427,12 +439,22 @@ class GamesConnection:
             for pending in self._pending:
                 pending.stray_error = clip(text or "no reason given", 200)
             return
-        if target in self._pending:
-            self._pending.remove(target)
-        if target.settle_handle is not None:
-            target.settle_handle.cancel()
-        if not target.abandoned and not target.future.done():
-            target.future.set_exception(GamesRefused(text))
+        if target.abandoned:
+            self._forget(target)  # the late error of a call that already timed out
+            return
+        target.refusal = GamesRefused(text)
+        target.refusal_handle = asyncio.get_running_loop().call_later(
+            self.error_grace, self._refuse, target
+        )
+
+    def _refuse(self, pending: _Pending) -> None:
+        """The grace is over and no reply came: the pinned error is the call's answer."""
+        if pending in self._pending:
+            self._pending.remove(pending)
+        if pending.settle_handle is not None:
+            pending.settle_handle.cancel()
+        if pending.refusal is not None and not pending.future.done():
+            pending.future.set_exception(pending.refusal)
 
     def _publish(self, res: int, game_id: str | None, message: dict[str, Any]) -> None:
         """Hand an event to listeners unless it repeats one already handed on.
@@ -480,8 +502,9 @@ class GamesConnection:
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, []
         for call in pending:
-            if call.settle_handle is not None:
-                call.settle_handle.cancel()
+            for handle in (call.settle_handle, call.refusal_handle):
+                if handle is not None:
+                    handle.cancel()
             if not call.future.done():
                 call.future.set_exception(
                     GamesNotConnected(

@@ -169,12 +169,8 @@ class FuzzServer:
     """Answers each request with its correct reply, preceded by up to ``junk_per_request``
     junk frames (every kind in :data:`JUNK` but ``huge``), and now and then a frame over the
     client's size limit, which makes the client drop the link and reconnect. ``sent`` counts
-    frames by kind.
-
-    A stray 666 without a game id reaching a client that waits for one call only is, by the
-    protocol, that call's refusal (the vendor's 666 carries only ``text``): such a call may
-    fail with the stray's text, which the fuzz test counts; it must never hang or succeed
-    with a wrong result.
+    frames by kind. Stray 666s come before the real reply, where a client that waits for one
+    call alone could take them for its refusal (the vendor's 666 carries only ``text``).
     """
 
     def __init__(self, seed: int, *, junk_per_request: int = 8, huge_every: int = 40) -> None:

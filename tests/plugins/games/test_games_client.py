@@ -321,6 +321,22 @@ async def test_an_error_without_game_id_fails_a_call_only_when_it_is_the_only_on
             assert c.stray_errors == 1
 
 
+async def test_an_error_followed_by_the_calls_own_reply_was_stray(
+    make_games_client: MakeClient, games_sim: GamesSimulator, open_game: Game
+) -> None:
+    """One call waiting, a 666 without a game id, then the call's reply: the server answers
+    in order, so the error was not this call's and the call succeeds."""
+    client = await make_games_client(error_grace=1.5)  # generous: a loaded machine may stall
+    gid = open_game.game_id
+    games_sim.muted_ops.add(OP_GET_DETAILS)
+    call = asyncio.create_task(client.get_game(gid))
+    await eventually(lambda: games_sim.requests[-1].get("op") == OP_GET_DETAILS)
+    await games_sim.inject({"res": 666, "text": "Something went wrong."})
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Mine", "status": "x"})
+    assert (await call).name == "Mine"
+    assert client.stray_errors == 1
+
+
 async def test_a_stray_error_fails_none_of_the_calls_in_flight(
     games_client: GamesClient, games_sim: GamesSimulator, open_game: Game
 ) -> None:

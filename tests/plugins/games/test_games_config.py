@@ -71,7 +71,9 @@ def test_user_id_is_a_stable_key_for_the_vendors_login() -> None:
     for bad in ("two words", "", True, [1], "x" * 101):
         with pytest.raises(ValidationError, match="not a user id"):
             GamesConfig(**base, user_id=bad)
-    client = GamesClient.from_config(GamesConfig(**base, user_id=17, max_frame_bytes=2**17))
-    assert (client.user_id, client.max_frame_bytes) == ("17", 2**17)
+    client = GamesClient.from_config(
+        GamesConfig(**base, user_id=17, max_frame_bytes=2**17, error_grace=0.5)
+    )
+    assert (client.user_id, client.max_frame_bytes, client.error_grace) == ("17", 2**17, 0.5)
     with pytest.raises(ValidationError, match="max_frame_bytes"):
         GamesConfig(**base, max_frame_bytes=10)

@@ -19,7 +19,7 @@ from bot_plugins.games.events import UserJoined
 from bot_plugins.games.testing import FAST_CLIENT, EventRecorder
 
 ROUNDS = 200  # three calls per round, run together
-STRAY_TEXTS = {"boom", "no reason given", "e" * 199 + "…"}
+STRAY_TEXTS = {"boom", "no reason given", "e" * 199 + "…"}  # what the fuzz server sends
 
 
 async def _one(client: GamesClient, kind: str, gid: str) -> str:
@@ -35,10 +35,10 @@ async def _one(client: GamesClient, kind: str, gid: str) -> str:
             await client.join_game(gid)
             await client.leave_game(gid)
     except GamesRefused as refused:
-        # The only call waiting when a game-id-less 666 arrived: by the protocol it is that
-        # call's refusal. Never anything but the stray's own text.
+        # Counted, so the test can say it never happens: a stray 666 pinned on a call is
+        # overruled by the call's own reply within the error grace.
         assert refused.text in STRAY_TEXTS, refused.text
-        return "refused by a stray 666 while it was the only call waiting"
+        return "refused by a stray 666"
     except NotConnected:
         return "link dropped by an oversized frame while waiting"
     return "answered"
@@ -48,7 +48,9 @@ async def test_thousands_of_malformed_frames_between_valid_replies(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot_plugins.games")
-    settings = {**FAST_CLIENT, "timeout": 5.0, "connect_timeout": 5.0}
+    # A generous error grace: the real reply follows a stray 666 within microseconds, but a
+    # loaded machine may stall between the two frames.
+    settings = {**FAST_CLIENT, "timeout": 5.0, "connect_timeout": 5.0, "error_grace": 1.0}
     async with FuzzServer(seed=1413, junk_per_request=12, huge_every=60) as server:
         async with GamesClient(server.url, "fuzz-key", "fuzz-source", **settings) as client:
             events = EventRecorder(client)
@@ -83,7 +85,9 @@ async def test_thousands_of_malformed_frames_between_valid_replies(
     )
     assert junk >= 3000
     assert calls == 3 * ROUNDS
-    assert outcomes["answered"] >= 0.8 * calls
+    dropped = outcomes["link dropped by an oversized frame while waiting"]
+    assert outcomes["answered"] + dropped == calls  # no stray error failed a call
+    assert dropped <= 3 * server.sent["huge"]  # only the calls in flight when it dropped
     # Each oversized frame dropped the link once and it came back (the last one may have come
     # during the final calls, with the client closed before it reconnected).
     assert server.sent["huge"] >= 1
@@ -99,6 +103,7 @@ async def test_commands_through_the_bot_are_all_answered_under_fuzz(bot_harness)
             "source_id": "fuzz-source",
             "session_key": "fuzz-key",
             "timeout": 5.0,
+            "error_grace": 1.0,
         }
         async with bot_harness(plugins={"games": section}) as bot:
             chat = bot.chat()
@@ -108,9 +113,7 @@ async def test_commands_through_the_bot_are_all_answered_under_fuzz(bot_harness)
                 answers += await chat.say(f"!game {gid}", user=f"viewer{number}")
             assert len(answers) == 40
             for answer in answers:
-                assert answer.startswith("Fuzz game: in progress, betting open\n") or (
-                    answer.startswith("The games service refused the request: ")
-                ), answer
+                assert answer.startswith("Fuzz game: in progress, betting open\n"), answer
             assert bot.failures == {}
     assert sum(server.sent.values()) - server.sent["reply"] > 100
 
