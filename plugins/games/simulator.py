@@ -224,6 +224,7 @@ class GamesSimulator(Simulator):
         await server.wait_closed()
         self._conns.clear()
         self._subs.clear()
+        self._handshakes.clear()
 
     async def restart(self) -> None:
         """Stop and start on the same port: connections drop, games and admins stay."""
