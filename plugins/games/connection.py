@@ -620,12 +620,12 @@ class GamesConnection:
                     await ws.close()
                     return
             await self._restore()
+        except GamesNotConnected:
+            return  # the link dropped meanwhile; the run loop reconnects
         except GamesError as exc:
             self.last_error = f"did not complete the logon ({exc.message})"
             log.warning("games: %s", self.last_error)
             await ws.close()
-            return
-        except GamesNotConnected:
             return
         self._ready.set()
         self._attempted.set()
@@ -637,6 +637,8 @@ class GamesConnection:
             except GamesRefused as exc:
                 self._joined.pop(game_id, None)
                 self._emit(RejoinFailed(game_id=game_id, reason=exc.text))
+            except GamesNotConnected:
+                raise
             except GamesError as exc:
                 # Kept in the joined set: the next reconnect tries again. One silent game
                 # must not hold every other call back.
