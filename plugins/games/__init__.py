@@ -1,10 +1,11 @@
 """Games plugin (Instamrkt live prediction games): list, show, join and leave games, run
 their life cycle as an admin, and get each game's live events as chat alerts.
 
-The protocol client is ``client.py`` and its local server ``simulator.py``; the commands are in
-``commands.py`` and what they share (followed games, names, admin rights, alert batching) in
-``service.py``. The plugin owns no tables: which chats follow which games is kept as alert
-subscriptions in the core's store.
+The protocol client is ``client.py`` (typed calls) over ``connection.py`` (socket, login, reply
+matching, reconnects), with the op contract both ends share in ``wire.py``; its local server
+is ``simulator.py``. The commands are in ``commands.py`` and what they share (followed games,
+names, admin rights, alert batching) in ``service.py``. The plugin owns no tables: which
+chats follow which games is kept as alert subscriptions in the core's store.
 """
 
 from __future__ import annotations
@@ -55,13 +56,16 @@ async def bot_startup(plugin: PluginRuntime, config: GamesConfig, bot: Any) -> N
     if config.simulate:
         session_key = session_key or DEFAULT_ADMIN_KEY
         source_id = source_id or DEFAULT_SOURCE_ID
+        # With user_id set the bot logs in the vendor's way; the simulator's bot user takes
+        # that id so the digest checks out (a numeric id, as the vendor's are).
+        bot_id = int(config.user_id) if config.user_id and config.user_id.isdigit() else 1
         sim = GamesSimulator(
             "127.0.0.1",
             0,
             source_id=source_id,
             sessions={
-                DEFAULT_PLAYER_KEY: SimUser(2, "player"),
-                session_key: SimUser(1, "games-bot", source_admin=True),
+                DEFAULT_PLAYER_KEY: SimUser(bot_id + 1, "player"),
+                session_key: SimUser(bot_id, "games-bot", source_admin=True),
             },
         )
         sim.add_demo_game()
@@ -99,6 +103,8 @@ def bot_health(plugin: PluginRuntime) -> Health:
         return Health.up(f"following {followed} game(s)" if followed else "")
     if client.starting:
         return Health.down("Connecting to the games service.")
+    if client.login_refused and client.last_error:
+        return Health.down(f"The games service {client.last_error}; retrying.")
     reason = client.last_error or "not connected"
     return Health.down(f"The games service is not reachable ({reason}); retrying.")
 

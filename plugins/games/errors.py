@@ -3,12 +3,26 @@
 Every refusal or failure of the API is a :class:`bot.errors.ServiceError` so the dispatcher
 shows its message in chat as is; the messages are therefore plain sentences and never carry
 the session key. ``code`` holds the API's own result code (``"645"``, ``"666"``) so callers can
-branch without parsing text.
+branch without parsing text. The tree::
+
+    ServiceError (bot.errors)
+    +-- GamesError               everything the games client raises: catch this one
+        +-- GamesRefused         666, with the API's text
+        +-- AdminRefused         645
+        +-- BadReply             a reply we cannot read
+        +-- GamesNotConnected    also a bot.errors.NotConnected
+        +-- GamesTimeout         also a bot.errors.ServiceTimeout
+    UserError (bot.errors)
+    +-- GamesInputError          refused before sending: the API never saw it
 """
 
 from __future__ import annotations
 
-from bot.errors import ServiceError, UserError
+from bot import clip
+from bot.errors import NotConnected, ServiceError, ServiceTimeout, UserError
+
+# API text quoted in an error message is cut to this many characters.
+MAX_QUOTED = 200
 
 SERVICE = "games"
 
@@ -24,7 +38,7 @@ class GamesRefused(GamesError):
     """The API answered with its generic error (res 666); ``text`` is the API's own words."""
 
     def __init__(self, text: str) -> None:
-        shown = text.strip() or "no reason given"
+        shown = clip(text.strip(), MAX_QUOTED) or "no reason given"
         super().__init__(f"The games service refused the request: {shown}", code="666")
         self.text = shown
 
@@ -33,7 +47,7 @@ class AdminRefused(GamesError):
     """Becoming a game admin was refused (res 645): no privileges, or enough admins already."""
 
     def __init__(self, game_id: str, reason: str) -> None:
-        shown = reason.strip() or "no reason given"
+        shown = clip(reason.strip(), MAX_QUOTED) or "no reason given"
         super().__init__(f"Could not become an admin of game {game_id}: {shown}", code="645")
         self.game_id = game_id
         self.reason = shown
@@ -41,6 +55,14 @@ class AdminRefused(GamesError):
 
 class BadReply(GamesError):
     """The API answered with something we cannot read; nothing was changed on our side."""
+
+
+class GamesNotConnected(NotConnected, GamesError):
+    """No live connection (or it dropped while a call waited); raised at once, never a hang."""
+
+
+class GamesTimeout(ServiceTimeout, GamesError):
+    """The API did not answer a call in time (it may still have carried it out)."""
 
 
 class GamesInputError(UserError, ValueError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadReply
-from .models import GameDetails, PoolInfo, read_details, read_pool, require_game_id
+from .models import GameDetails, PoolInfo, api_text, read_details, read_pool, require_game_id
 from .wire import (
     RES_BETTING_BLOCKED,
     RES_CLOSED,
@@ -86,7 +86,7 @@ def read_event(res: int, message: Mapping[str, Any]) -> GameEvent | None:
         game_id = require_game_id(message)
         if res in (RES_USER_JOINED, RES_USER_LEFT):
             user_id = read_id(message.get("user_id")) or ""
-            user_name = read_id(message.get("user_name")) or user_id or "someone"
+            user_name = api_text(message.get("user_name"), 100) or user_id or "someone"
             kind = UserJoined if res == RES_USER_JOINED else UserLeft
             return kind(game_id=game_id, user_id=user_id, user_name=user_name)
         if res == RES_DETAILS:

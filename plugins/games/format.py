@@ -46,6 +46,7 @@ SHORT_ID = 8
 MAX_TARGET_LINES = 40
 MAX_LISTED_GAMES = 25
 MAX_NAMES_IN_LINE = 10
+MAX_ACTIONS_IN_LINE = 30
 
 _STATUS_WORDS = {
     STATUS_NOT_YET_ACTIVE: "upcoming, betting not open yet",
@@ -88,14 +89,22 @@ def names_list(names: Sequence[str], limit: int = MAX_NAMES_IN_LINE) -> str:
 # ---------------------------------------------------------------- targets
 
 
-def inline_targets(tree: TargetTree) -> str:
-    """The tree on one line: 'Argentina (1, 2), Brazil (7), None'."""
+def inline_targets(tree: TargetTree, limit: int = MAX_TARGET_LINES) -> str:
+    """The tree on one line: 'Argentina (1, 2), Brazil (7), None'; past ``limit`` targets it
+    says how many more (the API sets no bound on a game's targets)."""
+    shown = 0
 
-    def render(target: Target) -> str:
-        inner = ", ".join(render(child) for child in target.children)
+    def render(target: Target) -> str | None:
+        nonlocal shown
+        if shown >= limit:
+            return None
+        shown += 1
+        inner = ", ".join(r for child in target.children if (r := render(child)) is not None)
         return f"{target.display_name} ({inner})" if inner else target.display_name
 
-    return ", ".join(render(root) for root in tree) or "none"
+    text = ", ".join(r for root in tree if (r := render(root)) is not None) or "none"
+    total = sum(1 for _ in tree.walk())
+    return text + (f" and {total - shown} more" if total > shown else "")
 
 
 def target_lines(tree: TargetTree, limit: int = MAX_TARGET_LINES) -> list[str]:
@@ -134,7 +143,12 @@ def target_display(tree: TargetTree, path: str) -> str:
 
 
 def action_names(actions: Sequence[Action]) -> str:
-    return ", ".join(a.name for a in actions) or "none"
+    """Actions on one line, cut after :data:`MAX_ACTIONS_IN_LINE` with how many more."""
+    names = [a.name for a in actions]
+    if len(names) > MAX_ACTIONS_IN_LINE:
+        more = len(names) - MAX_ACTIONS_IN_LINE
+        return f"{', '.join(names[:MAX_ACTIONS_IN_LINE])} and {more} more"
+    return ", ".join(names) or "none"
 
 
 # ---------------------------------------------------------------- replies

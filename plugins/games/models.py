@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot import clip
+
 from .errors import BadReply, GamesInputError
-from .wire import parse_time, read_id
+from .wire import parse_time, read_code, read_id
 
 # Our own sanity limits: the doc sets none, but a chat user must not be able to send the API a
 # megabyte of targets or a name it will choke on.
@@ -21,6 +23,10 @@ MAX_ID_LENGTH = 100
 MAX_NAME_LENGTH = 200
 MAX_ITEM_LENGTH = 100
 MAX_ITEMS = 200
+
+# Text from the API (names, statuses, pool names) is cut to this many characters when read, so
+# a 100 KB user name cannot reach a chat; ids that are not plausible are dropped instead.
+MAX_API_TEXT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,12 +273,26 @@ def check_names(items: Sequence[str] | str, what: str, *, nested: bool = False) 
 # ---------------------------------------------------------------- reply readers
 
 
+def api_text(value: Any, limit: int = MAX_API_TEXT) -> str | None:
+    """Text the API sent, as one clipped line (control characters blanked); None if empty or
+    not a scalar."""
+    if value is None or isinstance(value, dict | list | bool):
+        return None
+    text = clip(str(value).strip(), limit).replace("\n", " ").replace("\t", " ").strip()
+    return text or None
+
+
 def _opt_text(message: Mapping[str, Any], *keys: str) -> str | None:
     for key in keys:
-        value = message.get(key)
-        if value is not None and not isinstance(value, dict | list) and str(value).strip():
-            return str(value).strip()
+        text = api_text(message.get(key))
+        if text is not None:
+            return text
     return None
+
+
+def _key(value: Any) -> str:
+    """A dictionary key from the API (an action or target id), bounded like any API text."""
+    return api_text(value, MAX_ID_LENGTH) or "?"
 
 
 def require_game_id(message: Mapping[str, Any]) -> str:
@@ -287,22 +307,19 @@ def read_actions(raw: Any) -> tuple[Action, ...]:
     if isinstance(raw, Mapping):
         actions = []
         for key, value in raw.items():
-            name = _opt_text(value, "name") if isinstance(value, Mapping) else read_id(value)
-            actions.append(Action(action_id=str(key), name=name or str(key)))
+            name = _opt_text(value, "name") if isinstance(value, Mapping) else api_text(value)
+            actions.append(Action(action_id=_key(key), name=name or _key(key)))
         return tuple(actions)
     if isinstance(raw, list | tuple):
-        return tuple(
-            Action(action_id=str(item).strip().lower(), name=str(item).strip())
-            for item in raw
-            if str(item).strip()
-        )
+        names = [api_text(item) for item in raw]
+        return tuple(Action(action_id=name.lower(), name=name) for name in names if name)
     return ()
 
 
 def _read_target(key: str, raw: Any, parent: str) -> Target:
     path = f"{parent}:{key}" if parent else key
     if not isinstance(raw, Mapping):
-        return Target(target_id=key, path=path, symbol=key, display_name=str(raw or key))
+        return Target(target_id=key, path=path, symbol=key, display_name=api_text(raw) or key)
     children = raw.get("targets")
     return Target(
         target_id=key,
@@ -314,7 +331,7 @@ def _read_target(key: str, raw: Any, parent: str) -> Target:
 
 
 def _read_targets(raw: Mapping[Any, Any], parent: str) -> tuple[Target, ...]:
-    return tuple(_read_target(str(key), value, parent) for key, value in raw.items())
+    return tuple(_read_target(_key(key), value, parent) for key, value in raw.items())
 
 
 def read_targets(raw: Any) -> TargetTree:
@@ -325,7 +342,7 @@ def read_targets(raw: Any) -> TargetTree:
         nested: dict[str, Any] = {}
         for item in raw:
             level = nested
-            for part in str(item).split(":"):
+            for part in (api_text(item) or "").split(":"):
                 if part.strip():
                     key = part.strip().lower()
                     node = level.setdefault(key, {"display_name": part.strip(), "targets": {}})
@@ -340,7 +357,7 @@ def read_past_events(raw: Any) -> tuple[PastEvent, ...]:
         return ()
     events = [
         PastEvent(
-            event_id=str(key),
+            event_id=_key(key),
             happened_at=parse_time(value.get("happened_at")),
             target_id=_opt_text(value, "target_id") or "",
             action_id=_opt_text(value, "action_id") or "",
@@ -393,7 +410,7 @@ def read_game_list(message: Mapping[str, Any]) -> list[GameSummary]:
     raw = message.get("games")
     entries: list[tuple[str | None, Any]]
     if isinstance(raw, Mapping):
-        entries = [(str(key), value) for key, value in raw.items()]
+        entries = [(read_id(key), value) for key, value in raw.items()]
     elif isinstance(raw, list):
         entries = [
             (read_id(item.get("game_id")), item) for item in raw if isinstance(item, Mapping)
@@ -433,15 +450,23 @@ def read_pool(message: Mapping[str, Any]) -> PoolInfo:
 
 
 def read_opcodes(message: Mapping[str, Any]) -> OpCodes:
+    """The vendor's names are ``opcodes`` and ``response_codes`` (Instamrkt/slate); older
+    spellings are read too. Entries that are not a name and a code are skipped."""
+
     def codes(*keys: str) -> dict[str, int]:
         for key in keys:
             raw = message.get(key)
             if isinstance(raw, Mapping):
-                return {
-                    str(name): int(code)
-                    for name, code in raw.items()
-                    if isinstance(code, int) or (isinstance(code, str) and code.isdigit())
-                }
+                found = {}
+                for name, code in raw.items():
+                    number = read_code(code)
+                    label = api_text(name, MAX_ID_LENGTH)
+                    if number is not None and 0 <= number < 2**31 and label:
+                        found[label] = number
+                return found
         return {}
 
-    return OpCodes(ops=codes("ops", "op_codes", "opcodes"), res=codes("res_codes", "responses"))
+    return OpCodes(
+        ops=codes("opcodes", "ops", "op_codes"),
+        res=codes("response_codes", "res_codes", "responses"),
+    )

@@ -21,7 +21,7 @@ from bot import NotConnected, ServiceError, UserError, metrics
 
 from .alerts import TOPIC, EventBatcher
 from .client import GamesClient
-from .errors import GamesInputError, GamesRefused
+from .errors import GamesInputError, GamesNotConnected, GamesRefused
 from .events import DetailsChanged, GameClosed, GameEvent, RejoinFailed
 from .format import alert_text, game_label
 from .models import Game, GameDetails, GameSummary, check_id
@@ -53,7 +53,7 @@ def service_of(ctx: Context) -> GamesService:
     """The running plugin's service; a clear message when the plugin is not running."""
     service = _SERVICES.get(ctx.plugin) if ctx.plugin is not None else None
     if service is None or ctx.plugin is None or ctx.plugin.client is None:
-        raise NotConnected("The games plugin is not running right now.", service="games")
+        raise GamesNotConnected("The games plugin is not running right now.")
     return service
 
 
@@ -94,11 +94,12 @@ class GamesService:
         """The client, once its first connection attempt is over.
 
         Right after start-up (a piped console script sends its first line at once) a command
-        waits for the connection instead of failing; once the service is known to be down,
-        calls fail at once with a clear message rather than making every user wait.
+        waits for the connection, at most the call timeout, instead of failing; once the
+        service is known to be down, calls fail at once with a clear message rather than
+        making every user wait.
         """
         if not self.client.connected and self.client.starting:
-            await self.client.wait_ready()
+            await self.client.wait_first_attempt()
         return metrics.timed_client("games", self.client)  # API calls timed
 
     async def warm_up(self) -> None:

@@ -5,20 +5,44 @@ nesting rules (the automatic ``none`` target included), joins per connection, pu
 470/480/342/341/362/368 to each game's subscribers, and the close semantics: automatic pools
 are resolved, manual ones blocked, and 341 comes only once no manual pool is left.
 
-Where the doc and the real API differ it behaves like the real API (see the protocol notes):
-get details is op 372, an update's 342 reaches the updater both as a reply and as a
-subscriber. Game state survives :meth:`stop`/:meth:`start` on the same port, like a server
-restart that keeps its database, so clients can be seen re-joining.
+Which source each behaviour follows:
+
+- **The protocol document** (``protocols/games-websocket.md``), read strictly where it can be
+  read two ways: 362 and 368 are "Published to all game subscribers", so a close sends them
+  to subscribers only, never to a closer that has not joined (a client that relies on getting
+  them anyway fails its tests here). 341 goes to the closer and the subscribers ("Published to
+  you and all other users subscribed"). Requests are authenticated by the header's
+  ``session_key`` on a connection opened without the vendor's login query.
+- **The protocol notes** (``protocols/README.md``, the real API as observed): get details is op
+  372; an update's 342 reaches a subscribed updater both as a reply and as a subscriber.
+- **The vendor's docs repository** (Instamrkt/slate, ``source/includes/
+  _websocket_api_calls_general.md``): ping (op 1); ``get_opcodes`` (op 2) answers with
+  ``opcodes`` and ``response_codes``; the connection URL ``?id=<user id>&n=<nonce>&h=<hex>``
+  with ``h = sha256(id + nonce + session_key)``, after which the header's ``session_key`` is
+  "not used currently"; logon (op 100) answered 100, 110 or 112. The generic error 666 has only
+  ``text`` there (``_websocket_api_errors.md``): ``error_game_id=False`` sends it that way.
+- **Our own choices** where no source says: a refused login digest (unknown user id, wrong
+  digest, a nonce used before) is refused at the handshake with HTTP 403; a nonce may be used
+  once per user; with ``require_logon`` the session ops of a digest connection need op 100
+  first.
+
+Game state survives :meth:`stop`/:meth:`start` on the same port, like a server restart that
+keeps its database, so clients can be seen re-joining.
 
 Test hooks: :meth:`add_session`, :meth:`add_demo_game`, :meth:`add_pool`,
 :meth:`resolve_pool`, :meth:`block_betting`, :meth:`register_event`, :meth:`inject`,
 :meth:`drop_connections`, :meth:`restart`, :meth:`subscriber_count`, ``muted_ops`` (ops left
-unanswered) and ``requests`` (every request received, as parsed JSON).
+unanswered), ``refuse_logon`` (answer logon with 110), ``requests`` (every request received,
+as parsed JSON), ``logins`` (the query of every accepted digest login), ``accept_delay``
+(seconds each handshake is held back) and ``require_digest`` (refuse connections without the
+login query).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hmac
 import json
 import logging
 import random
@@ -26,56 +50,17 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from bot.simulation import Simulator
 
-from .wire import (
-    OP_BECOME_ADMIN,
-    OP_CLOSE,
-    OP_CREATE,
-    OP_CREATE_AND_OPEN,
-    OP_GET_DETAILS,
-    OP_GET_OPCODES,
-    OP_JOIN,
-    OP_LEAVE,
-    OP_LIST,
-    OP_NAMES,
-    OP_OPEN,
-    OP_PING,
-    OP_UPDATE,
-    RES_ADMIN_OK,
-    RES_ADMIN_REFUSED,
-    RES_BETTING_BLOCKED,
-    RES_CLOSED,
-    RES_CREATED,
-    RES_CREATED_AND_OPENED,
-    RES_DETAILS,
-    RES_ERROR,
-    RES_JOINED,
-    RES_LEFT,
-    RES_LIST,
-    RES_NAMES,
-    RES_OPCODES,
-    RES_OPENED,
-    RES_PONG,
-    RES_POOL_RESOLVED,
-    RES_UPDATED,
-    RES_USER_JOINED,
-    RES_USER_LEFT,
-    STATUS_CLOSED,
-    STATUS_IN_PROGRESS,
-    STATUS_NOT_YET_ACTIVE,
-    STATUS_PRE_GAME,
-    now_ms,
-    parse_time,
-    read_code,
-    read_id,
-    response_header,
-)
+from . import wire
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +114,22 @@ class SimGame:
     @property
     def status(self) -> str:
         if self.closed:
-            return STATUS_CLOSED
+            return wire.STATUS_CLOSED
         if not self.opened:
-            return STATUS_NOT_YET_ACTIVE
-        if self.live_start_at is not None and self.live_start_at > now_ms():
-            return STATUS_PRE_GAME
-        return STATUS_IN_PROGRESS
+            return wire.STATUS_NOT_YET_ACTIVE
+        if self.live_start_at is not None and self.live_start_at > wire.now_ms():
+            return wire.STATUS_PRE_GAME
+        return wire.STATUS_IN_PROGRESS
 
 
 @dataclass(eq=False)
 class _Conn:
     ws: ServerConnection
     joined: set[str] = field(default_factory=set)
+    # Set when the connection opened with a valid login digest: requests are then this user's,
+    # whatever their header says (the vendor: the header key is "not used currently").
+    login: SimUser | None = None
+    logged_on: bool = False
 
 
 class _Refusal(Exception):
@@ -165,13 +154,16 @@ class GamesSimulator(Simulator):
         admin_limit: int = 2,
         seed: int | None = None,
         times_in_seconds: bool = False,
-        open_reply_code: int = RES_OPENED,
+        open_reply_code: int = wire.RES_OPENED,
         require_game_admin: bool = True,
         error_game_id: bool = True,
+        require_digest: bool = False,
+        require_logon: bool = False,
+        accept_delay: float = 0.0,
     ) -> None:
         if admin_limit < 1:
             raise ValueError("admin_limit must be at least 1")
-        if open_reply_code not in (RES_OPENED, RES_CREATED_AND_OPENED):
+        if open_reply_code not in (wire.RES_OPENED, wire.RES_CREATED_AND_OPENED):
             raise ValueError("open_reply_code must be 3402 or 340")
         self.host = host
         self.port = port
@@ -189,34 +181,36 @@ class GamesSimulator(Simulator):
         self.open_reply_code = open_reply_code
         self.require_game_admin = require_game_admin
         self.error_game_id = error_game_id
+        self.require_digest = require_digest
+        self.require_logon = require_logon
+        self.accept_delay = accept_delay
         self.games: dict[str, SimGame] = {}
         self.requests: list[dict[str, Any]] = []
+        self.logins: list[dict[str, str]] = []
         self.muted_ops: set[int] = set()
+        #: answer every logon with 110 (the vendor's logon_fail), e.g. a suspended account
+        self.refuse_logon = False
         self._rng = random.Random(seed)
         self._server: Server | None = None
         self._conns: set[_Conn] = set()
         self._subs: dict[str, dict[_Conn, None]] = {}
-        self._ops = {
-            OP_PING: self._op_ping,
-            OP_GET_OPCODES: self._op_get_opcodes,
-            OP_CREATE_AND_OPEN: self._op_create_and_open,
-            OP_CREATE: self._op_create,
-            OP_OPEN: self._op_open,
-            OP_BECOME_ADMIN: self._op_become_admin,
-            OP_GET_DETAILS: self._op_get_details,
-            OP_UPDATE: self._op_update,
-            OP_JOIN: self._op_join,
-            OP_LEAVE: self._op_leave,
-            OP_CLOSE: self._op_close,
-            OP_LIST: self._op_list,
-        }
+        self._handshakes: dict[ServerConnection, SimUser] = {}
+        self._nonces: set[tuple[int, str]] = set()
+        # One handler per op of the contract, named after the op: a missing one fails here.
+        self._ops = {code: getattr(self, f"_op_{op.name}") for code, op in wire.OPS.items()}
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         if self._server is not None:
             return
-        self._server = await serve(self._handle_connection, self.host, self.port)
+        self._server = await serve(
+            self._handle_connection,
+            self.host,
+            self.port,
+            process_request=self._check_login,
+            max_size=wire.MAX_FRAME_BYTES,
+        )
         # Keep the port once bound so a restart comes back where clients reconnect to.
         self.port = self._server.sockets[0].getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -230,6 +224,7 @@ class GamesSimulator(Simulator):
         await server.wait_closed()
         self._conns.clear()
         self._subs.clear()
+        self._handshakes.clear()
 
     async def restart(self) -> None:
         """Stop and start on the same port: connections drop, games and admins stay."""
@@ -277,14 +272,16 @@ class GamesSimulator(Simulator):
         game = self._game(game_id)
         pool = game.pools[pool_id]
         pool.state = "resolved"
-        await self._publish(game_id, self._pool_message(RES_POOL_RESOLVED, game, pool, outcome))
+        await self._publish(
+            game_id, self._pool_message(wire.RES_POOL_RESOLVED, game, pool, outcome)
+        )
 
     async def block_betting(self, game_id: str, pool_id: str) -> None:
         """Block betting in a pool and publish 368 to the subscribers."""
         game = self._game(game_id)
         pool = game.pools[pool_id]
         pool.state = "blocked"
-        await self._publish(game_id, self._pool_message(RES_BETTING_BLOCKED, game, pool))
+        await self._publish(game_id, self._pool_message(wire.RES_BETTING_BLOCKED, game, pool))
 
     def add_demo_game(self, name: str = "Argentina - Brazil", game_type: str = "football") -> str:
         """Add an open game with actions, nested targets and one past event.
@@ -292,7 +289,7 @@ class GamesSimulator(Simulator):
         A fresh simulator has no games, so the embedded default config would have nothing to
         list or join; returns the demo game's id.
         """
-        now = now_ms()
+        now = wire.now_ms()
         game = SimGame(
             game_id=self._new_id(),
             source_id=self.source_id,
@@ -322,7 +319,7 @@ class GamesSimulator(Simulator):
         game = self._game(game_id)
         event_id = self._new_id()
         game.past_events[event_id] = {
-            "happened_at": self._out_time(happened_at or now_ms()),
+            "happened_at": self._out_time(happened_at or wire.now_ms()),
             "target_id": target_id,
             "action_id": action_id,
         }
@@ -337,8 +334,38 @@ class GamesSimulator(Simulator):
 
     # ------------------------------------------------------------ connection handling
 
+    async def _check_login(self, ws: ServerConnection, request: Request) -> Response | None:
+        """The handshake: hold it back ``accept_delay`` seconds, then check the vendor's login
+        query if there is one (or if ``require_digest``). A refusal is an HTTP 403."""
+        if self.accept_delay > 0:
+            await asyncio.sleep(self.accept_delay)
+        query = parse_qs(urlsplit(request.path).query)
+        given = {key: query[key][0] for key in ("id", "n", "h") if query.get(key)}
+        if not given and not self.require_digest:
+            return None
+        user = self._digest_user(given)
+        if user is None:
+            return ws.respond(HTTPStatus.FORBIDDEN, "Invalid login digest.\n")
+        self._nonces.add((user.user_id, given["n"]))
+        self.logins.append(given)
+        self._handshakes[ws] = user
+        return None
+
+    def _digest_user(self, given: Mapping[str, str]) -> SimUser | None:
+        if set(given) != {"id", "n", "h"}:
+            return None
+        for key, user in self.sessions.items():
+            if str(user.user_id) != given["id"]:
+                continue
+            if (user.user_id, given["n"]) in self._nonces:
+                return None  # a replayed URL
+            expected = wire.login_digest(given["id"], given["n"], key)
+            if hmac.compare_digest(expected, given["h"].lower()):
+                return user
+        return None
+
     async def _handle_connection(self, ws: ServerConnection) -> None:
-        conn = _Conn(ws)
+        conn = _Conn(ws, login=self._handshakes.pop(ws, None))
         self._conns.add(conn)
         try:
             async for raw in ws:
@@ -360,8 +387,8 @@ class GamesSimulator(Simulator):
             await self._error(conn, "A request must be a JSON object.", None)
             return
         self.requests.append(message)
-        op = read_code(message.get("op"))
-        game_id = read_id(message.get("game_id"))
+        op = wire.read_code(message.get("op"))
+        game_id = wire.read_id(message.get("game_id"))
         if op in self.muted_ops:
             return
         handler = self._ops.get(op) if op is not None else None
@@ -369,15 +396,19 @@ class GamesSimulator(Simulator):
             await self._error(conn, f"Unknown op {message.get('op')!r}.", game_id)
             return
         try:
-            user = self._authenticate(message) if op not in (OP_PING, OP_GET_OPCODES) else None
+            user = self._authenticate(conn, message) if wire.OPS[op].needs_session else None
             await handler(conn, user, message)
         except _Refusal as refusal:
             await self._error(conn, refusal.text, game_id)
         except Exception:
-            log.exception("games simulator: %s failed", OP_NAMES.get(op, op))
+            log.exception("games simulator: %s failed", wire.OP_NAMES.get(op, op))
             await self._error(conn, "Internal server error.", game_id)
 
-    def _authenticate(self, message: Mapping[str, Any]) -> SimUser:
+    def _authenticate(self, conn: _Conn, message: Mapping[str, Any]) -> SimUser:
+        if conn.login is not None:
+            if self.require_logon and not conn.logged_on:
+                raise _Refusal("Log on first (op 100).")
+            return conn.login
         head = message.get("header")
         key = head.get("session_key") if isinstance(head, dict) else None
         user = self.sessions.get(key) if isinstance(key, str) else None
@@ -388,30 +419,54 @@ class GamesSimulator(Simulator):
     # ------------------------------------------------------------ ops
 
     async def _op_ping(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
-        await self._send(conn, {"res": RES_PONG})
+        await self._send(conn, {"res": wire.RES_PONG})
 
     async def _op_get_opcodes(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        # The field names are the vendor's (Instamrkt/slate); the maps come from the op table.
         await self._send(
             conn,
             {
-                "res": RES_OPCODES,
-                "ops": {name: code for code, name in OP_NAMES.items()},
-                "res_codes": {name: code for code, name in RES_NAMES.items()},
+                "res": wire.RES_OPCODES,
+                "opcodes": {op.name: code for code, op in wire.OPS.items()},
+                "response_codes": {name: code for code, name in wire.RES_NAMES.items()},
             },
         )
 
-    async def _op_create_and_open(
+    async def _op_logon(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+        """Op 100 (the vendor's docs): 100 once, 112 when already logged on, 110 when the
+        connection has no login digest and the header names no known session either."""
+        if self.refuse_logon:
+            await self._send(conn, {"res": wire.RES_LOGON_FAILED})
+            return
+        if conn.logged_on:
+            await self._send(conn, {"res": wire.RES_LOGON_ALREADY})
+            return
+        who = conn.login
+        if who is None:
+            try:
+                who = self._authenticate(conn, msg)
+            except _Refusal:
+                await self._send(conn, {"res": wire.RES_LOGON_FAILED})
+                return
+        conn.logged_on = True
+        # The vendor's example answers with a "session_key" that is plainly the user's id;
+        # the real key is never echoed.
+        await self._send(conn, {"res": wire.RES_LOGON_OK, "session_key": str(who.user_id)})
+
+    async def _op_create_and_open_game(
         self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
     ) -> None:
         game = self._create(user, msg, opened=True)
         self._add_lists(game, msg)
-        await self._send(conn, self._game_message(RES_CREATED_AND_OPENED, game, with_lists=True))
+        await self._send(
+            conn, self._game_message(wire.RES_CREATED_AND_OPENED, game, with_lists=True)
+        )
 
-    async def _op_create(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_create_game(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
         game = self._create(user, msg, opened=False)
-        await self._send(conn, self._game_message(RES_CREATED, game, with_lists=False))
+        await self._send(conn, self._game_message(wire.RES_CREATED, game, with_lists=False))
 
-    async def _op_open(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_open_game(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
         game = self._game_from(msg)
         self._need_source_admin(user, game.source_id)
         if game.closed:
@@ -422,22 +477,22 @@ class GamesSimulator(Simulator):
         game.opened = True
         await self._send(conn, self._game_message(self.open_reply_code, game, with_lists=True))
 
-    async def _op_become_admin(
+    async def _op_become_an_admin_for_game(
         self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
     ) -> None:
         game = self._game_from(msg)
         assert user is not None
-        reply: dict[str, Any] = {"res": RES_ADMIN_OK, "game_id": game.game_id}
+        reply: dict[str, Any] = {"res": wire.RES_ADMIN_OK, "game_id": game.game_id}
         if not user.source_admin or game.closed:
             reply = {
-                "res": RES_ADMIN_REFUSED,
+                "res": wire.RES_ADMIN_REFUSED,
                 "game_id": game.game_id,
                 "reason": "You have no privileges for this game.",
             }
         elif user.user_id not in game.admins:
             if len(game.admins) >= self.admin_limit:
                 reply = {
-                    "res": RES_ADMIN_REFUSED,
+                    "res": wire.RES_ADMIN_REFUSED,
                     "game_id": game.game_id,
                     "reason": "This game already has enough admins.",
                 }
@@ -445,34 +500,38 @@ class GamesSimulator(Simulator):
                 game.admins.add(user.user_id)
         await self._send(conn, reply)
 
-    async def _op_get_details(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_get_game_details(
+        self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
+    ) -> None:
         await self._send(conn, self._details_message(self._game_from(msg)))
 
-    async def _op_update(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_update_game_details(
+        self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
+    ) -> None:
         game = self._game_from(msg)
         self._need_game_admin(user, game)
         if game.closed:
             raise _Refusal("This game is closed.")
         if not self._add_lists(game, msg):
             raise _Refusal("Nothing to update: no actions or targets given.")
-        await self._send(conn, {"res": RES_UPDATED, "game_id": game.game_id})
+        await self._send(conn, {"res": wire.RES_UPDATED, "game_id": game.game_id})
         details = self._details_message(game)
         # The real API sends the updater its own copy and also publishes it to every
         # subscriber, so a subscribed updater receives the same 342 twice.
         await self._send(conn, details)
         await self._publish(game.game_id, details)
 
-    async def _op_join(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_join_game(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
         game = self._game_from(msg)
         assert user is not None
         if game.closed:
             raise _Refusal("This game is closed.")
         already = game.game_id in conn.joined
-        await self._send(conn, {"res": RES_JOINED, "game_id": game.game_id})
+        await self._send(conn, {"res": wire.RES_JOINED, "game_id": game.game_id})
         if already:
             return
         notice = {
-            "res": RES_USER_JOINED,
+            "res": wire.RES_USER_JOINED,
             "game_id": game.game_id,
             "user_id": user.user_id,
             "user_name": user.user_name,
@@ -481,50 +540,54 @@ class GamesSimulator(Simulator):
         conn.joined.add(game.game_id)
         self._subs.setdefault(game.game_id, {})[conn] = None
 
-    async def _op_leave(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_leave_game(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
         game = self._game_from(msg)
         assert user is not None
         was_joined = game.game_id in conn.joined
         conn.joined.discard(game.game_id)
         self._subs.get(game.game_id, {}).pop(conn, None)
-        await self._send(conn, {"res": RES_LEFT, "game_id": game.game_id})
+        await self._send(conn, {"res": wire.RES_LEFT, "game_id": game.game_id})
         if was_joined:
             notice = {
-                "res": RES_USER_LEFT,
+                "res": wire.RES_USER_LEFT,
                 "game_id": game.game_id,
                 "user_id": user.user_id,
                 "user_name": user.user_name,
             }
             await self._publish(game.game_id, notice)
 
-    async def _op_close(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
+    async def _op_close_game(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
         game = self._game_from(msg)
         self._need_game_admin(user, game)
         if game.closed:
             raise _Refusal("This game is already closed.")
-        extra = [conn]
+        # The strict reading of the document: 362 and 368 go to the game's subscribers only.
+        # A closer that has not joined the game hears nothing until the 341 (if it comes).
         for pool in game.pools.values():
             if pool.state == "open" and not pool.manual:
                 pool.state = "resolved"
-                message = self._pool_message(RES_POOL_RESOLVED, game, pool, "automatic")
-                await self._publish(game.game_id, message, also=extra)
-            elif pool.state == "open" and pool.manual:
+                message = self._pool_message(wire.RES_POOL_RESOLVED, game, pool, "automatic")
+                await self._publish(game.game_id, message)
+            elif pool.state == "blocked" or (pool.state == "open" and pool.manual):
+                # Every close blocks (again) all the pools that still need resolving by hand.
                 pool.state = "blocked"
-                message = self._pool_message(RES_BETTING_BLOCKED, game, pool)
-                await self._publish(game.game_id, message, also=extra)
-            elif pool.state == "blocked":
-                # Already announced to everyone: remind only the one closing again.
-                await self._send(conn, self._pool_message(RES_BETTING_BLOCKED, game, pool))
+                await self._publish(
+                    game.game_id, self._pool_message(wire.RES_BETTING_BLOCKED, game, pool)
+                )
         if any(pool.state != "resolved" for pool in game.pools.values()):
             return
         game.closed = True
-        await self._publish(game.game_id, {"res": RES_CLOSED, "game_id": game.game_id}, also=extra)
+        await self._publish(
+            game.game_id, {"res": wire.RES_CLOSED, "game_id": game.game_id}, also=[conn]
+        )
         for subscriber in self._subs.pop(game.game_id, {}):
             subscriber.joined.discard(game.game_id)
         conn.joined.discard(game.game_id)
 
-    async def _op_list(self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]) -> None:
-        source_id = read_id(msg.get("source_id"))
+    async def _op_list_games_for_source(
+        self, conn: _Conn, user: SimUser | None, msg: dict[str, Any]
+    ) -> None:
+        source_id = wire.read_id(msg.get("source_id"))
         if source_id != self.source_id:
             raise _Refusal("Unknown source.")
         games = {
@@ -539,7 +602,7 @@ class GamesSimulator(Simulator):
             for game in self.games.values()
             if game.source_id == source_id and not game.closed
         }
-        await self._send(conn, {"res": RES_LIST, "source_id": source_id, "games": games})
+        await self._send(conn, {"res": wire.RES_LIST, "source_id": source_id, "games": games})
 
     # ------------------------------------------------------------ rules
 
@@ -560,13 +623,13 @@ class GamesSimulator(Simulator):
         return game
 
     def _game_from(self, msg: Mapping[str, Any]) -> SimGame:
-        game_id = read_id(msg.get("game_id"))
+        game_id = wire.read_id(msg.get("game_id"))
         if game_id is None:
             raise _Refusal("game_id is missing.")
         return self._game(game_id)
 
     def _create(self, user: SimUser | None, msg: Mapping[str, Any], *, opened: bool) -> SimGame:
-        source_id = read_id(msg.get("source_id"))
+        source_id = wire.read_id(msg.get("source_id"))
         if source_id is None:
             raise _Refusal("source_id is missing.")
         if source_id != self.source_id:
@@ -574,7 +637,7 @@ class GamesSimulator(Simulator):
         self._need_source_admin(user, source_id)
         name = self._text(msg, "game_name")
         game_type = self._text(msg, "type")
-        now = now_ms()
+        now = wire.now_ms()
         times = {key: self._time(msg, key) for key in ("open_at", "close_at")}
         times |= {key: self._time(msg, key) for key in ("live_start_at", "live_finish_at")}
         open_at = times["open_at"] or now
@@ -610,7 +673,7 @@ class GamesSimulator(Simulator):
         value = msg.get(key)
         if value is None:
             return None
-        parsed = parse_time(value)
+        parsed = wire.parse_time(value)
         if parsed is None:
             raise _Refusal(f"{key} is not a time.")
         return int(parsed.timestamp() * 1000)
@@ -681,7 +744,7 @@ class GamesSimulator(Simulator):
 
     def _details_message(self, game: SimGame) -> dict[str, Any]:
         return {
-            "res": RES_DETAILS,
+            "res": wire.RES_DETAILS,
             "status": game.status,
             "game_id": game.game_id,
             "name": game.name,
@@ -719,7 +782,9 @@ class GamesSimulator(Simulator):
     # ------------------------------------------------------------ sending
 
     async def _send(self, conn: _Conn, payload: Mapping[str, Any]) -> None:
-        await self._send_raw(conn, json.dumps({"response_header": response_header(), **payload}))
+        await self._send_raw(
+            conn, json.dumps({"response_header": wire.response_header(), **payload})
+        )
 
     @staticmethod
     async def _send_raw(conn: _Conn, frame: str) -> None:
@@ -737,7 +802,7 @@ class GamesSimulator(Simulator):
             await self._send(conn, payload)
 
     async def _error(self, conn: _Conn, text: str, game_id: str | None) -> None:
-        payload: dict[str, Any] = {"res": RES_ERROR, "text": text}
+        payload: dict[str, Any] = {"res": wire.RES_ERROR, "text": text}
         if game_id is not None and self.error_game_id:
             payload["game_id"] = game_id
         await self._send(conn, payload)
@@ -770,10 +835,18 @@ def simulator_from_args(argv: list[str]) -> Simulator:
         "--times-in-seconds", action="store_true", help="send times in seconds, not millis"
     )
     parser.add_argument(
-        "--open-reply-code", type=int, choices=(RES_OPENED, RES_CREATED_AND_OPENED), default=3402
+        "--open-reply-code",
+        type=int,
+        choices=(wire.RES_OPENED, wire.RES_CREATED_AND_OPENED),
+        default=3402,
     )
     parser.add_argument(
         "--demo", action="store_true", help="start with an open demo game to list and join"
+    )
+    parser.add_argument(
+        "--require-digest",
+        action="store_true",
+        help="refuse connections without the vendor's ?id=&n=&h= login query",
     )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -792,6 +865,7 @@ def simulator_from_args(argv: list[str]) -> Simulator:
         seed=args.seed,
         times_in_seconds=args.times_in_seconds,
         open_reply_code=args.open_reply_code,
+        require_digest=args.require_digest,
     )
     if args.demo:
         sim.add_demo_game()

@@ -28,6 +28,7 @@ FAST_CLIENT: dict[str, Any] = {
     "connect_timeout": 3.0,
     "ping_interval": 5.0,
     "close_settle": 0.2,
+    "error_grace": 0.05,
     "reconnect_base": 0.02,
     "reconnect_cap": 0.2,
 }
@@ -100,6 +101,7 @@ def games_section(sim: GamesSimulator, **extra: Any) -> dict[str, Any]:
         "timeout": 2.0,
         "connect_timeout": 3.0,
         "close_settle": 0.2,
+        "error_grace": 0.05,
         "alert_coalesce": 0.05,
         **extra,
     }

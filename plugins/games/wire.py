@@ -1,21 +1,29 @@
-"""The games API's numeric codes and the small conversions both ends of the wire share.
+"""The games API's op contract, numeric codes and the small conversions both ends share.
 
 Kept apart from the client and the simulator so the two agree on the codes by construction,
-while each keeps its own logic (the simulator must not inherit the client's mistakes).
+while each keeps its own logic (the simulator must not inherit the client's mistakes). The
+:data:`OPS` table holds only facts from the API's documents: which replies answer each op,
+whether it needs a session, whether it concerns one game. The client reads its expected
+replies from it, the simulator its session exemption and its ``get_opcodes`` answer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 # Operation codes (requests).
 OP_PING = 1
 OP_GET_OPCODES = 2
+OP_LOGON = 100
 OP_CREATE_AND_OPEN = 370
 OP_CREATE = 3701
 OP_OPEN = 3702
@@ -30,6 +38,9 @@ OP_LIST = 380
 # Response codes (replies and published events).
 RES_PONG = 1
 RES_OPCODES = 2
+RES_LOGON_OK = 100
+RES_LOGON_FAILED = 110
+RES_LOGON_ALREADY = 112
 RES_CREATED_AND_OPENED = 340
 RES_CREATED = 3401
 RES_OPENED = 3402
@@ -47,24 +58,62 @@ RES_POOL_RESOLVED = 362
 RES_BETTING_BLOCKED = 368
 RES_ERROR = 666
 
-OP_NAMES: dict[int, str] = {
-    OP_PING: "ping",
-    OP_GET_OPCODES: "get_opcodes",
-    OP_CREATE_AND_OPEN: "create_and_open_game",
-    OP_CREATE: "create_game",
-    OP_OPEN: "open_game",
-    OP_BECOME_ADMIN: "become_an_admin_for_game",
-    OP_GET_DETAILS: "get_game_details",
-    OP_UPDATE: "update_game_details",
-    OP_JOIN: "join_game",
-    OP_LEAVE: "leave_game",
-    OP_CLOSE: "close_game",
-    OP_LIST: "list_games_for_source",
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One request of the API as its documents describe it.
+
+    ``replies`` are the codes that answer the request (any one of them ends the call);
+    ``publishes`` are codes the server may send the caller while handling it (a close's 362 and
+    368); ``needs_session`` is False for the calls any connection may make; ``per_game`` says
+    the request names a ``game_id`` and its replies carry it back.
+    """
+
+    name: str
+    replies: frozenset[int]
+    needs_session: bool = True
+    per_game: bool = False
+    publishes: frozenset[int] = frozenset()
+
+
+def _op(name: str, *replies: int, **facts: Any) -> Op:
+    return Op(name, frozenset(replies), **facts)
+
+
+OPS: Mapping[int, Op] = {
+    # ping, get_opcodes and logon: the vendor's docs repository (Instamrkt/slate, "General").
+    OP_PING: _op("ping", RES_PONG, needs_session=False),
+    OP_GET_OPCODES: _op("get_opcodes", RES_OPCODES, needs_session=False),
+    OP_LOGON: _op("logon", RES_LOGON_OK, RES_LOGON_FAILED, RES_LOGON_ALREADY, needs_session=False),
+    OP_CREATE_AND_OPEN: _op("create_and_open_game", RES_CREATED_AND_OPENED),
+    OP_CREATE: _op("create_game", RES_CREATED),
+    # The doc's table says 3402, its example 340: both answer.
+    OP_OPEN: _op("open_game", RES_OPENED, RES_CREATED_AND_OPENED, per_game=True),
+    OP_BECOME_ADMIN: _op(
+        "become_an_admin_for_game", RES_ADMIN_OK, RES_ADMIN_REFUSED, per_game=True
+    ),
+    OP_GET_DETAILS: _op("get_game_details", RES_DETAILS, per_game=True),
+    OP_UPDATE: _op("update_game_details", RES_UPDATED, per_game=True),
+    OP_JOIN: _op("join_game", RES_JOINED, per_game=True),
+    OP_LEAVE: _op("leave_game", RES_LEFT, per_game=True),
+    # 341 only once no manual pool is left; 362/368 are "published to all game subscribers".
+    OP_CLOSE: _op(
+        "close_game",
+        RES_CLOSED,
+        per_game=True,
+        publishes=frozenset({RES_POOL_RESOLVED, RES_BETTING_BLOCKED}),
+    ),
+    OP_LIST: _op("list_games_for_source", RES_LIST),
 }
+
+OP_NAMES: Mapping[int, str] = {code: op.name for code, op in OPS.items()}
 
 RES_NAMES: dict[int, str] = {
     RES_PONG: "pong",
     RES_OPCODES: "opcodes",
+    RES_LOGON_OK: "logon_success",
+    RES_LOGON_FAILED: "logon_fail",
+    RES_LOGON_ALREADY: "logon_fail_already_logged_in",
     RES_CREATED_AND_OPENED: "game_created_and_opened",
     RES_CREATED: "game_created",
     RES_OPENED: "game_opened",
@@ -103,6 +152,12 @@ STATUS_BETTING_CLOSED = "game_in_progress_betting_closed"
 STATUS_CLOSED = "game_closed"
 
 API_VERSION = 1.0
+
+# Bounds on what the server may send us. The largest documented frame (a game's details) is a
+# few kilobytes; a megabyte leaves room for a game with thousands of targets. A target tree of
+# ten levels nests about twenty JSON levels deep.
+MAX_FRAME_BYTES = 2**20
+MAX_JSON_DEPTH = 64
 
 # Epoch values at or above this are milliseconds: 1e11 seconds is the year 5138, while 1e11
 # milliseconds is 1973, so no real date of either unit falls on the wrong side.
@@ -174,12 +229,22 @@ def read_code(value: Any) -> int | None:
     return None
 
 
+# An id from the server longer than this, or with spaces or control characters, is not an id:
+# it is treated as absent (a reply that needs one is then unusable, an event is dropped).
+MAX_ID_LENGTH = 100
+
+
 def read_id(value: Any) -> str | None:
-    """Read an id that may come as a string or a number; None when absent or empty."""
-    if value is None or isinstance(value, bool):
+    """Read an id that may come as a string or a number; None when absent, empty or not a
+    plausible id (too long, spaces, control characters)."""
+    if value is None or isinstance(value, bool) or isinstance(value, dict | list):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     text = str(value).strip()
-    return text or None
+    if not text or len(text) > MAX_ID_LENGTH or not text.isprintable() or " " in text:
+        return None
+    return text
 
 
 def split_names(value: Any) -> list[str]:
@@ -223,3 +288,83 @@ def safe_url(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+# ---------------------------------------------------------------- frames
+
+
+class BadFrame(ValueError):
+    """A frame that cannot be a message: ``reason`` is a few words fit for one log line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when a parsed frame nests lists/objects more than ``limit`` deep.
+
+    Walked without recursion, so the check itself cannot overflow; the readers that walk a
+    frame (the target tree) recurse per level and rely on it.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        nested = [child for child in children if isinstance(child, dict | list)]
+        if nested and depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in nested if child)
+    return False
+
+
+def decode_frame(raw: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """A server frame as a JSON object, or :class:`BadFrame` saying why it is none.
+
+    Nesting is bounded twice: the C parser stops a frame of thousands of levels with a
+    RecursionError (caught here, so it costs one refusal, never a traceback), and anything
+    deeper than ``max_depth`` is refused before any reader walks it. Counting brackets first
+    is C-fast and spares the walk for every normal frame.
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise BadFrame("not UTF-8") from None
+    try:
+        message = json.loads(text)
+    except RecursionError:
+        raise BadFrame("JSON nested too deeply to parse") from None
+    except ValueError:
+        raise BadFrame("not JSON") from None
+    if not isinstance(message, dict):
+        raise BadFrame(f"a JSON {type(message).__name__}, not an object")
+    if text.count("[") + text.count("{") > max_depth and too_deep(message, max_depth):
+        raise BadFrame(f"JSON nested deeper than {max_depth} levels")
+    return message
+
+
+# ---------------------------------------------------------------- the vendor's login
+
+
+def new_nonce() -> str:
+    """A fresh nonce for one connection: the vendor suggests a timestamp; random bytes are
+    added so two connections in the same millisecond never share one."""
+    return f"{now_ms()}{secrets.token_hex(8)}"
+
+
+def login_digest(user_id: str, nonce: str, session_key: str) -> str:
+    """sha256(user id + nonce + session key), hex: the vendor's connection digest."""
+    return hashlib.sha256(f"{user_id}{nonce}{session_key}".encode()).hexdigest()
+
+
+def login_url(url: str, user_id: str, session_key: str, nonce: str | None = None) -> str:
+    """``url`` with the vendor's ``?id=&n=&h=`` login query (a fresh nonce unless given).
+
+    The session key itself never goes into the URL, only its digest; other query parameters
+    of the configured URL are kept.
+    """
+    nonce = nonce or new_nonce()
+    parts = urlsplit(url)
+    login = urlencode({"id": user_id, "n": nonce, "h": login_digest(user_id, nonce, session_key)})
+    query = f"{parts.query}&{login}" if parts.query else login
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, parts.fragment))

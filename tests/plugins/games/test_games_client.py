@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from games_hostile import SilentProxy
 
 from bot.errors import NotConnected, ServiceError, ServiceTimeout
 from bot_plugins.games.client import GamesClient
@@ -27,7 +29,7 @@ from bot_plugins.games.simulator import (
     GamesSimulator,
 )
 from bot_plugins.games.testing import FAST_CLIENT, EventRecorder, MakeClient, eventually
-from bot_plugins.games.wire import OP_GET_DETAILS, OP_JOIN, OP_PING
+from bot_plugins.games.wire import OP_GET_DETAILS, OP_JOIN, OP_LIST, OP_PING
 
 
 def _game_spec(**changes: object) -> NewGame:
@@ -297,15 +299,83 @@ async def test_666_reads_clearly_and_changes_nothing(
     assert await games_client.ping() >= 0  # the connection is unharmed
 
 
-async def test_666_without_game_id_goes_to_the_oldest_call() -> None:
+async def test_an_error_without_game_id_fails_a_call_only_when_it_is_the_only_one() -> None:
+    """The vendor's 666 carries only ``text``: alone in flight, a call owns it; with two
+    waiting it cannot be pinned on either, so it fails neither (the other gets its reply, the
+    refused one times out and quotes the error)."""
     async with GamesSimulator(error_game_id=False) as sim:
-        async with GamesClient(sim.url, DEFAULT_ADMIN_KEY, sim.source_id, **FAST_CLIENT) as c:
+        settings = {**FAST_CLIENT, "timeout": 0.5}
+        async with GamesClient(sim.url, DEFAULT_ADMIN_KEY, sim.source_id, **settings) as c:
             game = await c.create_and_open_game(_game_spec())
+            with pytest.raises(GamesRefused, match="No game with that id"):
+                await c.get_game("missing")
             bad, good = await asyncio.gather(
                 c.get_game("missing"), c.get_game(game.game_id), return_exceptions=True
             )
-            assert isinstance(bad, GamesRefused)
+            assert isinstance(bad, ServiceTimeout)
+            assert bad.message == (
+                "The games service did not answer the get game details request in time. It "
+                "reported an error meanwhile that may concern it: No game with that id."
+            )
             assert not isinstance(good, BaseException) and good.game_id == game.game_id
+            assert c.stray_errors == 1
+
+
+async def test_an_error_followed_by_the_calls_own_reply_was_stray(
+    make_games_client: MakeClient, games_sim: GamesSimulator, open_game: Game
+) -> None:
+    """One call waiting, a 666 without a game id, then the call's reply: the server answers
+    in order, so the error was not this call's and the call succeeds."""
+    client = await make_games_client(error_grace=1.5)  # generous: a loaded machine may stall
+    gid = open_game.game_id
+    games_sim.muted_ops.add(OP_GET_DETAILS)
+    call = asyncio.create_task(client.get_game(gid))
+    await eventually(lambda: games_sim.requests[-1].get("op") == OP_GET_DETAILS)
+    await games_sim.inject({"res": 666, "text": "Something went wrong."})
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Mine", "status": "x"})
+    assert (await call).name == "Mine"
+    assert client.stray_errors == 1
+
+
+async def test_a_stray_error_fails_none_of_the_calls_in_flight(
+    games_client: GamesClient, games_sim: GamesSimulator, open_game: Game
+) -> None:
+    """#14 item 4: a 666 without a game id failed 3 of 3 unrelated calls."""
+    gid = open_game.game_id
+    games_sim.muted_ops |= {OP_GET_DETAILS, OP_LIST, OP_JOIN}
+    calls = asyncio.gather(
+        games_client.get_game(gid),
+        games_client.list_games(),
+        games_client.join_game(gid),
+        return_exceptions=True,
+    )
+    await eventually(lambda: len(games_sim.requests) >= 5)  # create, admin and the three
+    await games_sim.inject({"res": 666, "text": "Something went wrong."})
+    await games_sim.inject({"res": 666, "game_id": "another-game", "text": "Not yours."})
+    # The replies the muted ops held back, by hand, after the strays.
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Held back", "status": "x"})
+    await games_sim.inject({"res": 345, "source_id": games_sim.source_id, "games": {}})
+    await games_sim.inject({"res": 333, "game_id": gid})
+    details, listing, joined = await calls
+    assert not isinstance(details, BaseException) and details.name == "Held back"
+    assert listing == [] and joined is None
+    assert games_client.stray_errors == 2 and gid in games_client.joined_games
+
+
+async def test_a_late_reply_never_answers_a_newer_call(
+    make_games_client: MakeClient, games_sim: GamesSimulator, open_game: Game
+) -> None:
+    client = await make_games_client(timeout=0.3)
+    gid = open_game.game_id
+    games_sim.muted_ops.add(OP_GET_DETAILS)
+    with pytest.raises(ServiceTimeout):
+        await client.get_game(gid)
+    second = asyncio.create_task(client.get_game(gid))
+    await eventually(lambda: sum(r["op"] == OP_GET_DETAILS for r in games_sim.requests) == 2)
+    # The first call's reply arrives late, then the second's: each lands where it belongs.
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Stale", "status": "x"})
+    await games_sim.inject({"res": 342, "game_id": gid, "name": "Fresh", "status": "x"})
+    assert (await second).name == "Fresh"
 
 
 async def test_api_error_text_never_echoes_the_session_key(
@@ -478,15 +548,26 @@ async def test_a_failed_async_with_leaves_nothing_running() -> None:
     assert not client.running
 
 
-async def test_an_unanswered_ping_reconnects(
+async def test_keep_alive_uses_websocket_pings_not_op_1(
     make_games_client: MakeClient, games_sim: GamesSimulator
 ) -> None:
-    client = await make_games_client(ping_interval=0.1, timeout=0.2)
-    games_sim.muted_ops.add(OP_PING)
-    await eventually(lambda: client.connections >= 2)
-    games_sim.muted_ops.clear()
-    await client.wait_ready()
-    assert await client.ping() >= 0
+    client = await make_games_client(ping_interval=0.05)
+    before = len(games_sim.requests)
+    await asyncio.sleep(0.5)  # ten ping intervals, idle
+    assert games_sim.requests[before:] == [] and client.connected
+
+
+async def test_a_silent_link_is_found_by_pings_and_replaced(games_sim: GamesSimulator) -> None:
+    async with SilentProxy(games_sim.port) as proxy:
+        settings = {**FAST_CLIENT, "ping_interval": 0.2, "timeout": 0.5}
+        async with GamesClient(proxy.url, DEFAULT_ADMIN_KEY, **settings) as client:
+            proxy.go_silent()  # open sockets, no bytes: only a ping can tell
+            await eventually(lambda: not client.connected, within=10.0)
+            proxy.speak_again()
+            await eventually(lambda: client.connected, within=10.0)
+            assert client.connections >= 2
+            assert await client.list_games(games_sim.source_id) == []
+    assert all(r.get("op") != OP_PING for r in games_sim.requests)
 
 
 async def test_connect_to_a_dead_port_raises_not_connected() -> None:
@@ -542,6 +623,32 @@ async def test_odd_frames_and_formats_are_tolerated(
     assert details.targets.find("argentina:1") is not None
     assert details.past_events[0].happened_at == datetime.fromtimestamp(1417180267, UTC)
     assert await games_client.ping() >= 0
+
+
+async def test_a_deeply_nested_frame_costs_one_log_line_and_nothing_else(
+    games_client: GamesClient, games_sim: GamesSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#14 item 7: the parser's RecursionError escaped as a traceback per frame."""
+    caplog.set_level(logging.WARNING, logger="bot_plugins.games")
+    await games_sim.inject('{"res": 342, "targets": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    await eventually(lambda: games_client.bad_frames == 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "games: ignored a frame of 200025 bytes: JSON nested too deeply to parse"
+    ]
+    assert caplog.records[0].exc_info is None
+    assert games_client.connections == 1 and await games_client.list_games() == []
+
+
+async def test_an_oversized_frame_drops_the_link_which_comes_back(
+    make_games_client: MakeClient, games_sim: GamesSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot_plugins.games")
+    client = await make_games_client(max_frame_bytes=2**16)
+    await games_sim.inject({"res": 470, "game_id": "g", "user_name": "x" * 2**16})
+    await eventually(lambda: client.connections == 2 and client.connected)
+    [lost] = [r.getMessage() for r in caplog.records]
+    assert lost.startswith(f"games: connection to {games_sim.url} lost (1009")
+    assert await client.list_games() == []
 
 
 async def test_times_in_seconds_read_the_same_as_millis() -> None:

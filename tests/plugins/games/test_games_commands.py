@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot import ServiceError
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.models import Game, NewGame
 from bot_plugins.games.simulator import DEFAULT_PLAYER_KEY, GamesSimulator, SimGame
@@ -223,6 +224,37 @@ async def test_close_with_manual_pools_asks_to_resend_then_closes_for_good(
         assert games_sim.games[gid].closed
 
 
+async def test_closing_a_game_no_chat_follows_names_the_blocked_pool(
+    bot_harness, games_sim: GamesSimulator, open_game: Game
+) -> None:
+    """#13: the simulator sends 362/368 to subscribers only (the document's strict reading),
+    so the bot joins the game for the close, reports the pools, and leaves it again."""
+    gid = open_game.game_id
+    games_sim.add_pool(gid, "Goals by Argentina", target_id="argentina", action_id="goal")
+    manual = games_sim.add_pool(gid, "Man of the match", manual=True)
+    async with games_bot(bot_harness, games_sim) as bot:
+        chat = bot.chat()
+        client: GamesClient = bot.client("games")
+        since = len(games_sim.requests)
+        replies = await chat.say(f"!game close {gid[:8]}", user=ADMIN, confirm=True)
+        assert replies[-1] == (
+            f"Argentina - Brazil ({gid[:8]}) is not closed yet: betting is blocked in 1 pool(s) "
+            "that must be resolved by hand: Man of the match. 1 pool(s) were resolved "
+            f"automatically: Goals by Argentina. Resolve them, then send !game close {gid} "
+            "again to close the game for good."
+        )
+        ops = _ops(games_sim, since)
+        assert ops.index(OP_JOIN) < ops.index(OP_CLOSE) < ops.index(OP_LEAVE)
+        assert games_sim.subscriber_count(gid) == 0 and client.joined_games == frozenset()
+
+        await games_sim.resolve_pool(gid, manual)
+        replies = await chat.say(f"!game close {gid[:8]}", user=ADMIN, confirm=True)
+        assert replies[-1] == f"Argentina - Brazil ({gid[:8]}) is closed for good."
+        assert games_sim.games[gid].closed
+        await settle(bot)
+        assert bot.alerts_sent == []  # no chat followed it: nobody is alerted
+
+
 # ---------------------------------------------------------------- refusals read clearly
 
 
@@ -261,6 +293,39 @@ async def test_a_666_error_reads_clearly_and_changes_nothing(
         audit = bot.bot.store.audit_rows()
         assert audit[0]["command"] == "game open"
         assert audit[0]["outcome"] == f"refused: {refused}"
+
+
+async def test_huge_text_from_the_api_is_clipped_in_replies_and_alerts(
+    bot_harness, games_sim: GamesSimulator, open_game: Game, make_games_client: MakeClient
+) -> None:
+    """#14 item 11: 100 KB names, statuses and errors reached the chat unbounded."""
+    gid = open_game.game_id
+    game = games_sim.games[gid]
+    game.name = "N" * 100_000
+    game.type = "T" * 100_000
+    games_sim.add_session("long-name-key", "U" * 100_000)
+    async with games_bot(bot_harness, games_sim) as bot:
+        chat = bot.chat()
+        [listing] = await chat.say("!games")
+        assert len(listing) < 1000 and "N" * 199 + "…" in listing
+        [details] = await chat.say(f"!game {gid}")
+        assert len(details) < 2000 and details.startswith("N" * 199 + "… [" + "T" * 199 + "…]")
+        await chat.say(f"!game join {gid}")
+        stranger = await make_games_client("long-name-key")
+        await stranger.join_game(gid)
+        alert = await alert_in(bot, "chat1", " joined.")
+        assert len(alert.text) < 600 and "U" * 99 + "… joined." in alert.text
+        games_sim.muted_ops.add(OP_CLOSE)
+        client: GamesClient = bot.client("games")
+        close = asyncio.create_task(client.close_game(gid))
+        await eventually(lambda: games_sim.requests[-1].get("op") == OP_CLOSE)
+        await games_sim.inject({"res": 666, "game_id": gid, "text": "E" * 100_000})
+        try:
+            await close
+        except ServiceError as refused:
+            assert refused.message == ("The games service refused the request: " + "E" * 199 + "…")
+        else:
+            raise AssertionError("the close was not refused")
 
 
 async def test_joining_a_closed_game_is_refused(

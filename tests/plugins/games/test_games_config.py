@@ -61,3 +61,19 @@ def test_client_from_config() -> None:
     assert GamesClient.from_config(config, url="ws://127.0.0.1:11").url == "ws://127.0.0.1:11"
     with pytest.raises(ValueError, match="url and session_key"):
         GamesClient.from_config(GamesConfig(simulate=True))
+
+
+def test_user_id_is_a_stable_key_for_the_vendors_login() -> None:
+    base = {"url": "ws://h:1", "source_id": "s", "session_key": "k"}
+    assert GamesConfig(**base).user_id is None
+    assert GamesConfig(**base, user_id=17).user_id == "17"
+    assert GamesConfig(**base, user_id=" u-17 ").user_id == "u-17"
+    for bad in ("two words", "", True, [1], "x" * 101):
+        with pytest.raises(ValidationError, match="not a user id"):
+            GamesConfig(**base, user_id=bad)
+    client = GamesClient.from_config(
+        GamesConfig(**base, user_id=17, max_frame_bytes=2**17, error_grace=0.5)
+    )
+    assert (client.user_id, client.max_frame_bytes, client.error_grace) == ("17", 2**17, 0.5)
+    with pytest.raises(ValidationError, match="max_frame_bytes"):
+        GamesConfig(**base, max_frame_bytes=10)

@@ -12,6 +12,7 @@ from bot_plugins.games.events import (
     UserLeft,
 )
 from bot_plugins.games.format import (
+    action_names,
     alert_text,
     game_label,
     inline_targets,
@@ -84,4 +85,16 @@ def test_a_burst_of_events_reads_as_one_sentence() -> None:
     assert lost == (
         "g: the bot could not join it again after reconnecting (No game with that id.), so "
         "this chat stops getting its alerts."
+    )
+
+
+def test_lines_stay_short_however_many_actions_and_targets_the_api_sends() -> None:
+    many = _details(
+        [f"T{i}:{j}" for i in range(100) for j in range(3)], tuple(f"A{i}" for i in range(500))
+    )
+    assert action_names(many.actions).endswith("A29 and 470 more")
+    line = inline_targets(many.targets)
+    assert line.endswith(" and 360 more") and len(line) < 600
+    assert inline_targets(_details(["Argentina", "Argentina:1", "Brazil"]).targets) == (
+        "Argentina (1), Brazil"
     )

@@ -4,12 +4,17 @@ health, start-up with the API down, restarts and reloads that keep chats' alerts
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import sys
+import time
+from pathlib import Path
 
 from bot_plugins.games import bot_simulator
 from bot_plugins.games.client import GamesClient
 from bot_plugins.games.models import Game
-from bot_plugins.games.simulator import DEFAULT_PLAYER_KEY, GamesSimulator
+from bot_plugins.games.simulator import DEFAULT_ADMIN_KEY, DEFAULT_PLAYER_KEY, GamesSimulator
 from bot_plugins.games.testing import (
     ADMIN,
     FAST_CLIENT,
@@ -17,8 +22,9 @@ from bot_plugins.games.testing import (
     alert_in,
     eventually,
     games_bot,
+    games_section,
 )
-from bot_plugins.games.wire import OP_JOIN
+from bot_plugins.games.wire import OP_JOIN, OP_LIST, OP_LOGON
 
 
 async def test_the_embedded_simulator_serves_every_command(bot_harness) -> None:
@@ -46,6 +52,13 @@ async def test_the_embedded_simulator_serves_every_command(bot_harness) -> None:
             f"Left Argentina - Brazil ({gid[:8]}): this chat no longer gets its alerts."
         ]
         assert bot.failures == {}
+
+
+async def test_the_embedded_simulator_checks_the_vendor_login_too(bot_harness) -> None:
+    async with bot_harness(plugins={"games": {"simulate": True, "user_id": 42}}) as bot:
+        [listing] = await bot.chat().say("!games")
+        assert listing.startswith("Active games (1):")
+        assert bot.client("games").user_id == "42" and bot.failures == {}
 
 
 def _dead_url() -> str:
@@ -169,3 +182,101 @@ async def _second_game(client: GamesClient) -> str:
     game = await client.create_and_open_game(NewGame(name="Chess final", type="chess"))
     await client.become_admin(game.game_id)
     return game.game_id
+
+
+# ---------------------------------------------------------------- the vendor's login
+
+
+async def test_with_a_user_id_the_bot_logs_in_the_vendors_way(bot_harness) -> None:
+    """#15: ?id=&n=&h=sha256(id + nonce + key), a fresh nonce per connection, logon op 100
+    first, and the header's session key still sent on every request."""
+    async with GamesSimulator(require_digest=True, require_logon=True) as sim:
+        async with games_bot(bot_harness, sim, section={"user_id": 1}) as bot:
+            chat = bot.chat()
+            assert (await chat.say("!games"))[0] == "There are no active games right now."
+            client: GamesClient = bot.client("games")
+            await sim.drop_connections()
+            await eventually(lambda: client.connections == 2 and client.connected, within=5.0)
+            assert (await chat.say("!games"))[0] == "There are no active games right now."
+            [status] = await chat.say("!status")
+            assert "plugin games: up" in status
+        assert [login["id"] for login in sim.logins] == ["1", "1"]
+        assert sim.logins[0]["n"] != sim.logins[1]["n"]
+        assert [r["op"] for r in sim.requests] == [OP_LOGON, OP_LIST, OP_LOGON, OP_LIST]
+        assert all(r["header"]["session_key"] == DEFAULT_ADMIN_KEY for r in sim.requests)
+
+
+async def test_a_refused_login_is_said_plainly_in_status_and_at_once(bot_harness) -> None:
+    async with GamesSimulator(require_digest=True) as sim:
+        section = {
+            "url": sim.url,
+            "source_id": sim.source_id,
+            "session_key": "not-the-key",
+            "user_id": "1",
+            "timeout": 5.0,
+        }
+        async with bot_harness(plugins={"games": section}) as bot:
+            chat = bot.chat()
+            started = time.monotonic()
+            # The first command waits for the first attempt, which is refused: it says why
+            # as soon as that is known, not after the call timeout.
+            assert await chat.say("!games") == [
+                "The games service refused the bot's login (HTTP 403); check user_id and "
+                "session_key."
+            ]
+            assert time.monotonic() - started < 4.0
+            [status] = await chat.say("!status")
+            assert (
+                "plugin games: down - The games service refused the bot's login (HTTP 403); "
+                "check user_id and session_key; retrying." in status
+            )
+            assert "not-the-key" not in status
+        assert sim.requests == []
+
+
+async def test_a_piped_first_command_waits_for_a_slow_handshake(tmp_path: Path) -> None:
+    """#13 start-up: `printf '!games\\n' | bot run` against a server (not simulated by the
+    bot) that takes 1 s to accept the connection answers the command, not "not connected"."""
+    async with GamesSimulator(accept_delay=1.0) as sim:
+        sim.add_demo_game()
+        config = tmp_path / "bot.yaml"
+        config.write_text(
+            "bot:\n  database: bot.db\n"
+            "plugins:\n  games:\n"
+            f"    url: {sim.url}\n    source_id: {sim.source_id}\n"
+            f"    session_key: {DEFAULT_ADMIN_KEY}\n    timeout: 8\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "BOT_SECRET_KEY"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            "--config",
+            str(config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=tmp_path,
+            env=env,
+        )
+        out, err = await asyncio.wait_for(process.communicate(b"!games\n"), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().startswith("Active games (1):\n- Argentina - Brazil [football]: ")
+
+
+async def test_a_refused_logon_is_said_plainly_in_status(bot_harness) -> None:
+    async with GamesSimulator() as sim:
+        sim.refuse_logon = True
+        section = {**games_section(sim), "user_id": "1"}
+        async with bot_harness(plugins={"games": section}) as bot:
+            client: GamesClient = bot.client("games")
+            await eventually(lambda: client.login_refused, within=5.0)
+            [status] = await bot.chat().say("!status")
+            assert (
+                "plugin games: down - The games service refused the bot's logon (op 100); "
+                "check user_id; retrying." in status
+            )
+            sim.refuse_logon = False
+            await eventually(lambda: client.connected, within=10.0)
+            assert (await bot.chat().say("!games"))[0] == "There are no active games right now."

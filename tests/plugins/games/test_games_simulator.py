@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from bot.simulation import Simulator
 from bot_plugins.games.simulator import (
@@ -18,6 +19,7 @@ from bot_plugins.games.simulator import (
     GamesSimulator,
     simulator_from_args,
 )
+from bot_plugins.games.wire import login_digest, login_url
 
 
 class Raw:
@@ -214,19 +216,24 @@ async def test_close_resolves_automatic_pools_and_blocks_manual_ones(
     manual = games_sim.add_pool(gid, "Best player", manual=True)
     await player.call(363, game_id=gid)
 
+    # The strict reading of the document: 362 and 368 reach the game's subscribers only, so
+    # an admin that closes a game it has not joined hears nothing of them.
     await admin.send(375, game_id=gid)
-    to_admin = [await admin.recv(), await admin.recv()]
-    assert [(f["res"], f["pool_id"]) for f in to_admin] == [(362, auto), (368, manual)]
-    assert to_admin[0]["resolution"] == "automatic"
-    assert [(await player.recv())["res"] for _ in range(2)] == [362, 368]
-    assert await admin.nothing_more()  # no 341 while a manual pool is unresolved
+    to_player = [await player.recv(), await player.recv()]
+    assert [(f["res"], f["pool_id"]) for f in to_player] == [(362, auto), (368, manual)]
+    assert to_player[0]["resolution"] == "automatic"
+    assert await admin.nothing_more()  # no 362/368 (not subscribed), no 341 (manual pool)
 
-    await admin.send(375, game_id=gid)  # re-sent too early: only the closer is reminded
+    await admin.call(363, game_id=gid)  # subscribed now: a re-sent close blocks it again
+    assert (await player.recv())["res"] == 470
+    await admin.send(375, game_id=gid)
     assert (await admin.recv())["res"] == 368
+    assert (await player.recv())["res"] == 368
     assert await admin.nothing_more() and await player.nothing_more()
 
     await games_sim.resolve_pool(gid, manual, outcome="Messi")
     assert (await player.recv())["resolution"] == "Messi"
+    assert (await admin.recv())["resolution"] == "Messi"
     await admin.send(375, game_id=gid)
     assert (await admin.recv())["res"] == 341
     assert (await player.recv())["res"] == 341
@@ -251,7 +258,10 @@ async def test_list_sends_open_at_as_a_string(games_sim: GamesSimulator, raw_con
 async def test_get_opcodes_and_hooks(games_sim: GamesSimulator, raw_connect) -> None:
     admin = await raw_connect()
     codes = await admin.call(2)
-    assert codes["ops"]["close_game"] == 375 and codes["res_codes"]["error"] == 666
+    # The vendor's field names (Instamrkt/slate), filled from the op table.
+    assert codes["opcodes"]["close_game"] == 375 and codes["opcodes"]["logon"] == 100
+    assert codes["response_codes"]["error"] == 666
+    assert codes["response_codes"]["logon_fail_already_logged_in"] == 112
     gid = await _open_game(admin)
     event_id = games_sim.register_event(gid, "argentina:1", "goal", 1417180267000)
     details = await admin.call(372, game_id=gid)
@@ -297,13 +307,14 @@ def test_simulator_from_args() -> None:
             "--times-in-seconds",
             "--open-reply-code",
             "340",
+            "--require-digest",
         ]
     )
     assert isinstance(sim, GamesSimulator) and isinstance(sim, Simulator)
     assert (sim.host, sim.port, sim.source_id, sim.admin_limit) == ("127.0.0.1", 0, "src-1", 3)
     assert sim.sessions["admin-key"].source_admin
     assert not sim.sessions["p1"].source_admin and sim.sessions["p2"].user_id == 3
-    assert sim.times_in_seconds and sim.open_reply_code == 340
+    assert sim.times_in_seconds and sim.open_reply_code == 340 and sim.require_digest
     default = simulator_from_args([])
     assert isinstance(default, GamesSimulator)
     assert set(default.sessions) == {DEFAULT_ADMIN_KEY, DEFAULT_PLAYER_KEY}
@@ -323,3 +334,52 @@ async def test_simulator_from_args_serves() -> None:
                 )
             )
             assert json.loads(await ws.recv())["res"] == 345
+
+
+# ---------------------------------------------------------------- the vendor's login
+
+
+async def test_the_login_digest_is_checked_at_the_handshake(games_sim: GamesSimulator) -> None:
+    """The vendor's docs (Instamrkt/slate): ?id=&n=&h=sha256(id + nonce + session key). A good
+    digest makes the connection that user's, whatever the header says ("not used currently");
+    a wrong digest, an unknown id or a nonce used before is refused with HTTP 403."""
+    good = login_url(games_sim.url, "1", DEFAULT_ADMIN_KEY, nonce="1417104170000")
+    async with connect(good, proxy=None) as ws:
+        raw = Raw(ws, "ignored-header-key")
+        listing = await raw.call(380, source_id=DEFAULT_SOURCE_ID)
+        assert listing["res"] == 345
+        assert (await raw.call(100))["res"] == 100
+        assert (await raw.call(100))["res"] == 112  # already logged on
+    assert games_sim.logins == [
+        {
+            "id": "1",
+            "n": "1417104170000",
+            "h": login_digest("1", "1417104170000", DEFAULT_ADMIN_KEY),
+        }
+    ]
+    refused = [
+        good,  # the same nonce again: a replayed URL
+        login_url(games_sim.url, "1", "wrong-key"),
+        login_url(games_sim.url, "99", DEFAULT_ADMIN_KEY),
+        f"{games_sim.url}/?id=1&n=abc",  # no digest
+    ]
+    for url in refused:
+        with pytest.raises(InvalidStatus) as status:
+            await connect(url, proxy=None)
+        assert status.value.response.status_code == 403
+
+
+async def test_logon_without_a_digest_reads_the_header_and_digests_can_be_required() -> None:
+    async with GamesSimulator(require_digest=True, require_logon=True) as sim:
+        with pytest.raises(InvalidStatus):
+            await connect(sim.url, proxy=None)
+        async with connect(login_url(sim.url, "2", DEFAULT_PLAYER_KEY), proxy=None) as ws:
+            raw = Raw(ws, DEFAULT_PLAYER_KEY)
+            before = await raw.call(380, source_id=DEFAULT_SOURCE_ID)
+            assert before == {**before, "res": 666, "text": "Log on first (op 100)."}
+            assert (await raw.call(100))["res"] == 100
+            assert (await raw.call(380, source_id=DEFAULT_SOURCE_ID))["res"] == 345
+    async with GamesSimulator() as sim:
+        async with connect(sim.url, proxy=None) as ws:
+            assert (await Raw(ws, "wrong-key").call(100))["res"] == 110
+            assert (await Raw(ws, DEFAULT_ADMIN_KEY).call(100))["res"] == 100
