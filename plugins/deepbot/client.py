@@ -7,18 +7,25 @@ user, can share one connection without mixing answers. Matching is a dict lookup
 ``popleft``; a call costs one future and one timer, no task.
 
 DeepBot may not answer at all (unknown users, requests it does not understand), so every
-call has a deadline. A call that gave up leaves a short-lived placeholder in its queue: if
-its answer arrives late, the placeholder swallows it instead of handing it to the next
-caller for the same key. Placeholders expire after ``late_reply_grace`` seconds so a request
-DeepBot never answers cannot shift every later answer by one. A call that gave up after a
-placeholder ahead of it swallowed an answer leaves none itself (the swallowed answer may have
-been its own); otherwise retries arriving within the grace would each lose their answer to the
-previous retry's placeholder, for as long as they keep coming.
+call has a deadline. A call that gave up stays in its queue as an *abandoned* slot: if its
+answer arrives late, the slot swallows it, so a late answer can never complete a later call.
+Abandoned slots never expire on a clock (expiring them is what once handed a late "failed"
+to the next ``add_points``). A new call for a key that still has an abandoned slot waits up
+to ``late_reply_grace`` for it to be answered; if it is not, the two answers could not be
+told apart, so the connection is recycled (the calls in flight are let finish first) and the
+new call goes out on a fresh connection where no old answer can arrive.
 
 A background task keeps the connection: it connects, registers with the secret, reads, and
-reconnects with :func:`bot.backoff.backoff_delays` when the connection drops. Calls made
-while it is down fail at once with :class:`DeepBotNotConnected`. A refused secret stops the
-task: retrying the same secret cannot succeed, and a silent retry loop would hide the cause.
+reconnects with :func:`bot.backoff.backoff_delays` when the connection drops. A call made
+while a connection attempt is in progress (for example the first command piped in right at
+start-up) waits for it, bounded by the call's timeout; a call made while the client is
+waiting to retry fails at once with :class:`DeepBotNotConnected`. Only DeepBot's documented
+``incorrect api secret`` stops the task: anything else it answers to ``register`` (``null``,
+``{}``, "not authorized", "Server busy") is retried with backoff and shown in ``status``.
+
+Frames are bounded: the websocket layer refuses frames over ``MAX_FRAME_BYTES``, and JSON
+nested deeper than ``MAX_DEPTH`` is refused before it is parsed; each bad frame is logged in
+one line and skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -40,6 +48,7 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from bot import clip
 from bot.backoff import backoff_delays
 
 from .errors import (
@@ -49,9 +58,10 @@ from .errors import (
     DeepBotNotConnected,
     DeepBotTimeout,
     InvalidArgument,
+    RegistrationRefused,
     UserNotFound,
 )
-from .models import DeepBotUser, parse_number, parse_user
+from .models import DeepBotUser, parse_number, parse_user, parse_users
 from .protocol import (
     ADD_POINTS,
     ADD_TO_ESCROW,
@@ -62,11 +72,20 @@ from .protocol import (
     GET_HOURS,
     GET_POINTS,
     GET_RANK,
+    GET_TOP_USERS,
     GET_USER,
+    GET_USERS,
+    GET_USERS_COUNT,
+    MAX_FRAME_BYTES,
+    MSG_BAD_SECRET,
+    MSG_LIST_EMPTY,
     MSG_NOT_AUTHORIZED,
+    PAGE_LIMIT,
     REGISTER,
     SET_POINTS,
     SET_VIP,
+    SET_VIP_EXPIRY,
+    BadFrame,
     check_points,
     check_user,
     check_vip_days,
@@ -75,9 +94,9 @@ from .protocol import (
     error_for,
     is_success,
     parse_reply,
+    request_key,
     unexpected,
 )
-from .transfer import run_transfer
 
 if TYPE_CHECKING:
     from .config import DeepBotConfig
@@ -100,23 +119,23 @@ class ConnectionState(enum.Enum):
 
 
 class _Slot:
-    """One call waiting for its reply; after the call gives up, a placeholder until ``expires``.
+    """One call waiting for its reply; once the call gave up, an abandoned placeholder that
+    swallows the late reply, so it can never answer a later call."""
 
-    ``shadowed`` marks a call behind which a placeholder swallowed an answer: that answer
-    may have been this call's own, so when this call gives up it leaves no placeholder.
-    """
-
-    __slots__ = ("expires", "future", "shadowed")
+    __slots__ = ("abandoned", "future")
 
     def __init__(self, future: asyncio.Future[Any]) -> None:
         self.future = future
-        self.expires = math.inf
-        self.shadowed = False
+        self.abandoned = False
 
 
 _Pending = dict[tuple[str, str], deque[_Slot]]
 
 _CONNECT_ERRORS = (OSError, TimeoutError, WebSocketException)
+
+#: More abandoned placeholders than this (names DeepBot never answered for) and the
+#: connection is recycled to drop them, so silent names cannot grow memory without bound.
+MAX_ABANDONED = 1000
 
 
 def check_url(url: str) -> str:
@@ -165,6 +184,8 @@ class DeepBotClient:
         reconnect_base: float = 0.2,
         reconnect_cap: float = 15.0,
         ping_interval: float | None = 20.0,
+        whole_points: bool = True,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         if not (timeout > 0 and math.isfinite(timeout)):
             raise InvalidArgument("The DeepBot timeout must be a positive number of seconds.")
@@ -180,15 +201,27 @@ class DeepBotClient:
             base=reconnect_base, cap=reconnect_cap
         )
         self._ping_interval = ping_interval
+        #: Refuse fractional amounts (DeepBot counts whole points unless configured not to).
+        self.whole_points = whole_points
+        self._max_frame_bytes = max_frame_bytes
         self._state = ConnectionState.IDLE
         self._changed = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._pending: _Pending = {}
         self._runner: asyncio.Task[None] | None = None
         self._auth_error: AuthenticationFailed | None = None
-        # One lock per giver (lower-cased), with the number of transfers using it.
-        self._transfer_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # One lock per viewer (lower-cased), with the number of holders waiting on it.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._closing = False
+        # Set while the connection is being recycled to drop abandoned placeholders: no new
+        # call is sent on it, and calls wait for the next connection instead of failing.
+        self._recycling = False
+        self._abandoned = 0
+        #: Frames that claimed to be replies but were not (bad JSON, too deep, too big).
+        self.bad_frames = 0
+        #: Connections recycled because an abandoned reply could not be told apart.
+        self.recycles = 0
+        self._drainer: asyncio.Task[None] | None = None
         #: The last reason the connection failed, in plain language (for ``status``).
         self.last_error: str | None = None
         #: Frames that were not replies (DeepBot's pushes); counted, never parsed further.
@@ -210,6 +243,7 @@ class DeepBotClient:
             timeout=config.timeout,
             reconnect_base=config.reconnect_min_delay,
             reconnect_cap=config.reconnect_max_delay,
+            whole_points=not config.decimals,
         )
 
     def __repr__(self) -> str:
@@ -330,15 +364,19 @@ class DeepBotClient:
                     outcome = "failed"
                 if outcome == "auth_failed":
                     return
+                if outcome == "recycled":
+                    continue  # on purpose: reconnect at once, callers are waiting
                 if outcome == "served":
                     delays = self._backoff()  # a working connection resets the backoff
                 await asyncio.sleep(next(delays))
         finally:
             self._ws = None
+            self._recycling = False
             self._fail_pending(self._pending, closed=self._closing)
 
     async def _session(self) -> str:
-        """One connection from opening to loss: "failed", "auth_failed" or "served"."""
+        """One connection from opening to loss: "failed", "auth_failed", "recycled" or
+        "served"."""
         loudly = self._state is not ConnectionState.DISCONNECTED
         self._set_state(ConnectionState.CONNECTING)
         try:
@@ -349,6 +387,7 @@ class DeepBotClient:
                 ping_interval=self._ping_interval,
                 compression=None,
                 proxy=None,
+                max_size=self._max_frame_bytes,
             )
         except _CONNECT_ERRORS as exc:
             self._lost(f"DeepBot could not be reached at {self.display_url}.", exc, loudly)
@@ -362,12 +401,18 @@ class DeepBotClient:
             log.error("%s (DeepBot answered %r)", exc.message, exc.code)
             self._set_state(ConnectionState.AUTH_FAILED)
             return "auth_failed"
+        except RegistrationRefused as exc:
+            await ws.close()
+            self._lost(exc.message, None, True)
+            return "failed"
         except (DeepBotTimeout, ConnectionClosed, OSError) as exc:
             await ws.close()
             self._lost("DeepBot did not accept the registration.", exc, loudly)
             return "failed"
         pending: _Pending = {}
         self._pending, self._ws = pending, ws
+        self._abandoned = 0
+        self._recycling = False
         self.registrations += 1
         self.last_error = None
         self._set_state(ConnectionState.CONNECTED)
@@ -376,14 +421,18 @@ class DeepBotClient:
             await self._read(ws, pending)
         finally:
             self._ws = None
+            recycled = self._recycling and not self._closing
             self._fail_pending(pending, closed=self._closing)
-            if not self._closing:
+            if recycled:
+                self._set_state(ConnectionState.CONNECTING)
+            elif not self._closing:
                 self._lost("The connection to DeepBot was lost.", None, True)
             await ws.close()
-        return "served"
+        return "recycled" if recycled else "served"
 
     def _lost(self, reason: str, exc: BaseException | None, loudly: bool) -> None:
         self.last_error = reason
+        self._recycling = False
         self._set_state(ConnectionState.DISCONNECTED)
         # The first failure of an outage is a warning; the retries that follow are debug.
         level = logging.WARNING if loudly else logging.DEBUG
@@ -393,20 +442,34 @@ class DeepBotClient:
             log.log(level, "%s (%s: %s)", reason, type(exc).__name__, exc)
 
     async def _register(self, ws: ClientConnection) -> None:
+        """Register with the secret. Only DeepBot's documented "incorrect api secret" is a
+        final refusal; any other answer may be a busy or restarting DeepBot, so it raises
+        :class:`RegistrationRefused` and the connection is retried with backoff."""
         await ws.send(encode_request(REGISTER, self._secret))
         try:
             async with asyncio.timeout(self.timeout):
                 while True:
-                    reply = parse_reply(await ws.recv())
+                    try:
+                        reply = parse_reply(await ws.recv())
+                    except BadFrame as exc:
+                        self._bad_frame(exc)
+                        continue
                     if reply is None or reply.function != REGISTER:
                         self.ignored_frames += 1
                         continue
                     if is_success(reply.msg):
                         return
-                    raise AuthenticationFailed(
-                        "DeepBot refused the API secret; check the deepbot secret in the "
-                        "bot's config.",
-                        code=self._redact(reply.msg),
+                    answer = self._redact(reply.msg)
+                    if isinstance(reply.msg, str) and reply.msg.strip().lower() == MSG_BAD_SECRET:
+                        raise AuthenticationFailed(
+                            "DeepBot refused the API secret; check the deepbot secret in the "
+                            "bot's config.",
+                            code=answer,
+                            function=REGISTER,
+                        )
+                    raise RegistrationRefused(
+                        f"DeepBot did not accept the registration (it answered {clip(answer, 60)})",
+                        code=answer,
                         function=REGISTER,
                     )
         except TimeoutError:
@@ -416,41 +479,51 @@ class DeepBotClient:
 
     def _redact(self, msg: object) -> str:
         text = msg if isinstance(msg, str) else repr(msg)
-        return text.replace(self._secret, "***")[:200]
+        return text[:1000].replace(self._secret, "***")[:200]
+
+    def _bad_frame(self, exc: Exception) -> None:
+        self.bad_frames += 1
+        log.warning("Skipped a malformed frame from DeepBot: %s", exc)
 
     async def _read(self, ws: ClientConnection, pending: _Pending) -> None:
         """Hand each reply to the oldest call waiting on its key; skip everything else."""
-        loop = asyncio.get_running_loop()
         try:
             async for frame in ws:
-                reply = parse_reply(frame)
+                try:
+                    reply = parse_reply(frame)
+                except BadFrame as exc:
+                    self._bad_frame(exc)
+                    continue
                 if reply is None:
                     self.ignored_frames += 1
                     continue
                 key = reply.key
                 queue = pending.get(key)
-                while queue:
+                if queue:
                     slot = queue.popleft()
-                    if not slot.future.done():
+                    if slot.abandoned:
+                        # The late answer of a call that gave up: swallowed, never passed on.
+                        self._abandoned -= 1
+                        self._changed_key()
+                    elif not slot.future.done():
                         slot.future.set_result(reply.msg)
-                        break
-                    if slot.expires > loop.time():
-                        # The late answer of a call that gave up: swallow it. If that call
-                        # was never answered, this was the next call's answer instead.
-                        for waiting in queue:
-                            waiting.shadowed = True
-                        break
+                    if not queue:
+                        del pending[key]
                 else:
                     self.ignored_frames += 1
-                if queue is not None and not queue:
-                    del pending[key]
                 msg = reply.msg
                 if isinstance(msg, str) and msg.strip().lower() == MSG_NOT_AUTHORIZED:
                     # DeepBot forgot our registration: reconnect and register again.
                     log.warning("DeepBot no longer knows this connection; registering again")
                     return
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
+            if 1009 in (getattr(exc.sent, "code", None), getattr(exc.rcvd, "code", None)):
+                self._bad_frame(ValueError(f"a frame over {self._max_frame_bytes} bytes"))
             return
+
+    def _changed_key(self) -> None:
+        # Wakes calls waiting for an abandoned placeholder ahead of them to be answered.
+        self._set_state(self._state)
 
     def _fail_pending(self, pending: _Pending, *, closed: bool = False) -> None:
         for (function, user), queue in pending.items():
@@ -475,23 +548,102 @@ class DeepBotClient:
 
     # --- calls ---------------------------------------------------------------------------
 
-    async def _call(self, function: str, user: str, *args: str) -> Any:
-        """Send one request and return DeepBot's ``msg`` for it; arguments are validated."""
-        ws = self._ws
-        if ws is None or self._state is not ConnectionState.CONNECTED:
-            raise self._not_connected(function, user)
+    async def _wait_change(self, deadline: float) -> bool:
+        """Wait for the next state change (or a placeholder answered); False at ``deadline``."""
         loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        changed = self._changed
+        try:
+            async with asyncio.timeout(remaining):
+                await changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _ready(self, function: str, user: str, deadline: float) -> None:
+        """Return once calls can be sent. A connection attempt in progress (or a recycle) is
+        waited for until ``deadline``; a client waiting to retry fails at once."""
+        while True:
+            state = self._state
+            if state is ConnectionState.CONNECTED and not self._recycling and self._ws:
+                return
+            if state is not ConnectionState.CONNECTING and not self._recycling:
+                raise self._not_connected(function, user)
+            if not await self._wait_change(deadline):
+                raise self._not_connected(function, user)
+
+    async def _clear_key(self, key: tuple[str, str], function: str, user: str, deadline: float):
+        """Make sure no abandoned placeholder sits on ``key`` before a call is sent on it.
+
+        Waits up to ``late_reply_grace`` for the late answer; if it has not come, the next
+        answer on this key could be either call's, so the connection is recycled.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # Half the call's time at most: the other half is for the recycle and the answer.
+        grace = min(now + (deadline - now) / 2, now + self.late_reply_grace)
+        while True:
+            await self._ready(function, user, deadline)
+            queue = self._pending.get(key)
+            if not queue or not any(slot.abandoned for slot in queue):
+                if self._abandoned <= MAX_ABANDONED:
+                    return
+            elif await self._wait_change(grace):
+                continue
+            await self._recycle(deadline)
+
+    async def _recycle(self, deadline: float) -> None:
+        """Close the connection once the calls still waiting on it are answered (or time
+        out), so abandoned placeholders go with it; the reader reconnects at once."""
+        ws = self._ws
+        if ws is None:
+            return
+        if not self._recycling:
+            self._recycling = True
+            self.recycles += 1
+            log.info("Reconnecting to DeepBot to drop %d unanswered request(s)", self._abandoned)
+            self._set_state(self._state)
+            self._drainer = asyncio.get_running_loop().create_task(self._drain_and_close(ws))
+        while self._recycling and self._ws is ws:
+            if not await self._wait_change(deadline):
+                return
+
+    async def _drain_and_close(self, ws: ClientConnection) -> None:
+        live = [
+            slot.future
+            for queue in self._pending.values()
+            for slot in queue
+            if not slot.abandoned and not slot.future.done()
+        ]
+        if live:
+            await asyncio.wait(live, timeout=self.timeout)
+        await ws.close()
+
+    async def _call(self, function: str, user: str, *args: str) -> Any:
+        """Send one request and return DeepBot's ``msg`` for it; arguments are validated.
+
+        ``user`` is the name the reply will carry (empty for calls without one).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        key = request_key(function, user)
+        await self._clear_key(key, function, user, deadline)
+        ws = self._ws
+        if ws is None:  # pragma: no cover - _clear_key returned on a live connection
+            raise self._not_connected(function, user)
         pending = self._pending
-        key = (function, user.lower())
         slot = _Slot(loop.create_future())
         queue = pending.get(key)
         if queue is None:
             queue = pending[key] = deque()
         queue.append(slot)
-        timer = loop.call_later(self.timeout, self._time_out, slot, function, user)
+        timer = loop.call_at(deadline, self._time_out, slot, function, user)
         try:
             try:
-                await ws.send(encode_request(function, user, *args))
+                frame = encode_request(function, *((user,) if user else ()), *args)
+                await ws.send(frame)
             except ConnectionClosed:
                 raise ConnectionLost(
                     "The connection to DeepBot was lost before it answered.",
@@ -504,15 +656,9 @@ class DeepBotClient:
             timer.cancel()
             if not slot.future.done():
                 slot.future.cancel()  # nobody will read an error set on it later
-            if slot.expires == math.inf and not _answered(slot.future):
-                if slot.shadowed:
-                    # Its answer may already have been swallowed; another placeholder would
-                    # swallow the next call's answer too, and so on while retries keep coming.
-                    slot.expires = 0.0
-                    _prune(pending, key, loop)
-                else:
-                    slot.expires = loop.time() + self.late_reply_grace
-                    loop.call_later(self.late_reply_grace, _prune, pending, key, loop)
+            if not _answered(slot.future) and pending is self._pending and slot in queue:
+                slot.abandoned = True
+                self._abandoned += 1
 
     def _time_out(self, slot: _Slot, function: str, user: str) -> None:
         if not slot.future.done():
@@ -587,28 +733,46 @@ class DeepBotClient:
             raise unexpected(msg, function=GET_RANK, user=name)
         return msg.strip()
 
+    def _points(self, points: object, function: str, *, allow_zero: bool = False) -> str:
+        return check_points(
+            points, allow_zero=allow_zero, function=function, whole=self.whole_points
+        )
+
     async def set_points(self, user: str, points: Decimal | int | float | str) -> None:
         """Set the balance to ``points`` (zero allowed)."""
         name = check_user(user, function=SET_POINTS)
-        amount = check_points(points, allow_zero=True, function=SET_POINTS)
+        amount = self._points(points, SET_POINTS, allow_zero=True)
         await self._change(SET_POINTS, name, amount)
 
     async def add_points(self, user: str, points: Decimal | int | float | str) -> None:
         """Add a positive amount to the balance."""
         name = check_user(user, function=ADD_POINTS)
-        amount = check_points(points, function=ADD_POINTS)
+        amount = self._points(points, ADD_POINTS)
         await self._change(ADD_POINTS, name, amount)
 
-    async def del_points(self, user: str, points: Decimal | int | float | str) -> None:
-        """Take a positive amount from the balance."""
+    async def del_points(
+        self,
+        user: str,
+        points: Decimal | int | float | str,
+        *,
+        fail_if_insufficient: bool = True,
+    ) -> None:
+        """Take a positive amount from the balance.
+
+        DeepBot's third argument decides what happens when the viewer has less: ``False``
+        (what DeepBot assumes) answers success and sets the balance to 0; ``True`` refuses.
+        This client sends ``True`` unless told otherwise, and callers that move points check
+        the balance first as well: one refusal is not something to rely on.
+        """
         name = check_user(user, function=DEL_POINTS)
-        amount = check_points(points, function=DEL_POINTS)
-        await self._change(DEL_POINTS, name, amount)
+        amount = self._points(points, DEL_POINTS)
+        flag = "True" if fail_if_insufficient else "False"
+        await self._change(DEL_POINTS, name, amount, flag)
 
     async def add_to_escrow(self, user: str, points: Decimal | int | float | str) -> None:
         """Move a positive amount from the balance into escrow (held, not spendable)."""
         name = check_user(user, function=ADD_TO_ESCROW)
-        amount = check_points(points, function=ADD_TO_ESCROW)
+        amount = self._points(points, ADD_TO_ESCROW)
         await self._change(ADD_TO_ESCROW, name, amount)
 
     async def commit_user_escrow(self, user: str) -> None:
@@ -632,66 +796,83 @@ class DeepBotClient:
         name = check_user(user, function=SET_VIP)
         await self._change(SET_VIP, name, check_vip_level(level), check_vip_days(days))
 
-    # --- transfers -----------------------------------------------------------------------
-
-    async def transfer(
-        self, giver: str, receiver: str, points: Decimal | int | float | str
-    ) -> None:
-        """Move points from one viewer to another through escrow, so a failure refunds.
-
-        Escrow the giver's points, add them to the receiver, commit the escrow. If DeepBot
-        refuses the addition, the escrow is cancelled and :class:`TransferFailed` says the
-        points went back. If DeepBot's answer is unknown (timeout, lost connection) after
-        the escrow, nothing is undone, because undoing a change that did happen would
-        create points: :class:`TransferIncomplete` says what is held and for whom.
-
-        DeepBot cancels and commits a viewer's whole escrow, so transfers from one giver
-        are serialised here; other escrow users of the same giver must not run meanwhile.
-        """
-        from_name = check_user(giver, function=ADD_TO_ESCROW)
-        to_name = check_user(receiver, function=ADD_POINTS)
-        amount = check_points(points, function=ADD_TO_ESCROW)
-        if from_name.lower() == to_name.lower():
+    async def set_vip_expiry(self, user: str, expiry: datetime) -> None:
+        """Set when the viewer's VIP ends, as DeepBot.cs sends it (``yyyy-MM-ddTHH:mm:ss``,
+        DeepBot's local time: an aware ``expiry`` is sent as its own wall-clock time)."""
+        name = check_user(user, function=SET_VIP_EXPIRY)
+        if not isinstance(expiry, datetime) or not 2000 <= expiry.year <= 9998:
             raise InvalidArgument(
-                "Points cannot be given to the same user.", function=ADD_TO_ESCROW
+                "The VIP expiry must be a date between 2000 and 9998.", function=SET_VIP_EXPIRY
             )
-        async with self.escrow_guard(from_name):
-            await run_transfer(self, from_name, to_name, amount)
+        await self._change(SET_VIP_EXPIRY, name, expiry.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    # --- lists (beyond the document; both public clients use them) ------------------------
+
+    async def _page(self, function: str, offset: int, limit: int) -> list[DeepBotUser]:
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**31:
+            raise InvalidArgument("The offset must be a whole number, zero or more.")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_LIMIT:
+            raise InvalidArgument(f"A page holds 1 to {PAGE_LIMIT} viewers.", function=function)
+        msg = await self._call(function, str(offset), str(limit))
+        if isinstance(msg, str) and msg.strip().lower() == MSG_LIST_EMPTY.lower():
+            return []
+        users = parse_users(msg, limit=limit)
+        if users is None:
+            raise unexpected(msg, function=function, user="")
+        return users
+
+    async def get_users(self, offset: int = 0, limit: int = PAGE_LIMIT) -> list[DeepBotUser]:
+        """One page of viewers in DeepBot's order; ``[]`` past the end ("List empty")."""
+        return await self._page(GET_USERS, offset, limit)
+
+    async def get_top_users(self, offset: int = 0, limit: int = PAGE_LIMIT) -> list[DeepBotUser]:
+        """One page of viewers with the most points first; ``[]`` past the end."""
+        return await self._page(GET_TOP_USERS, offset, limit)
+
+    async def get_users_count(self) -> int:
+        """How many viewers DeepBot knows."""
+        msg = await self._call(GET_USERS_COUNT, "")
+        number = parse_number(msg)
+        if number is None or number < 0 or number != number.to_integral_value():
+            raise unexpected(msg, function=GET_USERS_COUNT, user="")
+        return int(number)
+
+    # --- locks ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def viewer_lock(self, *users: str) -> AsyncIterator[None]:
+        """Hold the named viewers for the duration of the block (in a fixed order, so two
+        holders of the same pair never deadlock).
+
+        A ``give`` reads balances, then moves points and checks them again: another move of
+        the same viewers in between would make those checks lie. Not reentrant.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted({user.lower() for user in users}):
+                await stack.enter_async_context(self._lock(key))
+            yield
 
     @contextlib.asynccontextmanager
     async def escrow_guard(self, user: str) -> AsyncIterator[None]:
-        """Hold the viewer's escrow for the duration of the block.
+        """Hold the viewer's escrow for the duration of the block (admin escrow commands);
+        the same lock as :meth:`viewer_lock`."""
+        async with self._lock(user.lower()):
+            yield
 
-        DeepBot commits and cancels a viewer's *whole* escrow, so an admin's ``escrow
-        commit`` or ``cancel`` landing in the middle of a transfer would settle the
-        transfer's points behind its back. Transfers take this guard; so should anything
-        else that touches one viewer's escrow. Not reentrant.
-        """
-        key = user.lower()
-        lock, users = self._transfer_locks.get(key) or (asyncio.Lock(), 0)
-        self._transfer_locks[key] = (lock, users + 1)
+    @contextlib.asynccontextmanager
+    async def _lock(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            lock, users = self._transfer_locks[key]
+            lock, users = self._locks[key]
             if users > 1:
-                self._transfer_locks[key] = (lock, users - 1)
+                self._locks[key] = (lock, users - 1)
             else:
-                del self._transfer_locks[key]
+                del self._locks[key]
 
 
 def _answered(future: asyncio.Future[Any]) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
-
-
-def _prune(pending: _Pending, key: tuple[str, str], loop: asyncio.AbstractEventLoop) -> None:
-    """Drop expired placeholders at the head of a queue so silent keys do not pile up."""
-    queue = pending.get(key)
-    if not queue:
-        return
-    now = loop.time()
-    while queue and queue[0].future.done() and queue[0].expires <= now:
-        queue.popleft()
-    if not queue:
-        del pending[key]

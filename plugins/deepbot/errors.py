@@ -49,6 +49,11 @@ class AuthenticationFailed(DeepBotError):
     """DeepBot refused our API secret; retrying with the same secret cannot help."""
 
 
+class RegistrationRefused(DeepBotError):
+    """DeepBot answered the registration with something other than success or its documented
+    "incorrect api secret" (``null``, "Server busy", ...): retried with backoff."""
+
+
 class NotAuthorized(DeepBotError):
     """DeepBot says this connection is not registered (it forgot us); we re-register."""
 
