@@ -691,8 +691,20 @@ class DeepBotClient:
 
     async def _change(self, function: str, user: str, *args: str) -> None:
         msg = await self._call(function, user, *args)
-        if not is_success(msg):
-            raise self._refused(msg, function, user)
+        if is_success(msg):
+            return
+        if function in (SET_VIP, SET_VIP_EXPIRY) and isinstance(msg, str):
+            if msg.strip().lower() == "failed":
+                # deepclient.py: set_vip's bare "failed" means an unknown user.
+                raise UserNotFound(
+                    f"DeepBot has no user named {user}."
+                    if function == SET_VIP
+                    else f"DeepBot refused that VIP expiry for {user} (unknown user or date).",
+                    code=msg.strip(),
+                    function=function,
+                    user=user,
+                )
+        raise self._refused(msg, function, user)
 
     async def get_user(self, user: str) -> DeepBotUser:
         """The viewer's record: points, watch time, VIP level and expiry, mod level, dates."""

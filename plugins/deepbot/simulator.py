@@ -276,7 +276,7 @@ class DeepBotSimulator(Simulator):
         self.register_attempts = 0
         self.registrations = 0
         self._failures: dict[tuple[str, str], list[Any]] = {}
-        self._cuts: list[tuple[str, bool]] = []
+        self._cuts: list[tuple[str, str | None, bool]] = []
         self._server: Server | None = None
         self._connections: set[ServerConnection] = set()
         self._registered: set[ServerConnection] = set()
@@ -345,19 +345,28 @@ class DeepBotSimulator(Simulator):
         """The viewer by name, case-insensitive; ``KeyError`` if unknown."""
         return self.users[name.lower()]
 
-    def fail(self, function: str, user: str, msg: str = MSG_FAILED, times: int | None = 1) -> None:
+    def fail(
+        self,
+        function: str,
+        user: str,
+        msg: str | None = MSG_FAILED,
+        times: int | None = 1,
+        *,
+        after: int = 0,
+    ) -> None:
         """Answer the next ``times`` calls of ``function`` for ``user`` with ``msg`` instead
-        of doing them (``None``: until :meth:`clear_failures`); ``msg=None`` is silence."""
-        self._failures[(function, user.lower())] = [msg, times]
+        of doing them (``None``: until :meth:`clear_failures`); ``msg=None`` is silence.
+        ``after`` lets that many matching calls through normally first."""
+        self._failures[(function, user.lower())] = [msg, times, after]
 
     def clear_failures(self) -> None:
         self._failures.clear()
 
-    def cut(self, function: str, *, apply: bool) -> None:
-        """When the next ``function`` request arrives, close that connection without an
-        answer; ``apply`` decides whether DeepBot applied the request first (the answer was
-        lost) or not (the request was lost)."""
-        self._cuts.append((function, apply))
+    def cut(self, function: str, *, apply: bool, user: str | None = None) -> None:
+        """When the next ``function`` request (for ``user``, if given) arrives, close that
+        connection without an answer; ``apply`` decides whether DeepBot applied the request
+        first (the answer was lost) or not (the request was lost)."""
+        self._cuts.append((function, user.lower() if user else None, apply))
 
     async def _hold_handshake(self, ws: ServerConnection, request: Any) -> None:
         if self.accept_delay:
@@ -413,8 +422,10 @@ class DeepBotSimulator(Simulator):
 
     def _cut_for(self, frame: str) -> bool | None:
         parts = frame.split(SEPARATOR)
-        for index, (function, apply) in enumerate(self._cuts):
+        for index, (function, user, apply) in enumerate(self._cuts):
             if len(parts) > 1 and parts[1] == function:
+                if user is not None and (len(parts) < 3 or parts[2].lower() != user):
+                    continue
                 del self._cuts[index]
                 return apply
         return None
@@ -442,8 +453,11 @@ class DeepBotSimulator(Simulator):
         if handler is None or not handler[0] <= len(args) <= handler[1]:
             return None
         failure = self._failures.get((function, param.lower()))
+        if failure is not None and failure[2] > 0:
+            failure[2] -= 1
+            failure = None
         if failure is not None:
-            msg, times = failure
+            msg, times, _ = failure
             if times is not None:
                 failure[1] = times - 1
                 if failure[1] <= 0:

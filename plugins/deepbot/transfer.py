@@ -117,7 +117,7 @@ async def _send(
     status, who, _ = _NEXT[GiveStatus(record.status)]
     account = record.giver if who == "giver" else record.receiver
     try:
-        before = await client.get_points(account)
+        before = await _read_balance(client, account)
     except DeepBotError as exc:
         if record.status == GiveStatus.PENDING:
             return set_status(store, record.id, GiveStatus.FAILED, exc.message), Result.REFUSED, ""
@@ -140,13 +140,23 @@ async def _send(
     return record, Result.HAPPENED, cause
 
 
+async def _read_balance(client: DeepBotClient, account: str) -> Decimal:
+    """A balance, read once more if the connection dropped under the first read (reading
+    changes nothing, so a second try is safe)."""
+    try:
+        await client.wait_connected(client.timeout)
+        return await client.get_points(account)
+    except (ConnectionLost, DeepBotNotConnected):
+        await client.wait_connected(client.timeout)
+        return await client.get_points(account)
+
+
 async def _observe(client: DeepBotClient, record: GiveRecord, status: GiveStatus) -> Result:
     """Whether the step in flight happened, from the balance it changes."""
     if record.balance_before is None:
         return Result.UNKNOWN
     try:
-        await client.wait_connected(client.timeout)
-        now = await client.get_points(_account(record, status))
+        now = await _read_balance(client, _account(record, status))
     except DeepBotError:
         return Result.UNKNOWN
     before = Decimal(record.balance_before)
