@@ -697,3 +697,56 @@ async def test_context_manager_connects_and_closes(
         assert await client.get_rank("carol") == "Recruit - Star 1"
     assert client.state is ConnectionState.CLOSED
     await eventually(lambda: deepbot_sim.connection_count == 0)
+
+
+# --- lists and VIP expiry (beyond the document; both public clients use them) ----------------
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["objects", "json-strings"])
+async def test_pages_of_users_count_and_vip_expiry(
+    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient, as_json: bool
+) -> None:
+    deepbot_sim.msg_as_json = as_json  # DeepBot.cs decodes msg when it is a JSON string
+    for i in range(120):
+        deepbot_sim.add_user(SimUser(f"v{i:03}", points=Decimal(i), watch_minutes=Decimal(60)))
+    assert await deepbot_client.get_users_count() == 124
+    first = await deepbot_client.get_users(0, 100)
+    rest = await deepbot_client.get_users(100, 100)
+    assert len(first) == 100 and len(rest) == 24
+    assert first[0].name == "expertsonline" and rest[-1].name == "v119"
+    assert await deepbot_client.get_users(124, 100) == []  # "List empty"
+    top = await deepbot_client.get_top_users(0, 3)
+    assert [(u.name, u.points) for u in top] == [
+        ("expertsonline", Decimal(720)),
+        ("Alice", Decimal(500)),
+        ("v119", Decimal(119)),
+    ]
+    record = await deepbot_client.get_user("bob")  # one object, in either shape
+    assert record.points == Decimal(100)
+    with pytest.raises(InvalidArgument):
+        await deepbot_client.get_top_users(0, 101)
+    await deepbot_client.set_vip_expiry("bob", datetime(2031, 5, 6, 7, 8, 9))
+    assert deepbot_sim.received[-1] == "api|set_vip_expiry|bob|2031-05-06T07:08:09"
+    assert deepbot_sim.user("bob").vip_expiry == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with pytest.raises(UserNotFound):
+        await deepbot_client.set_vip_expiry("nobody", datetime(2031, 5, 6))
+
+
+async def test_concurrent_pages_are_answered_in_order(
+    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
+) -> None:
+    # Replies to get_users carry no user name: they match in order on the function alone.
+    for i in range(250):
+        deepbot_sim.add_user(SimUser(f"w{i:03}"))
+    pages = await asyncio.gather(*(deepbot_client.get_users(o, 100) for o in (0, 100, 200)))
+    assert [len(p) for p in pages] == [100, 100, 54]
+    assert pages[1][0].name == "w096"
+
+
+async def test_an_unreadable_page_and_bad_names_in_it(
+    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
+) -> None:
+    deepbot_sim.add_user(SimUser("x" * 5000))
+    deepbot_sim.add_user(SimUser("evil\u202ename"))
+    users = await deepbot_client.get_users(0, 100)
+    assert [u.name for u in users] == ["expertsonline", "Alice", "Bob", "Carol"]

@@ -699,3 +699,63 @@ async def test_disabling_the_plugin_closes_the_client(start_bot: StartBot) -> No
         assert await chat.say("!plugins enable deepbot", user="boss") == ["deepbot enabled."]
         await bot.client("deepbot").wait_connected(2.0)
         assert await chat.say("!points alice") == ["alice has 500.00 points"]
+
+
+# --- leaderboard, VIP expiry, text from DeepBot ---------------------------------------------
+
+
+async def test_top_shows_the_points_or_hours_leaderboard(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    for i in range(130):
+        deepbot_sim.add_user(SimUser(f"v{i:03}", points=Decimal(i), watch_minutes=Decimal(i)))
+    deepbot_sim.add_user(SimUser("binger", points=Decimal(1), watch_minutes=Decimal(60_000)))
+    async with start_bot() as bot:
+        chat = bot.chat()
+        assert await chat.say("!top 3", user="u1") == [
+            "Most points:\n1. expertsonline: 720.00 points\n2. Alice: 500.00 points\n"
+            "3. v129: 129.00 points"
+        ]
+        assert await chat.say("!top 2 hours", user="u1") == [
+            "Most hours watched:\n1. binger: 1,000.00 hours\n2. expertsonline: 218.75 hours"
+        ]
+        assert await chat.say("!top 26", user="u1") == ["The leaderboard shows 1 to 25 viewers."]
+        assert len((await chat.say("!top", user="u1"))[0].splitlines()) == 11
+
+
+async def test_vip_expiry_sets_the_day_a_vip_ends(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    deepbot_sim.user("bob").vip = 3
+    async with start_bot() as bot:
+        chat = bot.chat()
+        assert await chat.say("!vip expiry bob 2099-12-31", user="boss") == [
+            f"Done: Bob is a Gold VIP until 2099-12-31 ({_days_to(datetime(2099, 12, 31))})."
+        ]
+        assert deepbot_sim.received[-2] == "api|set_vip_expiry|bob|2099-12-31T00:00:00"
+        assert await chat.say("!vip expiry bob tomorrow", user="boss") == [
+            "The date must look like 2025-12-31 or 2025-12-31T18:00."
+        ]
+        assert await chat.say("!vip expiry nobody 2099-01-01", user="boss") == [
+            "DeepBot refused that VIP expiry for nobody (unknown user or date)."
+        ]
+
+
+def _days_to(when: datetime) -> str:
+    days = round((when.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() / 86400)
+    return f"{days} days left"
+
+
+async def test_text_from_deepbot_is_clipped_and_names_validated(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    # Issue 14 item 11: 100 KB ranks and names reached the chat.
+    deepbot_sim.user("bob").rank = "General " + "\x1b[31m" + "*" * 100_000
+    async with start_bot() as bot:
+        (reply,) = await bot.chat().say("!rank bob", user="u1")
+        assert len(reply) < 150 and reply.endswith("…") and "\x1b" not in reply
+        (profile,) = await bot.chat().say("!profile bob", user="u1")
+        assert len(profile) < 400
+        deepbot_sim.add_user(SimUser("y" * 100_000, points=Decimal(10**6)))
+        (board,) = await bot.chat().say("!top 2", user="u1")
+        assert len(board) < 200 and "yyyy" not in board
