@@ -324,7 +324,9 @@ async def points_set(ctx: Context, user: str, n: Decimal) -> str:
     """
     name = await _viewer(ctx, user)
     amount = _amount(ctx, n, allow_zero=True)
-    await ctx.client.set_points(name, amount)
+    client: DeepBotClient = ctx.client
+    async with client.escrow_guard(name):  # a give of this viewer reads balances meanwhile
+        await client.set_points(name, amount)
     return f"{name} now has {balance(amount)} points."
 
 
@@ -339,7 +341,8 @@ async def points_add(ctx: Context, user: str, n: Decimal) -> str:
     name = await _viewer(ctx, user)
     amount = _amount(ctx, n)
     client: DeepBotClient = ctx.client
-    await client.add_points(name, amount)
+    async with client.escrow_guard(name):
+        await client.add_points(name, amount)
     return f"Added {points_phrase(amount)} to {name}.{await _balance_note(client, name)}"
 
 
