@@ -579,7 +579,13 @@ class DeepBotConnection:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         key = request_key(function, user)
-        await self._clear_key(key, function, user, deadline)
+        if not (
+            self._abandoned == 0
+            and self._state is ConnectionState.CONNECTED
+            and not self._recycling
+            and self._ws is not None
+        ):  # the common case skips the waits: connected, no placeholder anywhere
+            await self._clear_key(key, function, user, deadline)
         ws = self._ws
         if ws is None:  # pragma: no cover - _clear_key returned on a live connection
             raise self._not_connected(function, user)
