@@ -23,6 +23,7 @@ from .errors import DeepBotError, DeepBotTimeout, NoPointsInEscrow
 from .gives import (
     IN_FLIGHT,
     NEEDS_ADMIN,
+    UNSETTLED,
     GiveRecord,
     GiveStatus,
     get_give,
@@ -245,7 +246,7 @@ async def give(ctx: Context, user: str, points: Decimal) -> str:
             current = get_give(store, earlier.id) or earlier
             if current.status in IN_FLIGHT:
                 current = await advance(client, store, current)
-        if current.status in UNSETTLED_STATES:
+        if current.status in UNSETTLED:
             raise UserError(
                 f"Your give {current.id} ({current.amount} points to {current.receiver}) is "
                 "not settled yet, so you cannot start another. "
@@ -273,9 +274,6 @@ async def give(ctx: Context, user: str, points: Decimal) -> str:
         )
         record = await advance(client, store, get_give(store, give_id), fresh=True)
     return _give_reply(ctx, record, what, prefix)
-
-
-UNSETTLED_STATES = (*IN_FLIGHT, *NEEDS_ADMIN)
 
 
 def _give_reply(ctx: Context, record: GiveRecord, what: str, prefix: str) -> str:
