@@ -524,7 +524,9 @@ class DeepBotConnection:
             if not await self._wait_change(deadline):
                 raise self._not_connected(function, user)
 
-    async def _clear_key(self, key: tuple[str, str], function: str, user: str, deadline: float):
+    async def _clear_key(
+        self, key: tuple[str, str], function: str, user: str, deadline: float
+    ) -> None:
         """Make sure no abandoned placeholder sits on ``key`` before a call is sent on it.
 
         Waits up to ``late_reply_grace`` for the late answer; if it has not come, the next

@@ -572,6 +572,21 @@ async def test_a_reply_later_than_timeout_and_grace_never_answers_a_later_call(
     assert await client.get_points("bob") == Decimal(7)
 
 
+async def test_a_recycle_lets_the_calls_in_flight_finish_first(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    client = await deepbot_client_factory(timeout=1.5, late_reply_grace=0.2)
+    deepbot_sim.fail("get_points", "bob", msg=None)  # never answered: a placeholder stays
+    with pytest.raises(DeepBotTimeout):
+        await client.get_points("bob")
+    deepbot_sim.reply_delay = 0.3
+    in_flight = asyncio.ensure_future(client.get_hours("alice"))
+    await asyncio.sleep(0.05)
+    assert await client.get_points("bob") == Decimal(100)  # sent on a fresh connection
+    assert await in_flight == Decimal(100)  # answered before the old connection closed
+    assert client.recycles == 1 and client.registrations == 2
+
+
 async def test_a_late_reply_for_another_user_does_not_recycle(
     deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
 ) -> None:
