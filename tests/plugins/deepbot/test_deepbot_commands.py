@@ -188,7 +188,7 @@ async def test_chat_mentions_resolve_to_their_linked_viewer(start_bot: StartBot)
         ]
 
 
-# --- give (more in test_deepbot_give.py) ----------------------------------------------------
+# --- give (more in test_deepbot_transfer.py) ----------------------------------------------------
 
 
 async def test_give_moves_the_callers_points(

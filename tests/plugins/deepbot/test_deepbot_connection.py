@@ -1,4 +1,4 @@
-"""The DeepBot client against servers written to misbehave, over real websockets.
+"""The DeepBot connection against servers written to misbehave, over real websockets.
 
 Each server here is a few lines of ``websockets``: registration answers other than success,
 frames that are huge, deeply nested or not replies at all, and (the fuzz test) thousands of
