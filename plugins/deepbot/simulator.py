@@ -252,6 +252,11 @@ class DeepBotSimulator(Simulator):
         self.msg_as_json = msg_as_json
         #: Seconds to hold each new connection before the websocket handshake completes.
         self.accept_delay = 0.0
+        #: Act like an install that ignores ``del_points``'s ``True`` (takes what there is).
+        self.ignore_fail_flag = False
+        #: Called with each request frame before it is handled (e.g. to spend points
+        #: meanwhile, as DeepBot's own games do).
+        self.before_request: Callable[[str], None] | None = None
         self.port = port
         self.secret = secret
         self.not_found_message = not_found_message
@@ -402,6 +407,8 @@ class DeepBotSimulator(Simulator):
                 self.received.append(frame)
                 if self.silent:
                     continue
+                if self.before_request is not None:
+                    self.before_request(frame)
                 cut = self._cut_for(frame)
                 if cut is not None:
                     if cut:
@@ -568,7 +575,7 @@ class DeepBotSimulator(Simulator):
         if user is None or amount is None or amount <= 0:
             return name, MSG_FAILED
         if amount > user.points:
-            if strict.strip().lower() == "true":
+            if strict.strip().lower() == "true" and not self.ignore_fail_flag:
                 return user.name, MSG_FAILED
             user.points = Decimal(0)  # deepclient.py: "silently set points to 0"
             return user.name, MSG_SUCCESS

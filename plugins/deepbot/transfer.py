@@ -53,6 +53,7 @@ class Result(enum.Enum):
     REFUSED = "refused"  # DeepBot said no: nothing changed
     UNKNOWN = "unknown"  # no answer, and the balance could not be read either
     AMBIGUOUS = "ambiguous"  # the balance moved by something else meanwhile
+    EMPTIED = "emptied"  # "success", but the balance is 0: the install ignored the flag
 
 
 #: The step each waiting state sends next: (state while in flight, whose balance, sign).
@@ -106,6 +107,13 @@ async def advance(
             return record
         if result is Result.AMBIGUOUS:
             return _hold(store, record, status)
+        if result is Result.EMPTIED:
+            why = (
+                f"DeepBot answered success but took {record.giver}'s whole balance (its "
+                "balance fell below the amount meanwhile, and this DeepBot does not refuse "
+                "then); nothing was added to the receiver"
+            )
+            return _hold(store, record, status, why)
         record = _after(store, record, status, result, cause)
         result = None
 
@@ -137,7 +145,24 @@ async def _send(
         return record, await _observe(client, record, status), exc.message
     except DeepBotError as exc:
         return record, Result.REFUSED, exc.message
+    if status is GiveStatus.DEBITING and await _emptied(client, account, before - amount):
+        return record, Result.EMPTIED, cause
     return record, Result.HAPPENED, cause
+
+
+async def _emptied(client: DeepBotClient, account: str, expected: Decimal) -> bool:
+    """Whether a debit answered "success" left 0 where ``expected`` (> 0) should be.
+
+    An install that ignores ``fail_if_insufficient`` takes whatever there is and answers
+    success when the balance fell below the amount between our check and the debit (DeepBot's
+    own games spend points too). Crediting the full amount then would create points.
+    """
+    if expected <= 0:
+        return False
+    try:
+        return await client.get_points(account) == 0
+    except DeepBotError:
+        return False  # the debit itself was confirmed; a failed read proves nothing
 
 
 async def _read_balance(client: DeepBotClient, account: str) -> Decimal:
@@ -216,7 +241,9 @@ def _hold(
         f"DeepBot did not confirm {what}, and {account}'s balance changed by another amount "
         f"since (it was {format_decimal(Decimal(record.balance_before or 0))})."
     )
-    return set_status(store, record.id, GiveStatus.HELD, f"{message} Stopped at: {status}.")
+    return set_status(
+        store, record.id, GiveStatus.HELD, f"{message.rstrip('.')}. Stopped at: {status}."
+    )
 
 
 async def settle_all(

@@ -203,9 +203,10 @@ async def test_give_moves_the_callers_points(
         alice, bob, carol = (deepbot_sim.user(n) for n in ("alice", "bob", "carol"))
         assert (alice.points, alice.escrow) == (Decimal(472), 0)
         assert (bob.points, carol.points) == (Decimal(125), Decimal(3))
-        assert list(deepbot_sim.received)[-4:] == [
-            "api|get_points|Alice",
+        assert list(deepbot_sim.received)[-5:] == [
+            "api|get_points|Alice",  # checked first: never rely on a refusal
             "api|del_points|Alice|1|True",
+            "api|get_points|Alice",  # not emptied by an install that ignores True
             "api|get_points|Carol",
             "api|add_points|Carol|1",
         ]

@@ -191,3 +191,31 @@ async def test_concurrent_gives_never_overspend_or_interleave(
         assert deepbot_sim.user("carol").points == 30 * len(given)
         assert deepbot_sim.user("bob").points >= 0
         assert gives_with_status(bot.bot.store, *UNSETTLED) == []
+
+
+async def test_a_debit_that_empties_the_balance_is_held_not_credited(
+    bot_harness: Any, deepbot_sim: DeepBotSimulator, deepbot_secret: str
+) -> None:
+    # An install that ignores fail_if_insufficient, and Alice spending points in DeepBot
+    # between the bot's balance check and its del_points: "success", balance 0.
+    deepbot_sim.ignore_fail_flag = True
+
+    def spend(frame: str) -> None:
+        if frame.startswith("api|del_points|Alice|"):
+            deepbot_sim.user("alice").points = Decimal(10)
+
+    deepbot_sim.before_request = spend
+    async with bot_harness(
+        plugins={"deepbot": section(deepbot_sim, deepbot_secret)}, admins=ADMINS
+    ) as bot:
+        await bot.client("deepbot").wait_connected(2.0)
+        await link(bot, "u1", "alice")
+        (reply,) = await bot.chat().say("!give bob 40", user="u1")
+        (held,) = gives_with_status(bot.bot.store, GiveStatus.HELD)
+        assert reply == (
+            "The give stopped halfway: DeepBot answered success but took Alice's whole balance "
+            "(its balance fell below the amount meanwhile, and this DeepBot does not refuse "
+            "then); nothing was added to the receiver. Stopped at: debiting. It is recorded "
+            f"for an admin as give {held.id}; you cannot give again until it is settled."
+        )
+        assert balances(deepbot_sim) == (0, 100)  # no point created for Bob
