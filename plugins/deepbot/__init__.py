@@ -1,17 +1,18 @@
 """DeepBot: viewer points, watch hours, rank, VIP and escrow from chat.
 
-The protocol client (``client.py``), its wire format (``protocol.py``), typed results
-(``models.py``), errors (``errors.py``), config model (``config.py``) and local simulator
-(``simulator.py``) live beside this file; the chat commands are in ``commands.py`` and the
-record of gives in ``gives.py``. This module holds only the hooks that tie them to the bot.
+The protocol client (``connection.py`` for the socket and matching, ``client.py`` for the
+typed calls), its wire format (``protocol.py``), typed results (``models.py``), errors
+(``errors.py``), config model (``config.py``) and local simulator (``simulator.py``) live
+beside this file; the chat commands are in ``commands.py``, the record of gives in
+``gives.py`` and how a give moves points in ``transfer.py``. This module holds only the
+hooks that tie them to the bot.
 
 Start-up never waits for a DeepBot that is not there: the client keeps reconnecting in the
 background and ``bot_health`` says why it is down; a command arriving while a connection
 attempt is in progress waits for it (bounded by the call timeout). Once connected, and every
 minute after, gives that a crash or a lost answer left in flight are settled (``transfer.py``).
-Only with ``simulate: true`` does start-up
-wait (briefly) for the connection, because the simulator runs in this very process and a
-first command typed right after start should not be told "not connected".
+Only with ``simulate: true`` does start-up wait (briefly) for the connection, because the
+simulator runs in this very process.
 """
 
 from __future__ import annotations
