@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
@@ -332,3 +333,46 @@ async def test_fuzz_thousands_of_malformed_frames_between_valid_replies(
     ours = [r for r in caplog.records if r.name.startswith("bot_plugins.deepbot")]
     assert all(r.exc_info is None for r in ours)  # one line per bad frame, no traceback
     assert client.bad_frames >= sent["junk"] // 3
+
+
+async def test_fuzz_through_chat_commands_every_command_gets_a_clear_answer(
+    bot_harness: Any,
+) -> None:
+    rng = random.Random(1415)
+    sent = {"junk": 0, "replies": 0}
+
+    async def handler(ws: ServerConnection) -> None:
+        async for frame in ws:
+            if not isinstance(frame, str):
+                continue
+            if frame.startswith("api|register|"):
+                await ws.send(reply("register", "register", "success"))
+                continue
+            user = frame.split("|")[2]
+            for _ in range(rng.randrange(2, 9)):
+                await ws.send(junk(rng, user))
+                sent["junk"] += 1
+            if rng.random() < 0.03:
+                await ws.send(reply("get_points", user, rng.choice([{"a": 1}, [], None])))
+                continue
+            sent["replies"] += 1
+            await ws.send(reply("get_points", user, f"{int(user[1:])}.00"))
+
+    async with hostile(handler) as url:
+        section = {"url": url, "secret": "s3cret", "timeout": 2.0, "reconnect_min_delay": 0.02}
+        async with bot_harness(plugins={"deepbot": section}) as bot:
+            await bot.client("deepbot").wait_connected(5.0)
+            answers: list[str] = []
+            for start in range(0, 300, 20):
+                batch = [
+                    bot.chat(f"c{i}").say(f"!points u{i % USERS}", user=f"p{i}")
+                    for i in range(start, start + 20)
+                ]
+                for i, replies in zip(range(start, start + 20), await asyncio.gather(*batch)):
+                    (text,) = replies
+                    answers.append(text)
+                    if not text.startswith("DeepBot gave an answer"):
+                        assert text == f"u{i % USERS} has {i % USERS}.00 points", text
+    print(f"chat fuzz: {sent}, {len(answers)} commands")
+    assert len(answers) == 300 and sent["junk"] >= 1000
+    assert not [a for a in answers if "something went wrong" in a]
