@@ -368,7 +368,8 @@ async def test_fuzz_through_chat_commands_every_command_gets_a_clear_answer(
                     bot.chat(f"c{i}").say(f"!points u{i % USERS}", user=f"p{i}")
                     for i in range(start, start + 20)
                 ]
-                for i, replies in zip(range(start, start + 20), await asyncio.gather(*batch)):
+                results = await asyncio.gather(*batch)
+                for i, replies in zip(range(start, start + 20), results, strict=True):
                     (text,) = replies
                     answers.append(text)
                     if not text.startswith("DeepBot gave an answer"):
