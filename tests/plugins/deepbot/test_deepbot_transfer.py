@@ -219,3 +219,30 @@ async def test_a_debit_that_empties_the_balance_is_held_not_credited(
             f"for an admin as give {held.id}; you cannot give again until it is settled."
         )
         assert balances(deepbot_sim) == (0, 100)  # no point created for Bob
+
+
+async def test_a_give_found_unexplainable_at_start_up_is_alerted_to_admins(
+    bot_harness: Any, deepbot_sim: DeepBotSimulator, deepbot_secret: str, tmp_path: Path
+) -> None:
+    config = {"deepbot": section(deepbot_sim, deepbot_secret)}
+    directory = tmp_path / "same-bot"
+    directory.mkdir()
+    async with bot_harness(plugins=config, admins=ADMINS, directory=directory) as bot:
+        assert await bot.chat("admins").say("!deepbot alerts on", user="boss") == [
+            "This chat now receives deepbot.escrow alerts."
+        ]
+        store = bot.bot.store
+        give_id = new_give(
+            store, platform="console", user_id="u1", giver="Alice", receiver="Bob", amount="40"
+        )
+        set_status(store, give_id, GiveStatus.CREDITING, balance_before="100")
+    deepbot_sim.user("bob").points = Decimal(133)  # neither 100 nor 140: cannot be told
+    async with bot_harness(plugins=config, admins=ADMINS, directory=directory) as bot:
+        alert = await bot.wait_for_alert(lambda a: give_id in a.text, timeout=10)
+        assert alert.chat_id == "admins"
+        assert alert.text.startswith(
+            f"A give of 40 points from Alice to Bob stopped halfway (give {give_id}): "
+            "DeepBot did not confirm adding 40 points to Bob"
+        )
+        assert get_give(bot.bot.store, give_id).status == GiveStatus.HELD
+        assert balances(deepbot_sim) == (500, 133)  # nothing moved by the bot
