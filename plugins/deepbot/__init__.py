@@ -120,6 +120,8 @@ async def _settle_gives(plugin: PluginRuntime, client: DeepBotClient) -> None:
             await settle_all(client, store, held)
         except DeepBotError as exc:
             plugin.log.info("Settling gives waits for DeepBot: %s", exc.message)
+        except Exception:  # a bug must not end the settling nobody is watching
+            plugin.log.exception("Settling DeepBot gives failed")
         await asyncio.sleep(SETTLE_INTERVAL)
 
 
