@@ -32,3 +32,13 @@ def m001_gives(db: Database) -> None:
     )
     db["deepbot_gives"].create_index(["status"])
     db["deepbot_gives"].create_index(["platform", "user_id"])
+
+
+@migrations()
+def m002_give_steps(db: Database) -> None:
+    """Gives move points with ``del_points`` then ``add_points`` (never escrow, which DeepBot
+    commits or cancels whole, its own features' holds included). ``balance_before`` is the
+    balance, read just before the step in flight, of the viewer that step changes: comparing
+    it with the balance afterwards is how an unanswered step is settled."""
+    db["deepbot_gives"].add_column("balance_before", str)
+    db["deepbot_gives"].create_index(["giver"])

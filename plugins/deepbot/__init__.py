@@ -1,18 +1,23 @@
 """DeepBot: viewer points, watch hours, rank, VIP and escrow from chat.
 
-The protocol client (``client.py``), its wire format (``protocol.py``), typed results
-(``models.py``), errors (``errors.py``), config model (``config.py``) and local simulator
-(``simulator.py``) live beside this file; the chat commands are in ``commands.py`` and the
-record of gives in ``gives.py``. This module holds only the hooks that tie them to the bot.
+The protocol client (``connection.py`` for the socket and matching, ``client.py`` for the
+typed calls), its wire format (``protocol.py``), typed results (``models.py``), errors
+(``errors.py``), config model (``config.py``) and local simulator (``simulator.py``) live
+beside this file; the chat commands are in ``commands.py``, the record of gives in
+``gives.py`` and how a give moves points in ``transfer.py``. This module holds only the
+hooks that tie them to the bot.
 
 Start-up never waits for a DeepBot that is not there: the client keeps reconnecting in the
-background and ``bot_health`` says why it is down. Only with ``simulate: true`` does start-up
-wait (briefly) for the connection, because the simulator runs in this very process and a
-first command typed right after start should not be told "not connected".
+background and ``bot_health`` says why it is down; a command arriving while a connection
+attempt is in progress waits for it (bounded by the call timeout). Once connected, and every
+minute after, gives that a crash or a lost answer left in flight are settled (``transfer.py``).
+Only with ``simulate: true`` does start-up wait (briefly) for the connection, because the
+simulator runs in this very process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -22,10 +27,12 @@ from typing import TYPE_CHECKING
 from bot import Health, hookimpl
 
 from .client import ConnectionState, DeepBotClient
-from .commands import COMMANDS, TOPICS
+from .commands import COMMANDS, ESCROW_TOPIC, TOPICS
 from .config import DeepBotConfig
 from .errors import DeepBotError
+from .gives import GiveRecord
 from .simulator import DeepBotSimulator, SimUser, simulator_from_args
+from .transfer import settle_all
 
 if TYPE_CHECKING:
     from sqlite_utils.migrations import Migrations
@@ -36,6 +43,8 @@ __version__ = "0.2.0"
 
 #: A call left unanswered this recently makes the plugin "degraded" rather than "up".
 RECENT_TIMEOUT = 60.0
+#: How often gives left in flight are settled again while DeepBot is reachable.
+SETTLE_INTERVAL = 60.0
 
 
 def demo_viewers() -> list[SimUser]:
@@ -75,7 +84,10 @@ async def bot_startup(plugin: PluginRuntime, config: DeepBotConfig) -> None:
     url, secret = config.url, config.secret_value()
     if config.simulate:
         sim = DeepBotSimulator(
-            port=0, secret=secret or secrets.token_urlsafe(16), users=demo_viewers()
+            port=0,
+            secret=secret or secrets.token_urlsafe(16),
+            users=demo_viewers(),
+            decimals=config.decimals,
         )
         await plugin.start_simulator(sim)
         url, secret = sim.url, sim.secret
@@ -83,9 +95,34 @@ async def bot_startup(plugin: PluginRuntime, config: DeepBotConfig) -> None:
     plugin.on_shutdown(client.close)  # runs before the simulator's stop (last in, first out)
     await client.start()
     plugin.client = client
+    plugin.create_task(_settle_gives(plugin, client), name="settle gives")
     if config.simulate:
         with contextlib.suppress(DeepBotError):
             await client.wait_connected(config.timeout)
+
+
+async def _settle_gives(plugin: PluginRuntime, client: DeepBotClient) -> None:
+    """Settle gives a crash or a lost answer left in flight: once connected, then every
+    minute. A give that turns out to need an admin is alerted like one stopped in chat."""
+    store = plugin.store
+
+    def held(record: GiveRecord) -> None:
+        plugin.bot.alerts.publish(
+            ESCROW_TOPIC,
+            f"A give of {record.amount} points from {record.giver} to {record.receiver} "
+            f"stopped halfway (give {record.id}): {record.message} See gives held.",
+            {"give": record.id, "giver": record.giver, "receiver": record.receiver},
+        )
+
+    while True:
+        try:
+            await client.wait_connected(None)
+            await settle_all(client, store, held)
+        except DeepBotError as exc:
+            plugin.log.info("Settling gives waits for DeepBot: %s", exc.message)
+        except Exception:  # a bug must not end the settling nobody is watching
+            plugin.log.exception("Settling DeepBot gives failed")
+        await asyncio.sleep(SETTLE_INTERVAL)
 
 
 @hookimpl

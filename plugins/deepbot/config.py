@@ -37,6 +37,11 @@ class DeepBotConfig(PluginConfig):
     reconnect_max_delay: float = Field(
         15.0, gt=0, le=600, description="Longest delay between reconnect attempts, in seconds."
     )
+    decimals: bool = Field(
+        False,
+        description="DeepBot counts whole points (both public clients read them as Int32); "
+        "set true only for an install that takes amounts with two decimals.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -1,10 +1,10 @@
 """Typed errors for every way DeepBot can refuse or fail a call.
 
 DeepBot answers refusals with free text ("Not enough points", "User not found", ...). Turning
-each into its own exception lets the chat commands branch on the kind of failure (a ``give``
-that hits :class:`NotEnoughPoints` is the caller's problem; one that hits
-:class:`ConnectionLost` must be refunded) without parsing text. Every message is a plain
-sentence safe to show in chat; ``code`` keeps DeepBot's own words for logs and branching.
+each into its own exception lets the chat commands branch on the kind of failure (a refusal
+such as :class:`NotEnoughPoints` changed nothing; after a :class:`ConnectionLost` the change
+may or may not have happened) without parsing text. Every message is a plain sentence safe to
+show in chat; ``code`` keeps DeepBot's own words for logs and branching.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ class AuthenticationFailed(DeepBotError):
     """DeepBot refused our API secret; retrying with the same secret cannot help."""
 
 
+class RegistrationRefused(DeepBotError):
+    """DeepBot answered the registration with something other than success or its documented
+    "incorrect api secret" (``null``, "Server busy", ...): retried with backoff."""
+
+
 class NotAuthorized(DeepBotError):
     """DeepBot says this connection is not registered (it forgot us); we re-register."""
 
@@ -83,27 +88,3 @@ class InvalidVipLength(DeepBotError):
 
 class UnexpectedReply(DeepBotError):
     """DeepBot answered something this client does not know how to read."""
-
-
-class TransferFailed(DeepBotError):
-    """A transfer was refused after the escrow and the giver's points were returned."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        function: str = "",
-        user: str = "",
-        refunded: bool = True,
-    ) -> None:
-        super().__init__(message, code=code, function=function, user=user)
-        self.refunded = refunded
-
-
-class TransferIncomplete(DeepBotError):
-    """A transfer stopped where DeepBot's state is unknown; points may sit in escrow.
-
-    Nothing is undone automatically because undoing a step that did happen would create or
-    destroy points; the message says what an admin should check.
-    """

@@ -1,10 +1,12 @@
-"""The record of every ``give``: written before DeepBot is asked, settled after.
+"""The record of every ``give``: written before DeepBot is asked, updated before each step.
 
-A give is three DeepBot calls, and DeepBot may leave any of them unanswered. The row written
-*before* the first call, and its short id quoted in chat, in the audit log and in the admin
-alert, is what lets an admin find a give that stopped halfway and settle its escrow. Plain
-prepared SQL on the store's connection: one insert and one update per give, no ``await``
-in between, so concurrent gives never interleave a write.
+A give is ``del_points`` on the giver, then ``add_points`` on the receiver (and, if that is
+refused, ``add_points`` back to the giver). DeepBot may leave any of them unanswered, and the
+bot may stop between them. So before each step the row says which step is about to go out and
+the balance, just read, of the viewer it changes (``balance_before``). Whoever finds the row
+later (the same give, the next give of that viewer, start-up, an admin) compares that balance
+with the current one to learn whether the step happened, and only ever moves the points that
+this give moved. Plain prepared SQL on the store's connection, no ``await`` in between.
 """
 
 from __future__ import annotations
@@ -22,13 +24,39 @@ TABLE = "deepbot_gives"
 
 
 class GiveStatus(enum.StrEnum):
-    PENDING = "pending"  # written, DeepBot not answered yet
+    PENDING = "pending"  # written; nothing sent yet
+    DEBITING = "debiting"  # del_points on the giver is in flight (or its answer was lost)
+    DEBITED = "debited"  # the giver was debited; the credit is not sent yet
+    CREDITING = "crediting"  # add_points on the receiver in flight
+    REFUND_DUE = "refund_due"  # the credit was refused or did not happen; refund not sent yet
+    REFUNDING = "refunding"  # add_points back to the giver in flight
     DONE = "done"
-    REFUSED = "refused"  # DeepBot refused the escrow: nothing moved
-    REFUNDED = "refunded"  # refused after the escrow: the escrow was cancelled
-    FAILED = "failed"  # not connected or unanswered before anything was held for sure
-    INCOMPLETE = "incomplete"  # stopped where DeepBot's state is unknown: an admin settles it
-    SETTLED = "settled"  # was incomplete; an admin committed or cancelled the escrow since
+    REFUSED = "refused"  # refused before anything moved
+    FAILED = "failed"  # not answered, and the balance shows nothing moved
+    REFUNDED = "refunded"  # the giver got the points back
+    HELD = "held"  # the balances cannot tell what happened: an admin settles it
+    INCOMPLETE = "incomplete"  # a give of the former escrow design that stopped halfway
+    SETTLED = "settled"  # an admin settled a held or incomplete give
+
+
+#: A step is in flight: the bot settles these itself by reading balances.
+IN_FLIGHT = (
+    GiveStatus.PENDING,
+    GiveStatus.DEBITING,
+    GiveStatus.DEBITED,
+    GiveStatus.CREDITING,
+    GiveStatus.REFUND_DUE,
+    GiveStatus.REFUNDING,
+)
+#: Only an admin can settle these.
+NEEDS_ADMIN = (GiveStatus.HELD, GiveStatus.INCOMPLETE)
+#: A viewer with a give in one of these states cannot start another.
+UNSETTLED = IN_FLIGHT + NEEDS_ADMIN
+
+_COLUMNS = (
+    "id, platform, user_id, giver, receiver, amount, status, message, created, updated, "
+    "balance_before"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +71,7 @@ class GiveRecord:
     message: str | None
     created: float
     updated: float
+    balance_before: str | None = None
 
 
 def new_give(
@@ -59,34 +88,54 @@ def new_give(
     return give_id
 
 
-def settle_give(store: Store, give_id: str, status: GiveStatus, message: str | None = None) -> None:
+def set_status(
+    store: Store,
+    give_id: str,
+    status: GiveStatus,
+    message: str | None = None,
+    *,
+    balance_before: str | None = None,
+) -> GiveRecord:
+    """Move a give to ``status``; ``balance_before`` is kept unless a new one is given."""
     store.conn.execute(
-        f"update {TABLE} set status = ?, message = ?, updated = ? where id = ?",
-        (status.value, message, time.time(), give_id),
+        f"update {TABLE} set status = ?, message = ?, updated = ?, "
+        "balance_before = coalesce(?, balance_before) where id = ?",
+        (status.value, message, time.time(), balance_before, give_id),
     )
+    record = get_give(store, give_id)
+    assert record is not None, give_id
+    return record
 
 
 def get_give(store: Store, give_id: str) -> GiveRecord | None:
-    row = store.conn.execute(
-        f"select id, platform, user_id, giver, receiver, amount, status, message, created, "
-        f"updated from {TABLE} where id = ?",
-        (give_id,),
-    ).fetchone()
+    row = store.conn.execute(f"select {_COLUMNS} from {TABLE} where id = ?", (give_id,)).fetchone()
     return None if row is None else GiveRecord(*row)
 
 
-def gives_with_status(store: Store, status: GiveStatus, limit: int = 20) -> list[GiveRecord]:
-    """Newest first; ``incomplete`` ones are what an admin has to look at."""
+def gives_with_status(store: Store, *statuses: GiveStatus, limit: int = 20) -> list[GiveRecord]:
+    """Newest first."""
+    marks = ", ".join("?" for _ in statuses)
     rows = store.conn.execute(
-        f"select id, platform, user_id, giver, receiver, amount, status, message, created, "
-        f"updated from {TABLE} where status = ? order by created desc limit ?",
-        (status.value, limit),
+        f"select {_COLUMNS} from {TABLE} where status in ({marks}) order by created desc limit ?",
+        (*(status.value for status in statuses), limit),
+    ).fetchall()
+    return [GiveRecord(*row) for row in rows]
+
+
+def unsettled_of(store: Store, giver: str) -> list[GiveRecord]:
+    """The giver's gives that are not settled yet, oldest first."""
+    marks = ", ".join("?" for _ in UNSETTLED)
+    rows = store.conn.execute(
+        f"select {_COLUMNS} from {TABLE} where lower(giver) = lower(?) and status in ({marks}) "
+        "order by created",
+        (giver, *(status.value for status in UNSETTLED)),
     ).fetchall()
     return [GiveRecord(*row) for row in rows]
 
 
 def settle_held(store: Store, giver: str | None, message: str) -> int:
-    """Mark the giver's incomplete gives (``None``: everyone's) settled by an admin."""
+    """Mark the giver's gives of the former escrow design (``None``: everyone's) settled,
+    after an admin committed or cancelled that giver's escrow."""
     sql = f"update {TABLE} set status = ?, message = ?, updated = ? where status = ?"
     args: list[object] = [GiveStatus.SETTLED.value, message, time.time()]
     args.append(GiveStatus.INCOMPLETE.value)

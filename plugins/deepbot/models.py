@@ -176,11 +176,29 @@ def _level(value: object, default: int) -> int | None:
     return int(number)
 
 
-def parse_user(msg: Any, *, requested: str) -> DeepBotUser | None:
+#: A name from DeepBot longer than this, or holding control characters or ``|``, is not a
+#: viewer's name: it is never echoed to chat nor sent back in a request.
+MAX_NAME = 100
+
+
+def valid_name(name: object) -> bool:
+    """Whether a name DeepBot sent can be shown in chat and used in a later request."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME
+        and name.strip() == name
+        and "|" not in name
+        and name.isprintable()
+    )
+
+
+def parse_user(msg: Any, *, requested: str | None) -> DeepBotUser | None:
     """Build a :class:`DeepBotUser` from ``get_user``'s ``msg``; ``None`` if it is not one.
 
     Some installs send the object as a JSON string, so that is accepted too. ``points`` and
-    ``watch_time`` are required; the levels default to a plain viewer.
+    ``watch_time`` are required; the levels default to a plain viewer. A name that is not a
+    plausible viewer name (:func:`valid_name`) is replaced by ``requested``, or makes the
+    record unreadable when there is no requested name (list pages).
     """
     if isinstance(msg, str) and msg.lstrip().startswith("{"):
         try:
@@ -196,8 +214,14 @@ def parse_user(msg: Any, *, requested: str) -> DeepBotUser | None:
     if points is None or minutes is None or vip is None or mod is None:
         return None
     name = msg.get("user")
+    if not valid_name(name):
+        if requested is None:
+            return None
+        name = requested
+    if points < 0 or minutes < 0:
+        return None
     return DeepBotUser(
-        name=name if isinstance(name, str) and name else requested,
+        name=name,
         points=points,
         watch_minutes=minutes,
         vip=vip,
@@ -206,3 +230,18 @@ def parse_user(msg: Any, *, requested: str) -> DeepBotUser | None:
         last_seen=parse_timestamp(msg.get("last_seen")),
         vip_expiry=parse_timestamp(msg.get("vip_expiry")),
     )
+
+
+def parse_users(msg: Any, *, limit: int) -> list[DeepBotUser] | None:
+    """Read a ``get_users``/``get_top_users`` page: a list of user objects (or that list as
+    a JSON string). Unreadable entries are skipped; ``None`` if ``msg`` is not a list or
+    holds more than ``limit`` entries (a page never does)."""
+    if isinstance(msg, str) and msg.lstrip().startswith("["):
+        try:
+            msg = json.loads(msg)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(msg, list) or len(msg) > limit:
+        return None
+    users = [parse_user(item, requested=None) for item in msg]
+    return [user for user in users if user is not None]

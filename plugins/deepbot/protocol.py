@@ -49,6 +49,19 @@ ADD_TO_ESCROW: Final = "add_to_escrow"
 COMMIT_USER_ESCROW: Final = "commit_user_escrow"
 CANCEL_ESCROW: Final = "cancel_escrow"
 SET_VIP: Final = "set_vip"
+# Beyond the document, used by both public clients (ekimekim/pylibs deepclient.py and
+# djkaty/DeepBot DeepBot.cs): pages of viewers, their count, and an absolute VIP expiry.
+GET_USERS: Final = "get_users"
+GET_TOP_USERS: Final = "get_top_users"
+GET_USERS_COUNT: Final = "get_users_count"
+SET_VIP_EXPIRY: Final = "set_vip_expiry"
+
+#: Replies to these carry no user name to match on (``param`` is the offset or nothing), so
+#: they are matched on the function alone: the reader keys them with an empty param.
+UNKEYED_FUNCTIONS: Final = frozenset({GET_USERS, GET_TOP_USERS, GET_USERS_COUNT})
+
+#: DeepBot answers at most this many viewers per ``get_users``/``get_top_users`` page.
+PAGE_LIMIT: Final = 100
 
 #: ``cancel_escrow``'s special user meaning "every viewer".
 ALL_USERS: Final = "all"
@@ -65,6 +78,7 @@ MSG_POINTS_NOT_POSITIVE: Final = "points should be a positive number"
 MSG_FAILED: Final = "failed"
 MSG_BAD_VIP_LEVEL: Final = "Failed. Incorrect VIP level."
 MSG_BAD_VIP_LENGTH: Final = "Failed. Incorrect VIP length."
+MSG_LIST_EMPTY: Final = "List empty"
 
 #: VIP levels DeepBot accepts: 0 or 10 normal, 1 bronze, 2 silver, 3 gold.
 VIP_LEVELS: Final = frozenset({0, 1, 2, 3, 10})
@@ -75,6 +89,21 @@ VIP_LEVELS: Final = frozenset({0, 1, 2, 3, 10})
 MAX_NAME_LENGTH: Final = 100
 MAX_POINTS: Final = Decimal(10) ** 12
 MAX_VIP_DAYS: Final = 36_500
+#: Both public clients hold points in a C# ``Int32`` (deepclient.py checks ``< 2**31``): an
+#: install that counts whole points cannot take more than this in one call.
+MAX_WHOLE_POINTS: Final = Decimal(2**31 - 1)
+
+#: Frames are bounded before they are read: a reply is a few hundred bytes, a page of 100
+#: viewers a few tens of KB; anything larger is refused by the websocket layer.
+MAX_FRAME_BYTES: Final = 1 << 20
+#: JSON nesting deeper than this is not a DeepBot reply (the deepest real one, a page of
+#: viewers, is 3 levels); checked before ``json.loads`` so a hostile frame cannot recurse.
+MAX_DEPTH: Final = 8
+
+
+class BadFrame(ValueError):
+    """A frame that claims to be a reply (starts with ``{``) but cannot be one; the reader
+    logs one line for it and goes on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +117,12 @@ class Reply:
     @property
     def key(self) -> tuple[str, str]:
         """The (function, lower-cased param) pair that matches this reply to its request."""
-        return (self.function, self.param.lower())
+        return request_key(self.function, self.param)
 
 
 def request_key(function: str, user: str) -> tuple[str, str]:
     """The key a request's reply will carry; DeepBot may echo the name in another case."""
-    return (function, user.lower())
+    return (function, "" if function in UNKEYED_FUNCTIONS else user.lower())
 
 
 def encode_request(function: str, *args: str) -> str:
@@ -101,25 +130,76 @@ def encode_request(function: str, *args: str) -> str:
     return SEPARATOR.join((PREFIX, function, *args))
 
 
+def json_depth_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``text`` nests brackets deeper than ``limit``; strings are skipped.
+
+    A linear scan, so a frame of a million ``[`` costs a loop, not a recursion.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the common case, counted in C: too few brackets to nest that deep
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def parse_reply(frame: str | bytes) -> Reply | None:
-    """Read a reply frame; ``None`` for pushes, binary frames and anything malformed."""
-    if not isinstance(frame, str) or not frame.startswith("{"):
+    """Read a reply frame; ``None`` for pushes (``music|...``) and binary frames.
+
+    Raises :class:`BadFrame` for a frame that starts like a reply but is not one (invalid
+    JSON, nested too deep, no function name), so the reader can log it once.
+    """
+    if not isinstance(frame, str) or not frame.lstrip().startswith("{"):
         return None
+    if json_depth_exceeds(frame):
+        raise BadFrame(f"nested deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(frame)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError) as exc:
+        raise BadFrame(f"not JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
-        return None
+        raise BadFrame("not a JSON object")
     function = data.get("function")
-    if not isinstance(function, str) or not function:
-        return None
+    if not isinstance(function, str) or not function or len(function) > 64:
+        raise BadFrame("no function name")
     param = data.get("param", "")
     if param is None:
         param = ""
     elif not isinstance(param, str):
-        param = str(param)
-    return Reply(function=function, param=param, msg=data.get("msg"))
+        param = str(param) if isinstance(param, int | float) else ""
+    msg = data.get("msg")
+    if isinstance(msg, str) and msg[:1] in ("{", "[", '"'):
+        # DeepBot.cs decodes ``msg`` as JSON when it can: some installs send the object (or
+        # the list) as a JSON-encoded string. Anything that does not decode stays text.
+        msg = decode_json_text(msg)
+    return Reply(function=function, param=param, msg=msg)
+
+
+def decode_json_text(text: str) -> Any:
+    """``text`` decoded as JSON if it is an encoded object, list or string; else ``text``."""
+    if json_depth_exceeds(text):
+        return text
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, dict | list | str) else text
 
 
 # --- arguments -----------------------------------------------------------------------------
@@ -162,11 +242,14 @@ def check_user(user: object, *, function: str = "") -> str:
     return name
 
 
-def check_points(value: object, *, allow_zero: bool = False, function: str = "") -> str:
+def check_points(
+    value: object, *, allow_zero: bool = False, function: str = "", whole: bool = False
+) -> str:
     """Return the amount as DeepBot expects it (plain decimal text), or refuse it.
 
     Accepts ``int``, ``Decimal``, ``float`` and decimal text; never ``bool`` (a ``True``
-    amount is a bug upstream, not one point).
+    amount is a bug upstream, not one point). ``whole`` refuses fractions and anything past
+    ``Int32``, as installs that count whole points need. ``-0`` is sent as ``0``.
     """
     amount: Decimal
     if isinstance(value, bool):
@@ -195,8 +278,13 @@ def check_points(value: object, *, allow_zero: bool = False, function: str = "")
             "Points cannot be negative." if allow_zero else "Points must be more than zero.",
             function=function,
         )
-    if amount > MAX_POINTS:
-        raise InvalidArgument(f"Points cannot be more than {MAX_POINTS:,.0f}.", function=function)
+    if amount == 0:
+        amount = Decimal(0)  # never "-0" on the wire
+    limit = MAX_WHOLE_POINTS if whole else MAX_POINTS
+    if amount > limit:
+        raise InvalidArgument(f"Points cannot be more than {limit:,.0f}.", function=function)
+    if whole and amount != amount.to_integral_value():
+        raise InvalidArgument("Points must be a whole number.", function=function)
     return format_decimal(amount)
 
 
@@ -205,7 +293,7 @@ def format_decimal(amount: Decimal) -> str:
     text = format(amount, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    return "0" if text in ("", "-0") else text
 
 
 def check_vip_level(level: object, *, function: str = SET_VIP) -> str:

@@ -7,11 +7,30 @@ requests it does not understand get no answer at all, and escrow moves points be
 viewer's balance and a held amount. Tests, benchmarks and ``simulate: true`` use it;
 ``bot simulate deepbot --port 3337 --secret S`` runs it on its own.
 
+Beyond the document, it follows the public clients that ran against real installs:
+
+- ``del_points|user|n|True/False`` (ekimekim/pylibs ``deepclient.py``, fixed against a real
+  install): with ``False`` or no flag, taking more than the viewer has answers ``success`` and
+  sets the balance to 0; with ``True`` it answers ``failed`` and changes nothing.
+- ``set_vip`` for an unknown user answers ``failed`` (``deepclient.py`` maps it to
+  UserNotFound), not "User not found".
+- Points are whole numbers (both clients hold them in an ``Int32``; ``deepclient.py`` checks
+  ``0 <= points < 2**31``): a fractional or larger amount is ``failed`` unless ``decimals``.
+- ``get_users`` and ``get_top_users`` take an optional offset and limit (djkaty/DeepBot
+  ``DeepBot.cs``: ``api|get_users|offset|count``), answer a list of ``get_user`` objects, at
+  most 100 (both clients page by 100), and ``List empty`` past the end (both check it).
+  ``get_users_count`` takes no argument and answers the count (``DeepBot.cs``).
+- ``set_vip_expiry|user|yyyy-MM-ddTHH:mm:ss`` (``DeepBot.cs``, .NET's "s" format).
+- ``msg_as_json``: ``DeepBot.cs`` runs ``Json.Decode`` on ``msg``, because some builds send an
+  object or list as a JSON-encoded string; this option sends them that way.
+
 Test hooks (plain attributes and methods, no patching needed): :attr:`silent` and
-:attr:`silent_functions` stop answers, :meth:`fail` makes chosen calls fail, :meth:`push`
-sends stray non-JSON frames, :meth:`drop_connections` and :meth:`restart` cut clients off,
-:meth:`forget_registrations` makes DeepBot "forget" who registered, :attr:`reply_delay`
-slows every answer, and :attr:`received` records every frame that arrived.
+:attr:`silent_functions` stop answers, :meth:`fail` makes chosen calls fail, :meth:`cut`
+closes the connection when a chosen call arrives (before or after applying it),
+:meth:`push` sends stray non-JSON frames, :meth:`drop_connections` and :meth:`restart` cut
+clients off, :meth:`forget_registrations` makes DeepBot "forget" who registered,
+:attr:`reply_delay` slows every answer, :attr:`accept_delay` slows the websocket handshake,
+and :attr:`received` records every frame that arrived.
 """
 
 from __future__ import annotations
@@ -44,11 +63,16 @@ from .protocol import (
     GET_HOURS,
     GET_POINTS,
     GET_RANK,
+    GET_TOP_USERS,
     GET_USER,
+    GET_USERS,
+    GET_USERS_COUNT,
+    MAX_WHOLE_POINTS,
     MSG_BAD_SECRET,
     MSG_BAD_VIP_LENGTH,
     MSG_BAD_VIP_LEVEL,
     MSG_FAILED,
+    MSG_LIST_EMPTY,
     MSG_NO_ESCROW,
     MSG_NOT_AUTHORIZED,
     MSG_NOT_ENOUGH_POINTS,
@@ -56,11 +80,13 @@ from .protocol import (
     MSG_SUCCESS,
     MSG_USER_NOT_FOUND,
     MSG_USER_NOT_FOUND_OLD,
+    PAGE_LIMIT,
     PREFIX,
     REGISTER,
     SEPARATOR,
     SET_POINTS,
     SET_VIP,
+    SET_VIP_EXPIRY,
     VIP_LEVELS,
 )
 
@@ -216,8 +242,21 @@ class DeepBotSimulator(Simulator):
         decimal_comma: bool = False,
         received_limit: int = 10_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        decimals: bool = False,
+        msg_as_json: bool = False,
     ) -> None:
         self.host = host
+        #: Accept amounts with decimals (an install configured so); else whole points only.
+        self.decimals = decimals
+        #: Send object and list ``msg`` values as JSON-encoded strings (see the module doc).
+        self.msg_as_json = msg_as_json
+        #: Seconds to hold each new connection before the websocket handshake completes.
+        self.accept_delay = 0.0
+        #: Act like an install that ignores ``del_points``'s ``True`` (takes what there is).
+        self.ignore_fail_flag = False
+        #: Called with each request frame before it is handled (e.g. to spend points
+        #: meanwhile, as DeepBot's own games do).
+        self.before_request: Callable[[str], None] | None = None
         self.port = port
         self.secret = secret
         self.not_found_message = not_found_message
@@ -242,21 +281,27 @@ class DeepBotSimulator(Simulator):
         self.register_attempts = 0
         self.registrations = 0
         self._failures: dict[tuple[str, str], list[Any]] = {}
+        self._cuts: list[tuple[str, str | None, bool]] = []
         self._server: Server | None = None
         self._connections: set[ServerConnection] = set()
         self._registered: set[ServerConnection] = set()
-        self._handlers: dict[str, tuple[int, Callable[..., tuple[str, Any]]]] = {
-            GET_USER: (1, self._get_user),
-            GET_POINTS: (1, self._get_points),
-            GET_HOURS: (1, self._get_hours),
-            GET_RANK: (1, self._get_rank),
-            SET_POINTS: (2, self._set_points),
-            ADD_POINTS: (2, self._add_points),
-            DEL_POINTS: (2, self._del_points),
-            ADD_TO_ESCROW: (2, self._add_to_escrow),
-            COMMIT_USER_ESCROW: (1, self._commit_user_escrow),
-            CANCEL_ESCROW: (1, self._cancel_escrow),
-            SET_VIP: (3, self._set_vip),
+        # function -> (fewest arguments, most arguments, handler)
+        self._handlers: dict[str, tuple[int, int, Callable[..., tuple[str, Any]]]] = {
+            GET_USER: (1, 1, self._get_user),
+            GET_POINTS: (1, 1, self._get_points),
+            GET_HOURS: (1, 1, self._get_hours),
+            GET_RANK: (1, 1, self._get_rank),
+            SET_POINTS: (2, 2, self._set_points),
+            ADD_POINTS: (2, 2, self._add_points),
+            DEL_POINTS: (2, 3, self._del_points),
+            ADD_TO_ESCROW: (2, 2, self._add_to_escrow),
+            COMMIT_USER_ESCROW: (1, 1, self._commit_user_escrow),
+            CANCEL_ESCROW: (1, 1, self._cancel_escrow),
+            SET_VIP: (3, 3, self._set_vip),
+            SET_VIP_EXPIRY: (2, 2, self._set_vip_expiry),
+            GET_USERS: (0, 2, self._get_users),
+            GET_TOP_USERS: (0, 2, self._get_top_users),
+            GET_USERS_COUNT: (0, 0, self._get_users_count),
         }
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -265,7 +310,12 @@ class DeepBotSimulator(Simulator):
         if self._server is not None:
             return
         self._server = await serve(
-            self._serve, self.host, self.port, compression=None, ping_interval=None
+            self._serve,
+            self.host,
+            self.port,
+            compression=None,
+            ping_interval=None,
+            process_request=self._hold_handshake,
         )
         # Keep the port: a restart must come back where the clients reconnect to.
         self.port = self._server.sockets[0].getsockname()[1]
@@ -300,13 +350,32 @@ class DeepBotSimulator(Simulator):
         """The viewer by name, case-insensitive; ``KeyError`` if unknown."""
         return self.users[name.lower()]
 
-    def fail(self, function: str, user: str, msg: str = MSG_FAILED, times: int | None = 1) -> None:
+    def fail(
+        self,
+        function: str,
+        user: str,
+        msg: str | None = MSG_FAILED,
+        times: int | None = 1,
+        *,
+        after: int = 0,
+    ) -> None:
         """Answer the next ``times`` calls of ``function`` for ``user`` with ``msg`` instead
-        of doing them (``None``: until :meth:`clear_failures`); ``msg=None`` is silence."""
-        self._failures[(function, user.lower())] = [msg, times]
+        of doing them (``None``: until :meth:`clear_failures`); ``msg=None`` is silence.
+        ``after`` lets that many matching calls through normally first."""
+        self._failures[(function, user.lower())] = [msg, times, after]
 
     def clear_failures(self) -> None:
         self._failures.clear()
+
+    def cut(self, function: str, *, apply: bool, user: str | None = None) -> None:
+        """When the next ``function`` request (for ``user``, if given) arrives, close that
+        connection without an answer; ``apply`` decides whether DeepBot applied the request
+        first (the answer was lost) or not (the request was lost)."""
+        self._cuts.append((function, user.lower() if user else None, apply))
+
+    async def _hold_handshake(self, ws: ServerConnection, request: Any) -> None:
+        if self.accept_delay:
+            await asyncio.sleep(self.accept_delay)
 
     async def push(self, frame: str) -> None:
         """Send a raw frame (e.g. ``music|...``) to every connected client."""
@@ -338,6 +407,14 @@ class DeepBotSimulator(Simulator):
                 self.received.append(frame)
                 if self.silent:
                     continue
+                if self.before_request is not None:
+                    self.before_request(frame)
+                cut = self._cut_for(frame)
+                if cut is not None:
+                    if cut:
+                        self.handle(frame, ws)
+                    await ws.close(1011, "simulated cut")
+                    break
                 reply = self.handle(frame, ws)
                 if reply is None:
                     continue
@@ -349,6 +426,16 @@ class DeepBotSimulator(Simulator):
         finally:
             self._connections.discard(ws)
             self._registered.discard(ws)
+
+    def _cut_for(self, frame: str) -> bool | None:
+        parts = frame.split(SEPARATOR)
+        for index, (function, user, apply) in enumerate(self._cuts):
+            if len(parts) > 1 and parts[1] == function:
+                if user is not None and (len(parts) < 3 or parts[2].lower() != user):
+                    continue
+                del self._cuts[index]
+                return apply
+        return None
 
     def handle(self, frame: str, ws: ServerConnection | None = None) -> str | None:
         """The reply frame for one request frame, or ``None`` when DeepBot stays silent."""
@@ -370,18 +457,25 @@ class DeepBotSimulator(Simulator):
         if ws is not None and ws not in self._registered:
             return _reply(function, param, MSG_NOT_AUTHORIZED)
         handler = self._handlers.get(function)
-        if handler is None or len(args) != handler[0]:
+        if handler is None or not handler[0] <= len(args) <= handler[1]:
             return None
         failure = self._failures.get((function, param.lower()))
+        if failure is not None and failure[2] > 0:
+            failure[2] -= 1
+            failure = None
         if failure is not None:
-            msg, times = failure
+            msg, times, _ = failure
             if times is not None:
                 failure[1] = times - 1
                 if failure[1] <= 0:
                     del self._failures[(function, param.lower())]
             return None if msg is None else _reply(function, param, msg)
-        name, msg = handler[1](*args)
-        return None if msg is None else _reply(function, name, msg)
+        name, msg = handler[2](*args)
+        if msg is None:
+            return None
+        if self.msg_as_json and isinstance(msg, dict | list):
+            msg = json.dumps(msg)
+        return _reply(function, name, msg)
 
     def _number(self, value: Decimal) -> str:
         text = f"{value:.2f}"
@@ -391,7 +485,10 @@ class DeepBotSimulator(Simulator):
         user = self.users.get(name.lower())
         if user is None:
             return name, self.not_found_message
-        return user.name, {
+        return user.name, self._record(user)
+
+    def _record(self, user: SimUser) -> dict[str, Any]:
+        return {
             "user": user.name,
             "points": float(user.points),
             "watch_time": float(user.watch_minutes),
@@ -401,6 +498,36 @@ class DeepBotSimulator(Simulator):
             "last_seen": format_timestamp(user.last_seen),
             "vip_expiry": format_timestamp(user.vip_expiry),
         }
+
+    def _page(self, users: list[SimUser], offset: str, limit: str) -> tuple[str, Any]:
+        if not (_PLAIN_INTEGER.fullmatch(offset or "0") and _PLAIN_INTEGER.fullmatch(limit)):
+            return offset, MSG_FAILED
+        start, count = int(offset or "0"), min(int(limit), PAGE_LIMIT)
+        page = users[start : start + count] if start >= 0 and count > 0 else []
+        if not page:
+            return offset, MSG_LIST_EMPTY
+        return offset, [self._record(user) for user in page]
+
+    def _get_users(self, offset: str = "0", limit: str = str(PAGE_LIMIT)) -> tuple[str, Any]:
+        return self._page(list(self.users.values()), offset, limit)
+
+    def _get_top_users(self, offset: str = "0", limit: str = str(PAGE_LIMIT)) -> tuple[str, Any]:
+        ranked = sorted(self.users.values(), key=lambda user: user.points, reverse=True)
+        return self._page(ranked, offset, limit)
+
+    def _get_users_count(self) -> tuple[str, Any]:
+        return "", len(self.users)
+
+    def _set_vip_expiry(self, name: str, when: str) -> tuple[str, Any]:
+        user = self.users.get(name.lower())
+        if user is None:
+            return name, MSG_FAILED
+        try:
+            moment = datetime.strptime(when, "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return user.name, MSG_FAILED
+        user.vip_expiry = moment.replace(tzinfo=UTC)
+        return user.name, MSG_SUCCESS
 
     def _get_points(self, name: str) -> tuple[str, Any]:
         user = self.users.get(name.lower())
@@ -420,29 +547,43 @@ class DeepBotSimulator(Simulator):
             return name, self.not_found_message
         return user.name, user.rank_name()
 
+    def _amount(self, value: str) -> Decimal | None:
+        """An amount as this install reads it: ``Int32`` whole points unless ``decimals``."""
+        amount = _amount(value)
+        if amount is None or self.decimals:
+            return amount
+        if amount != amount.to_integral_value() or "." in value or amount > MAX_WHOLE_POINTS:
+            return None
+        return amount
+
     def _set_points(self, name: str, value: str) -> tuple[str, Any]:
-        user, amount = self.users.get(name.lower()), _amount(value)
+        user, amount = self.users.get(name.lower()), self._amount(value)
         if user is None or amount is None or amount < 0:
             return name, MSG_FAILED
         user.points = amount
         return user.name, MSG_SUCCESS
 
     def _add_points(self, name: str, value: str) -> tuple[str, Any]:
-        user, amount = self.users.get(name.lower()), _amount(value)
+        user, amount = self.users.get(name.lower()), self._amount(value)
         if user is None or amount is None or amount <= 0:
             return name, MSG_FAILED
         user.points += amount
         return user.name, MSG_SUCCESS
 
-    def _del_points(self, name: str, value: str) -> tuple[str, Any]:
-        user, amount = self.users.get(name.lower()), _amount(value)
-        if user is None or amount is None or amount <= 0 or amount > user.points:
+    def _del_points(self, name: str, value: str, strict: str = "False") -> tuple[str, Any]:
+        user, amount = self.users.get(name.lower()), self._amount(value)
+        if user is None or amount is None or amount <= 0:
             return name, MSG_FAILED
+        if amount > user.points:
+            if strict.strip().lower() == "true" and not self.ignore_fail_flag:
+                return user.name, MSG_FAILED
+            user.points = Decimal(0)  # deepclient.py: "silently set points to 0"
+            return user.name, MSG_SUCCESS
         user.points -= amount
         return user.name, MSG_SUCCESS
 
     def _add_to_escrow(self, name: str, value: str) -> tuple[str, Any]:
-        amount = _amount(value)
+        amount = self._amount(value)
         if amount is None or amount <= 0:
             return name, MSG_POINTS_NOT_POSITIVE
         user = self.users.get(name.lower())
@@ -482,7 +623,7 @@ class DeepBotSimulator(Simulator):
     def _set_vip(self, name: str, level: str, days: str) -> tuple[str, Any]:
         user = self.users.get(name.lower())
         if user is None:
-            return name, self.not_found_message
+            return name, MSG_FAILED  # deepclient.py: "failed" means an unknown user here
         if not _PLAIN_INTEGER.fullmatch(level) or int(level) not in VIP_LEVELS:
             return user.name, MSG_BAD_VIP_LEVEL
         if not _PLAIN_INTEGER.fullmatch(days) or int(days) < 0:
@@ -561,6 +702,14 @@ def simulator_from_args(argv: list[str]) -> DeepBotSimulator:
     parser.add_argument(
         "--decimal-comma", action="store_true", help="write numbers as 13,37 like some locales"
     )
+    parser.add_argument(
+        "--decimals", action="store_true", help="accept amounts with decimals (else whole points)"
+    )
+    parser.add_argument(
+        "--msg-as-json",
+        action="store_true",
+        help="send object and list replies as JSON-encoded strings, as some builds do",
+    )
     options = parser.parse_args(argv)
     if not options.secret or SEPARATOR in options.secret:
         parser.error("--secret must be non-empty and cannot contain '|'")
@@ -575,6 +724,8 @@ def simulator_from_args(argv: list[str]) -> DeepBotSimulator:
             data_file=options.data,
             not_found_message=not_found[options.not_found],
             decimal_comma=options.decimal_comma,
+            decimals=options.decimals,
+            msg_as_json=options.msg_as_json,
         )
     except (OSError, ValueError) as exc:
         parser.error(f"--data: {exc}")

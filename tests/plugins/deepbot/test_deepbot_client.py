@@ -29,8 +29,6 @@ from bot_plugins.deepbot.errors import (
     NotAuthorized,
     NotEnoughPoints,
     OperationFailed,
-    TransferFailed,
-    TransferIncomplete,
     UnexpectedReply,
     UserNotFound,
 )
@@ -112,14 +110,45 @@ async def test_unknown_user_is_a_typed_error(
 
 
 async def test_set_add_and_del_points(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    deepbot_sim.decimals = True
+    client = await deepbot_client_factory(whole_points=False)
+    await client.set_points("bob", Decimal("250.5"))
+    assert deepbot_sim.user("bob").points == Decimal("250.5")
+    await client.add_points("Bob", 10)
+    await client.del_points("BOB", "0.5")
+    assert await client.get_points("bob") == Decimal("260")
+    await client.set_points("bob", 0)
+    assert deepbot_sim.user("bob").points == 0
+    assert list(deepbot_sim.received)[-3] == "api|del_points|BOB|0.5|True"
+
+
+async def test_whole_points_by_default_and_never_minus_zero(
     deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
 ) -> None:
-    await deepbot_client.set_points("bob", Decimal("250.5"))
-    assert deepbot_sim.user("bob").points == Decimal("250.5")
-    await deepbot_client.add_points("Bob", 10)
-    await deepbot_client.del_points("BOB", "0.5")
-    assert await deepbot_client.get_points("bob") == Decimal("260")
-    await deepbot_client.set_points("bob", 0)
+    sent = len(deepbot_sim.received)
+    for call in (deepbot_client.add_points, deepbot_client.del_points):
+        with pytest.raises(InvalidArgument, match="whole number"):
+            await call("bob", Decimal("0.5"))
+    with pytest.raises(InvalidArgument, match="2,147,483,647"):
+        await deepbot_client.add_points("bob", 2**31)
+    assert len(deepbot_sim.received) == sent
+    await deepbot_client.set_points("bob", Decimal("-0"))
+    await deepbot_client.add_points("bob", Decimal("2.000"))
+    assert list(deepbot_sim.received)[-2:] == ["api|set_points|bob|0", "api|add_points|bob|2"]
+
+
+async def test_del_points_sends_fail_if_insufficient_and_is_refused(
+    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
+) -> None:
+    with pytest.raises(OperationFailed):
+        await deepbot_client.del_points("bob", 101)
+    assert deepbot_sim.received[-1] == "api|del_points|bob|101|True"
+    assert deepbot_sim.user("bob").points == 100
+    # What an install does with the flag False (deepclient.py's default): success, and 0.
+    await deepbot_client.del_points("bob", 101, fail_if_insufficient=False)
+    assert deepbot_sim.received[-1] == "api|del_points|bob|101|False"
     assert deepbot_sim.user("bob").points == 0
 
 
@@ -306,8 +335,7 @@ async def test_bad_user_names_are_refused_and_nothing_is_sent(
         lambda: deepbot_client.commit_user_escrow(name),
         lambda: deepbot_client.cancel_escrow(name),
         lambda: deepbot_client.set_vip(name, 1, 1),
-        lambda: deepbot_client.transfer(name, "bob", 1),
-        lambda: deepbot_client.transfer("bob", name, 1),
+        lambda: deepbot_client.set_vip_expiry(name, datetime(2030, 1, 1)),
     ]
     for call in calls:
         with pytest.raises(InvalidArgument) as caught:
@@ -333,6 +361,8 @@ async def test_bad_user_names_are_refused_and_nothing_is_sent(
         True,
         None,
         Decimal("1e13"),
+        Decimal("0.5"),
+        2**31,
     ],
 )
 async def test_bad_amounts_are_refused_and_nothing_is_sent(
@@ -353,11 +383,13 @@ async def test_bad_amounts_are_refused_and_nothing_is_sent(
 
 
 async def test_amounts_are_sent_in_plain_notation(
-    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
 ) -> None:
-    await deepbot_client.add_points("bob", Decimal("1E+2"))
-    await deepbot_client.add_points("bob", 0.1)
-    await deepbot_client.add_points("bob", "2.50")
+    deepbot_sim.decimals = True
+    client = await deepbot_client_factory(whole_points=False)
+    await client.add_points("bob", Decimal("1E+2"))
+    await client.add_points("bob", 0.1)
+    await client.add_points("bob", "2.50")
     assert list(deepbot_sim.received)[-3:] == [
         "api|add_points|bob|100",
         "api|add_points|bob|0.1",
@@ -443,7 +475,8 @@ async def test_pushed_frames_are_ignored_between_answers(
         push_all(), *(deepbot_client.get_points("alice") for _ in range(50))
     )
     assert results[1:] == [Decimal(500)] * 50
-    assert deepbot_client.ignored_frames >= len(pushes)
+    assert deepbot_client.ignored_frames >= 4  # pushes, a list, a stray reply
+    assert deepbot_client.bad_frames == 2  # bad JSON, an object without a function
     assert await deepbot_client.get_points("bob") == Decimal(100)
 
 
@@ -504,18 +537,65 @@ async def test_a_late_answer_is_not_given_to_the_next_call(
 async def test_retries_after_a_silent_spell_get_answers_again(
     deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
 ) -> None:
-    client = await deepbot_client_factory(timeout=0.2, late_reply_grace=5.0)
+    client = await deepbot_client_factory(timeout=0.5, late_reply_grace=5.0)
     deepbot_sim.silent = True
     with pytest.raises(DeepBotTimeout):
-        await client.get_points("bob")  # never answered: its placeholder stays for 5 s
+        await client.get_points("bob")  # never answered: its placeholder stays
     deepbot_sim.silent = False
-    # This answer is taken for the silent call's late one and swallowed...
+    # The retry's answer could not be told apart from the silent call's late one, so the
+    # retry goes out on a fresh connection instead of losing its answer.
+    assert await client.get_points("bob") == Decimal(100)
+    assert client.recycles == 1
+    assert await client.get_points("bob") == Decimal(100)
+    assert client.recycles == 1
+
+
+async def test_a_reply_later_than_timeout_and_grace_never_answers_a_later_call(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    # Issue 14 item 3: the placeholder was pruned after the grace, so the late "failed"
+    # answered the next add_points, which then said success... or the reverse.
+    client = await deepbot_client_factory(timeout=0.3, late_reply_grace=0.1)
+    deepbot_sim.fail("add_points", "bob", msg="failed")
+    deepbot_sim.reply_delay = 0.6  # later than timeout + grace
+    with pytest.raises(DeepBotTimeout):
+        await client.add_points("bob", 1)
+    deepbot_sim.reply_delay = 0
+    await client.add_points("bob", 1)  # must be its own "success", not the late "failed"
+    assert deepbot_sim.user("bob").points == 101
+    deepbot_sim.reply_delay = 0.6
     with pytest.raises(DeepBotTimeout):
         await client.get_points("bob")
-    # ...but the retry after it leaves no placeholder, so the next retry is answered
-    # instead of every retry within the grace losing its answer to the one before.
-    assert await client.get_points("bob") == Decimal(100)
-    assert await client.get_points("bob") == Decimal(100)
+    deepbot_sim.user("bob").points = Decimal(7)
+    deepbot_sim.reply_delay = 0
+    await asyncio.sleep(0.5)  # the late 101.00 arrives in this window or is cut off
+    assert await client.get_points("bob") == Decimal(7)
+
+
+async def test_a_recycle_lets_the_calls_in_flight_finish_first(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    client = await deepbot_client_factory(timeout=1.5, late_reply_grace=0.2)
+    deepbot_sim.fail("get_points", "bob", msg=None)  # never answered: a placeholder stays
+    with pytest.raises(DeepBotTimeout):
+        await client.get_points("bob")
+    deepbot_sim.reply_delay = 0.3
+    in_flight = asyncio.ensure_future(client.get_hours("alice"))
+    await asyncio.sleep(0.05)
+    assert await client.get_points("bob") == Decimal(100)  # sent on a fresh connection
+    assert await in_flight == Decimal(100)  # answered before the old connection closed
+    assert client.recycles == 1 and client.registrations == 2
+
+
+async def test_a_late_reply_for_another_user_does_not_recycle(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    deepbot_sim.not_found_message = None
+    client = await deepbot_client_factory(timeout=0.3)
+    with pytest.raises(DeepBotTimeout):
+        await client.get_points("nobody")
+    assert await client.get_points("bob") == Decimal(100)  # another key: no wait
+    assert client.recycles == 0
 
 
 # --- connection ------------------------------------------------------------------------------
@@ -634,117 +714,54 @@ async def test_context_manager_connects_and_closes(
     await eventually(lambda: deepbot_sim.connection_count == 0)
 
 
-# --- transfers (what the `give` command is built on) -----------------------------------------
+# --- lists and VIP expiry (beyond the document; both public clients use them) ----------------
 
 
-async def test_transfer_moves_points_through_escrow(
-    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
+@pytest.mark.parametrize("as_json", [False, True], ids=["objects", "json-strings"])
+async def test_pages_of_users_count_and_vip_expiry(
+    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient, as_json: bool
 ) -> None:
-    await deepbot_client.transfer("Alice", "bob", Decimal("12.5"))
-    assert deepbot_sim.user("alice").points == Decimal("487.5")
-    assert deepbot_sim.user("bob").points == Decimal("112.5")
-    assert deepbot_sim.user("alice").escrow == 0
-    assert list(deepbot_sim.received)[-3:] == [
-        "api|add_to_escrow|Alice|12.5",
-        "api|add_points|bob|12.5",
-        "api|commit_user_escrow|Alice",
+    deepbot_sim.msg_as_json = as_json  # DeepBot.cs decodes msg when it is a JSON string
+    for i in range(120):
+        deepbot_sim.add_user(SimUser(f"v{i:03}", points=Decimal(i), watch_minutes=Decimal(60)))
+    assert await deepbot_client.get_users_count() == 124
+    first = await deepbot_client.get_users(0, 100)
+    rest = await deepbot_client.get_users(100, 100)
+    assert len(first) == 100 and len(rest) == 24
+    assert first[0].name == "expertsonline" and rest[-1].name == "v119"
+    assert await deepbot_client.get_users(124, 100) == []  # "List empty"
+    top = await deepbot_client.get_top_users(0, 3)
+    assert [(u.name, u.points) for u in top] == [
+        ("expertsonline", Decimal(720)),
+        ("Alice", Decimal(500)),
+        ("v119", Decimal(119)),
     ]
+    record = await deepbot_client.get_user("bob")  # one object, in either shape
+    assert record.points == Decimal(100)
+    with pytest.raises(InvalidArgument):
+        await deepbot_client.get_top_users(0, 101)
+    await deepbot_client.set_vip_expiry("bob", datetime(2031, 5, 6, 7, 8, 9))
+    assert deepbot_sim.received[-1] == "api|set_vip_expiry|bob|2031-05-06T07:08:09"
+    assert deepbot_sim.user("bob").vip_expiry == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with pytest.raises(UserNotFound):
+        await deepbot_client.set_vip_expiry("nobody", datetime(2031, 5, 6))
 
 
-async def test_transfer_refunds_when_adding_to_the_receiver_fails(
+async def test_concurrent_pages_are_answered_in_order(
     deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
 ) -> None:
-    deepbot_sim.fail("add_points", "bob")
-    with pytest.raises(TransferFailed) as caught:
-        await deepbot_client.transfer("alice", "bob", 40)
-    assert caught.value.refunded
-    assert caught.value.message.endswith("The 40 points went back to alice.")
-    assert isinstance(caught.value.__cause__, OperationFailed)
-    assert (deepbot_sim.user("alice").points, deepbot_sim.user("alice").escrow) == (500, 0)
-    assert deepbot_sim.user("bob").points == 100
-    assert deepbot_sim.received[-1] == "api|cancel_escrow|alice"
+    # Replies to get_users carry no user name: they match in order on the function alone.
+    for i in range(250):
+        deepbot_sim.add_user(SimUser(f"w{i:03}"))
+    pages = await asyncio.gather(*(deepbot_client.get_users(o, 100) for o in (0, 100, 200)))
+    assert [len(p) for p in pages] == [100, 100, 54]
+    assert pages[1][0].name == "w096"
 
 
-async def test_transfer_refusals_move_nothing(
+async def test_an_unreadable_page_and_bad_names_in_it(
     deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
 ) -> None:
-    with pytest.raises(NotEnoughPoints):
-        await deepbot_client.transfer("bob", "alice", 101)
-    with pytest.raises(TransferFailed) as caught:
-        await deepbot_client.transfer("bob", "nobody", 10)
-    assert "nobody" in caught.value.message
-    sent = len(deepbot_sim.received)
-    for amount in (0, -5):
-        with pytest.raises(InvalidArgument):
-            await deepbot_client.transfer("bob", "alice", amount)
-    with pytest.raises(InvalidArgument) as self_gift:
-        await deepbot_client.transfer("bob", "BOB", 5)
-    assert self_gift.value.message == "Points cannot be given to the same user."
-    assert len(deepbot_sim.received) == sent
-    assert deepbot_sim.user("bob").points == 100 and deepbot_sim.user("alice").points == 500
-
-
-async def test_transfer_with_an_unanswered_addition_keeps_the_escrow(
-    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
-) -> None:
-    client = await deepbot_client_factory(timeout=0.2)
-    deepbot_sim.fail("add_points", "bob", msg=None)  # DeepBot stays silent
-    with pytest.raises(TransferIncomplete) as caught:
-        await client.transfer("alice", "bob", 30)
-    assert "held in escrow" in caught.value.message
-    alice = deepbot_sim.user("alice")
-    assert (alice.points, alice.escrow) == (Decimal(470), Decimal(30))
-    assert deepbot_sim.user("bob").points == 100
-
-
-async def test_transfer_commit_failure_is_reported(
-    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
-) -> None:
-    deepbot_sim.fail("commit_user_escrow", "alice", "user not found")
-    with pytest.raises(TransferIncomplete) as caught:
-        await deepbot_client.transfer("alice", "bob", 30)
-    assert "commit" in caught.value.message
-    assert deepbot_sim.user("bob").points == 130
-    assert deepbot_sim.user("alice").escrow == 30
-
-
-async def test_concurrent_transfers_from_one_giver_never_overspend(
-    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
-) -> None:
-    deepbot_sim.fail("add_points", "carol", times=2)
-    results = await asyncio.gather(
-        *(deepbot_client.transfer("bob", "carol" if i % 2 else "alice", 20) for i in range(10)),
-        return_exceptions=True,
-    )
-    done = [r for r in results if r is None]
-    refunded = [r for r in results if isinstance(r, TransferFailed)]
-    short = [r for r in results if isinstance(r, NotEnoughPoints)]
-    assert len(done) == 5 and len(refunded) == 2 and len(short) == 3
-    bob, alice, carol = (deepbot_sim.user(n) for n in ("bob", "alice", "carol"))
-    assert (bob.points, bob.escrow) == (Decimal(0), Decimal(0))
-    assert alice.points + carol.points == Decimal(500 + 100)
-
-
-async def test_escrow_guard_keeps_an_admin_cancel_out_of_a_transfer(
-    deepbot_sim: DeepBotSimulator, deepbot_client: DeepBotClient
-) -> None:
-    deepbot_sim.reply_delay = 0.02
-    transfer = asyncio.ensure_future(deepbot_client.transfer("alice", "bob", 30))
-    await eventually(lambda: "api|add_to_escrow|alice|30" in deepbot_sim.received)
-
-    async def admin_cancel() -> None:
-        async with deepbot_client.escrow_guard("ALICE"):
-            await deepbot_client.cancel_escrow("alice")
-
-    # Unguarded, the cancel would land between escrow and commit: Alice refunded while Bob
-    # is credited, 30 points made out of nothing. Guarded, it waits for the transfer.
-    with pytest.raises(NoPointsInEscrow):
-        await asyncio.gather(transfer, admin_cancel())
-    alice, bob = deepbot_sim.user("alice"), deepbot_sim.user("bob")
-    assert (alice.points, alice.escrow, bob.points) == (470, 0, 130)
-    assert list(deepbot_sim.received)[-4:] == [
-        "api|add_to_escrow|alice|30",
-        "api|add_points|bob|30",
-        "api|commit_user_escrow|alice",
-        "api|cancel_escrow|alice",
-    ]
+    deepbot_sim.add_user(SimUser("x" * 5000))
+    deepbot_sim.add_user(SimUser("evil\u202ename"))
+    users = await deepbot_client.get_users(0, 100)
+    assert [u.name for u in users] == ["expertsonline", "Alice", "Bob", "Carol"]

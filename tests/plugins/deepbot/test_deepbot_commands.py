@@ -23,7 +23,7 @@ from bot.testing import BotHarness
 from bot_plugins import deepbot as plugin_module
 from bot_plugins.deepbot.client import ConnectionState, DeepBotClient
 from bot_plugins.deepbot.errors import AuthenticationFailed
-from bot_plugins.deepbot.gives import GiveStatus, get_give, gives_with_status
+from bot_plugins.deepbot.gives import GiveStatus, get_give, gives_with_status, new_give, set_status
 from bot_plugins.deepbot.simulator import DeepBotSimulator, SimUser
 
 ADMINS = {"console": ["boss"]}
@@ -193,7 +193,7 @@ async def test_chat_mentions_resolve_to_their_linked_viewer(start_bot: StartBot)
         ]
 
 
-# --- give ------------------------------------------------------------------------------------
+# --- give (more in test_deepbot_transfer.py) ----------------------------------------------------
 
 
 async def test_give_moves_the_callers_points(
@@ -203,18 +203,33 @@ async def test_give_moves_the_callers_points(
         await link(bot, "u1", "alice")
         chat = bot.chat()
         assert await chat.say("!give bob 25", user="u1") == ["Alice gave 25 points to Bob."]
-        assert await chat.say("!give @carol 0.5", user="u1") == ["Alice gave 0.5 points to Carol."]
+        assert await chat.say("!give @carol 2", user="u1") == ["Alice gave 2 points to Carol."]
         assert await chat.say("!give carol 1", user="u1") == ["Alice gave 1 point to Carol."]
         alice, bob, carol = (deepbot_sim.user(n) for n in ("alice", "bob", "carol"))
-        assert (alice.points, alice.escrow) == (Decimal("473.5"), 0)
-        assert (bob.points, carol.points) == (Decimal(125), Decimal("1.5"))
-        assert list(deepbot_sim.received)[-3:] == [
-            "api|add_to_escrow|Alice|1",
+        assert (alice.points, alice.escrow) == (Decimal(472), 0)
+        assert (bob.points, carol.points) == (Decimal(125), Decimal(3))
+        assert list(deepbot_sim.received)[-5:] == [
+            "api|get_points|Alice",  # checked first: never rely on a refusal
+            "api|del_points|Alice|1|True",
+            "api|get_points|Alice",  # not emptied by an install that ignores True
+            "api|get_points|Carol",
             "api|add_points|Carol|1",
-            "api|commit_user_escrow|Alice",
         ]
+        assert not [f for f in deepbot_sim.received if "escrow" in f]
         (done,) = [r for r in gives_with_status(bot.bot.store, GiveStatus.DONE) if r.amount == "25"]
         assert (done.giver, done.receiver, done.user_id) == ("Alice", "Bob", "u1")
+
+
+async def test_give_never_touches_escrow_deepbot_placed_itself(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    # Issue 13: the former give committed the giver's whole escrow, DeepBot's own included.
+    deepbot_sim.user("alice").escrow = Decimal(50)  # e.g. a bet DeepBot holds for Alice
+    async with start_bot() as bot:
+        await link(bot, "u1", "alice")
+        assert await bot.chat().say("!give bob 25", user="u1") == ["Alice gave 25 points to Bob."]
+        alice = deepbot_sim.user("alice")
+        assert (alice.points, alice.escrow, deepbot_sim.user("bob").points) == (475, 50, 125)
 
 
 async def test_give_refusals_move_nothing(
@@ -230,7 +245,8 @@ async def test_give_refusals_move_nothing(
         refusals = {
             "!give alice 0": "The number of points must be more than zero.",
             "!give alice -5": "The number of points must be more than zero.",
-            "!give alice 1.005": "Points can have at most two decimals.",
+            "!give alice 1.5": "Points are whole numbers here.",
+            "!give alice 3000000000": "DeepBot cannot take more than 2,147,483,647 points at once.",
             "!give BOB 5": "You cannot give points to yourself.",
             "!give @bob 5": "You cannot give points to yourself.",
         }
@@ -238,12 +254,14 @@ async def test_give_refusals_move_nothing(
             assert await chat.say(text, user="u1") == [expected], text
         (usage,) = await chat.say("!give alice lots", user="u1")
         assert usage.startswith("<points> must be a number, not 'lots'")
+        (usage,) = await chat.say("!give alice 1e1000000", user="u1")
+        assert "too large" in usage
         assert len(deepbot_sim.received) == sent  # refused before DeepBot was asked
         assert await chat.say("!give alice 101", user="u1") == [
             "You do not have 101 points to give, so nothing was moved."
         ]
+        assert not [f for f in deepbot_sim.received if "del_points" in f]
         assert await chat.say("!give nobody 5", user="u1") == ["DeepBot has no user named nobody."]
-        assert not [f for f in deepbot_sim.received if "nobody" in f and "escrow" in f]
         bob, alice = deepbot_sim.user("bob"), deepbot_sim.user("alice")
         assert (bob.points, bob.escrow, alice.points) == (100, 0, 500)
 
@@ -259,57 +277,67 @@ async def test_give_refunds_the_giver_when_crediting_the_receiver_fails(
         assert reply.endswith("The 40 points went back to Alice.")
         alice = deepbot_sim.user("alice")
         assert (alice.points, alice.escrow, deepbot_sim.user("bob").points) == (500, 0, 100)
-        assert deepbot_sim.received[-1] == "api|cancel_escrow|Alice"
+        assert deepbot_sim.received[-1] == "api|add_points|Alice|40"
         (refunded,) = gives_with_status(bot.bot.store, GiveStatus.REFUNDED)
         assert refunded.amount == "40"
 
 
-async def test_give_whose_first_step_is_unanswered_returns_what_was_held(
+async def test_give_whose_debit_is_unanswered_checks_the_balance(
     start_bot: StartBot, deepbot_sim: DeepBotSimulator
 ) -> None:
     async with start_bot(timeout=0.3) as bot:
         await link(bot, "u1", "alice")
-        deepbot_sim.fail("add_to_escrow", "alice", msg=None)
+        deepbot_sim.fail("del_points", "alice", msg=None)  # not applied, never answered
         (reply,) = await bot.chat().say("!give bob 40", user="u1")
-        assert reply.startswith("DeepBot did not answer in time (0.3 s). Nothing was given")
-        assert deepbot_sim.received[-1] == "api|cancel_escrow|Alice"
+        assert reply == (
+            "DeepBot did not answer in time (0.3 s). Alice's balance shows nothing was taken. "
+            "Nothing was given."
+        )
         alice = deepbot_sim.user("alice")
         assert (alice.points, alice.escrow, deepbot_sim.user("bob").points) == (500, 0, 100)
         (failed,) = gives_with_status(bot.bot.store, GiveStatus.FAILED)
         assert failed.giver == "Alice"
+        assert not [f for f in deepbot_sim.received if "escrow" in f]
 
 
-async def test_give_stopped_halfway_is_held_audited_and_alerted(
-    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+async def test_give_held_for_an_admin_is_audited_alerted_and_settled(
+    bot_harness: Any, deepbot_sim: DeepBotSimulator, deepbot_secret: str
 ) -> None:
-    async with start_bot(timeout=0.3) as bot:
+    # A give that stopped after the debit, found at start-up while Alice's balance has moved
+    # by another amount: the bot cannot tell whether it took the points, so it moves nothing.
+    section = deepbot_section(deepbot_sim, deepbot_secret)
+    async with bot_harness(plugins={"deepbot": section}, admins=ADMINS) as bot:
         admins = bot.chat("admins")
         assert await admins.say("!deepbot alerts on", user="boss") == [
             "This chat now receives deepbot.escrow alerts."
         ]
         await link(bot, "u1", "alice")
-        deepbot_sim.fail("add_points", "bob", msg=None)  # DeepBot never answers the credit
-        (reply,) = await bot.chat().say("!give bob 30", user="u1")
-        assert "Alice's 30 points stay held in escrow until an admin commits or cancels it" in (
-            reply
+        store = bot.bot.store
+        give_id = new_give(
+            store, platform="console", user_id="u1", giver="Alice", receiver="Bob", amount="30"
         )
-        (held,) = gives_with_status(bot.bot.store, GiveStatus.INCOMPLETE)
-        assert reply.endswith(f"It is recorded for an admin as give {held.id}.")
-        alice = deepbot_sim.user("alice")
-        assert (alice.points, alice.escrow) == (470, 30)
-        (row,) = [r for r in audit(bot) if r[1] == "give"]
-        assert row[0] == "u1" and row[2].startswith("incomplete: DeepBot did not confirm")
-        alert = await bot.wait_for_alert(lambda a: held.id in a.text)
-        assert alert.chat_id == "admins"
-        assert "A give of 30 points from Alice to Bob stopped halfway" in alert.text
-        (listing,) = await admins.say("!escrow held", user="boss")
-        assert listing.startswith(f"give {held.id}: Alice -> Bob, 30 points.")
-        assert await admins.say("!escrow cancel alice", user="boss") == [
-            "alice's escrowed points are back in their balance."
+        set_status(store, give_id, GiveStatus.DEBITING, balance_before="500")
+        deepbot_sim.user("alice").points = Decimal(473)  # neither 500 nor 470
+        assert await admins.say(f"!gives settle {give_id}", user="boss") == [
+            f"give {give_id} is now held. DeepBot did not confirm taking 30 points from Alice, "
+            "and Alice's balance changed by another amount since (it was 500). "
+            "Stopped at: debiting."
         ]
-        assert (alice.points, alice.escrow) == (500, 0)
-        assert get_give(bot.bot.store, held.id).status == GiveStatus.SETTLED
-        assert await admins.say("!escrow held", user="boss") == ["No give is waiting for an admin."]
+        (listing,) = await admins.say("!gives held", user="boss")
+        assert listing.startswith(f"give {give_id}: Alice -> Bob, 30 points. DeepBot did not")
+        (reply,) = await bot.chat().say("!give bob 5", user="u1")
+        assert reply == (
+            f"Your give {give_id} (30 points to Bob) is not settled yet, so you cannot start "
+            "another. An admin has to check it."
+        )
+        assert await admins.say(f"!gives settle {give_id}", user="boss") == [
+            f"give {give_id} is marked settled; the bot moved no points for it."
+        ]
+        assert get_give(store, give_id).status == GiveStatus.SETTLED
+        assert (deepbot_sim.user("alice").points, deepbot_sim.user("bob").points) == (473, 100)
+        assert await admins.say("!gives held", user="boss") == ["No give is waiting for an admin."]
+        assert await bot.chat().say("!give bob 5", user="u1") == ["Alice gave 5 points to Bob."]
+        assert [r[1] for r in audit(bot) if r[1] == "gives settle"] == ["gives settle"] * 2
 
 
 # --- admins ----------------------------------------------------------------------------------
@@ -322,19 +350,22 @@ async def test_admin_point_commands_change_deepbot_and_are_audited(
         chat = bot.chat()
         bob = deepbot_sim.user("bob")
         assert await chat.say("!points set bob 50", user="boss") == ["bob now has 50.00 points."]
-        assert await chat.say("!points add bob 2.5", user="boss") == [
-            "Added 2.5 points to bob. bob now has 52.50 points."
+        assert await chat.say("!points add bob 2", user="boss") == [
+            "Added 2 points to bob. bob now has 52.00 points."
         ]
         assert await chat.say("!points remove bob 1", user="boss") == [
-            "Removed 1 point from bob. bob now has 51.50 points."
+            "Removed 1 point from bob. bob now has 51.00 points."
         ]
+        assert deepbot_sim.received[-2] == "api|del_points|bob|1|True"
         assert await chat.say("!points set bob 0", user="boss") == ["bob now has 0.00 points."]
         assert await chat.say("!points add bob 10", user="boss") == [
             "Added 10 points to bob. bob now has 10.00 points."
         ]
         assert await chat.say("!points remove bob 1000", user="boss") == [
-            "DeepBot refused to change the points of bob (unknown user or an amount it does not "
-            "accept)."
+            "bob has only 10.00 points, so nothing was removed."
+        ]
+        assert await chat.say("!points add bob 2.5", user="boss") == [
+            "Points are whole numbers here."
         ]
         assert await chat.say("!points add nobody 5", user="boss") == [
             "DeepBot refused to change the points of nobody (unknown user or an amount it does "
@@ -356,9 +387,9 @@ async def test_admin_point_commands_change_deepbot_and_are_audited(
             (
                 "boss",
                 "points remove",
-                "refused: DeepBot refused to change the points of bob (unknown user or an "
-                "amount it does not accept).",
+                "refused: bob has only 10.00 points, so nothing was removed.",
             ),
+            ("boss", "points add", "refused: Points are whole numbers here."),
             (
                 "boss",
                 "points add",
@@ -459,7 +490,9 @@ async def test_admin_commands_are_refused_to_everyone_else(
             "!escrow add bob 1",
             "!escrow commit bob",
             "!escrow cancel all",
-            "!escrow held",
+            "!gives held",
+            "!gives settle abc",
+            "!vip expiry bob 2030-01-01",
             "!deepbot alerts on",
         ):
             assert await chat.say(text, user="u1") == ["This command is for admins only."], text
@@ -672,3 +705,63 @@ async def test_disabling_the_plugin_closes_the_client(start_bot: StartBot) -> No
         assert await chat.say("!plugins enable deepbot", user="boss") == ["deepbot enabled."]
         await bot.client("deepbot").wait_connected(2.0)
         assert await chat.say("!points alice") == ["alice has 500.00 points"]
+
+
+# --- leaderboard, VIP expiry, text from DeepBot ---------------------------------------------
+
+
+async def test_top_shows_the_points_or_hours_leaderboard(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    for i in range(130):
+        deepbot_sim.add_user(SimUser(f"v{i:03}", points=Decimal(i), watch_minutes=Decimal(i)))
+    deepbot_sim.add_user(SimUser("binger", points=Decimal(1), watch_minutes=Decimal(60_000)))
+    async with start_bot() as bot:
+        chat = bot.chat()
+        assert await chat.say("!top 3", user="u1") == [
+            "Most points:\n1. expertsonline: 720.00 points\n2. Alice: 500.00 points\n"
+            "3. v129: 129.00 points"
+        ]
+        assert await chat.say("!top 2 hours", user="u1") == [
+            "Most hours watched:\n1. binger: 1,000.00 hours\n2. expertsonline: 218.75 hours"
+        ]
+        assert await chat.say("!top 26", user="u1") == ["The leaderboard shows 1 to 25 viewers."]
+        assert len((await chat.say("!top", user="u1"))[0].splitlines()) == 11
+
+
+async def test_vip_expiry_sets_the_day_a_vip_ends(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    deepbot_sim.user("bob").vip = 3
+    async with start_bot() as bot:
+        chat = bot.chat()
+        assert await chat.say("!vip expiry bob 2099-12-31", user="boss") == [
+            f"Done: Bob is a Gold VIP until 2099-12-31 ({_days_to(datetime(2099, 12, 31))})."
+        ]
+        assert deepbot_sim.received[-2] == "api|set_vip_expiry|bob|2099-12-31T00:00:00"
+        assert await chat.say("!vip expiry bob tomorrow", user="boss") == [
+            "The date must look like 2025-12-31 or 2025-12-31T18:00."
+        ]
+        assert await chat.say("!vip expiry nobody 2099-01-01", user="boss") == [
+            "DeepBot refused that VIP expiry for nobody (unknown user or date)."
+        ]
+
+
+def _days_to(when: datetime) -> str:
+    days = round((when.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() / 86400)
+    return f"{days} days left"
+
+
+async def test_text_from_deepbot_is_clipped_and_names_validated(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    # Issue 14 item 11: 100 KB ranks and names reached the chat.
+    deepbot_sim.user("bob").rank = "General " + "\x1b[31m" + "*" * 100_000
+    async with start_bot() as bot:
+        (reply,) = await bot.chat().say("!rank bob", user="u1")
+        assert len(reply) < 150 and reply.endswith("…") and "\x1b" not in reply
+        (profile,) = await bot.chat().say("!profile bob", user="u1")
+        assert len(profile) < 400
+        deepbot_sim.add_user(SimUser("y" * 100_000, points=Decimal(10**6)))
+        (board,) = await bot.chat().say("!top 2", user="u1")
+        assert len(board) < 200 and "yyyy" not in board

@@ -65,3 +65,12 @@ async def test_client_from_config_connects(deepbot_sim: DeepBotSimulator) -> Non
         simulated, url=deepbot_sim.url, secret=deepbot_sim.secret
     ) as client:
         assert await client.user_exists("alice")
+
+
+def test_whole_points_unless_decimals_is_set() -> None:
+    whole = DeepBotClient.from_config(DeepBotConfig(secret=SECRET))
+    assert whole.whole_points
+    decimal = DeepBotClient.from_config(DeepBotConfig(secret=SECRET, decimals=True))
+    assert not decimal.whole_points
+    with pytest.raises(ValidationError):
+        DeepBotConfig(secret=SECRET, decimals="sometimes")

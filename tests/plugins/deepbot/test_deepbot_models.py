@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from bot_plugins.deepbot.models import VipLevel, parse_number, parse_timestamp, parse_user
-from bot_plugins.deepbot.protocol import Reply, check_points, format_decimal, parse_reply
+from bot_plugins.deepbot.protocol import (
+    BadFrame,
+    Reply,
+    check_points,
+    format_decimal,
+    parse_reply,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,8 +93,42 @@ def test_replies_and_pushes() -> None:
     assert parse_reply('{"function": "register", "msg": "success"}') == Reply(
         "register", "", "success"
     )
-    for frame in ("music|x", "{nope", '{"msg": "x"}', "[]", '{"function": 3}', b"{}"):
+    for frame in ("music|x", "[]", b"{}", "newsub|{x}"):
         assert parse_reply(frame) is None
+    for frame in ("{nope", '{"msg": "x"}', '{"function": 3}', "[" * 5 + "{" + "]" * 5):
+        if frame.startswith("{"):
+            with pytest.raises(BadFrame):
+                parse_reply(frame)
+
+
+def test_deep_nesting_is_refused_before_parsing_and_never_recurses() -> None:
+    deep = '{"function": "get_points", "param": "bob", "msg": ' + "[" * 100_000 + "]" * 100_000
+    with pytest.raises(BadFrame, match="nested deeper"):
+        parse_reply(deep + "}")
+    # Brackets inside strings are text, not nesting.
+    text = '{"function": "get_rank", "param": "bob", "msg": "' + "[" * 50 + '"}'
+    assert parse_reply(text) == Reply("get_rank", "bob", "[" * 50)
+
+
+def test_msg_as_a_json_encoded_string_is_decoded() -> None:
+    user = {"user": "bob", "points": 1.0}
+    frame = json.dumps({"function": "get_user", "param": "bob", "msg": json.dumps(user)})
+    assert parse_reply(frame) == Reply("get_user", "bob", user)
+    frame = json.dumps({"function": "get_users", "param": "0", "msg": json.dumps([user])})
+    assert parse_reply(frame) == Reply("get_users", "0", [user])
+    assert parse_reply(frame).key == ("get_users", "")  # list replies match on the function
+    # Text that only looks like JSON stays text.
+    frame = json.dumps({"function": "get_rank", "param": "bob", "msg": "{Sergeant"})
+    assert parse_reply(frame).msg == "{Sergeant"
+
+
+def test_names_from_deepbot_are_validated() -> None:
+    record = {"user": "x" * 100_000, "points": 1, "watch_time": 2}
+    assert parse_user(record, requested="bob").name == "bob"
+    assert parse_user({**record, "user": "evil\nname"}, requested="bob").name == "bob"
+    assert parse_user(record, requested=None) is None
+    assert parse_user({**record, "user": "Bob"}, requested="bob").name == "Bob"
+    assert parse_user({**record, "points": -5}, requested="bob") is None
 
 
 def test_amounts_are_formatted_plainly() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from bot.simulation import Simulator
 from bot_plugins.deepbot.simulator import (
@@ -136,20 +137,94 @@ async def test_requests_it_does_not_understand_get_no_answer(
 
 async def test_point_changes(deepbot_sim: DeepBotSimulator, registered: ClientConnection) -> None:
     bob = deepbot_sim.user("bob")
-    assert (await ask(registered, "api|set_points|bob|42.5"))["msg"] == "success"
-    assert (await ask(registered, "api|add_points|bob|7.5"))["msg"] == "success"
+    assert (await ask(registered, "api|set_points|bob|42"))["msg"] == "success"
+    assert (await ask(registered, "api|add_points|bob|8"))["msg"] == "success"
     assert (await ask(registered, "api|del_points|bob|10"))["msg"] == "success"
     assert bob.points == Decimal(40)
     for frame in (
         "api|set_points|bob|-1",
         "api|set_points|bob|abc",
+        "api|set_points|bob|42.5",  # whole points unless the install takes decimals
         "api|add_points|bob|0",
         "api|add_points|bob|1e3",
-        "api|del_points|bob|41",
+        "api|add_points|bob|2147483648",  # past Int32
+        "api|del_points|bob|41|True",
         "api|del_points|bob|-1",
     ):
         assert (await ask(registered, frame))["msg"] == "failed", frame
     assert bob.points == Decimal(40)
+    deepbot_sim.decimals = True
+    assert (await ask(registered, "api|add_points|bob|0.5"))["msg"] == "success"
+    assert bob.points == Decimal("40.5")
+
+
+@pytest.mark.parametrize("flag", ["", "|False", "|false"])
+async def test_del_points_more_than_the_balance_without_the_flag_sets_zero(
+    deepbot_sim: DeepBotSimulator, registered: ClientConnection, flag: str
+) -> None:
+    # deepclient.py, fixed against a real install: "silently set points to 0".
+    assert (await ask(registered, f"api|del_points|bob|101{flag}"))["msg"] == "success"
+    assert deepbot_sim.user("bob").points == 0
+
+
+async def test_del_points_with_the_flag_refuses_and_changes_nothing(
+    deepbot_sim: DeepBotSimulator, registered: ClientConnection
+) -> None:
+    assert (await ask(registered, "api|del_points|bob|101|True"))["msg"] == "failed"
+    assert (await ask(registered, "api|del_points|bob|100|True"))["msg"] == "success"
+    assert deepbot_sim.user("bob").points == 0
+
+
+async def test_set_vip_for_an_unknown_user_fails(
+    deepbot_sim: DeepBotSimulator, registered: ClientConnection
+) -> None:
+    assert (await ask(registered, "api|set_vip|nobody|1|5"))["msg"] == "failed"
+
+
+async def test_user_pages_count_and_vip_expiry(
+    deepbot_sim: DeepBotSimulator, registered: ClientConnection
+) -> None:
+    for i in range(150):
+        deepbot_sim.add_user(SimUser(f"v{i:03}", points=Decimal(i)))
+    count = await ask(registered, "api|get_users_count")
+    assert count == {"function": "get_users_count", "param": "", "msg": 154}
+    first = await ask(registered, "api|get_users|0|500")  # at most 100 per page
+    assert len(first["msg"]) == 100 and first["msg"][0]["user"] == "expertsonline"
+    rest = await ask(registered, "api|get_users|100|100")
+    assert len(rest["msg"]) == 54
+    assert (await ask(registered, "api|get_users|154|100"))["msg"] == "List empty"
+    assert len((await ask(registered, "api|get_users"))["msg"]) == 100
+    top = await ask(registered, "api|get_top_users|0|3")
+    assert [u["user"] for u in top["msg"]] == ["expertsonline", "Alice", "v149"]
+    assert (await ask(registered, "api|get_top_users|1|2"))["msg"][0]["user"] == "Alice"
+    reply = await ask(registered, "api|set_vip_expiry|bob|2030-01-02T03:04:05")
+    assert reply["msg"] == "success"
+    assert deepbot_sim.user("bob").vip_expiry == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert (await ask(registered, "api|set_vip_expiry|bob|2030-01-02"))["msg"] == "failed"
+    assert (await ask(registered, "api|set_vip_expiry|nobody|2030-01-02T00:00:00"))[
+        "msg"
+    ] == "failed"
+
+
+async def test_msg_as_a_json_encoded_string(
+    deepbot_sim: DeepBotSimulator, registered: ClientConnection
+) -> None:
+    deepbot_sim.msg_as_json = True
+    reply = await ask(registered, "api|get_user|bob")
+    assert isinstance(reply["msg"], str) and json.loads(reply["msg"])["user"] == "Bob"
+    page = await ask(registered, "api|get_top_users|0|2")
+    assert [u["user"] for u in json.loads(page["msg"])] == ["expertsonline", "Alice"]
+    assert (await ask(registered, "api|get_points|bob"))["msg"] == "100.00"  # text stays
+
+
+async def test_cut_closes_the_connection_before_or_after_applying(
+    deepbot_sim: DeepBotSimulator, registered: ClientConnection
+) -> None:
+    deepbot_sim.cut("del_points", apply=True)
+    await registered.send("api|del_points|bob|10|True")
+    with pytest.raises(ConnectionClosed):
+        await registered.recv()
+    assert deepbot_sim.user("bob").points == 90
 
 
 async def test_escrow_moves_points_and_cancel_all_returns_them(
@@ -162,7 +237,7 @@ async def test_escrow_moves_points_and_cancel_all_returns_them(
     assert (await ask(registered, "api|add_to_escrow|bob|x"))["msg"] == (
         "points should be a positive number"
     )
-    assert (await ask(registered, "api|add_to_escrow|bob|100.01"))["msg"] == "Not enough points"
+    assert (await ask(registered, "api|add_to_escrow|bob|101"))["msg"] == "Not enough points"
     assert (await ask(registered, "api|commit_user_escrow|bob"))["msg"] == "No points in escrow"
     assert (await ask(registered, "api|cancel_escrow|bob"))["msg"] == "No points in escrow"
     assert (await ask(registered, "api|cancel_escrow|all"))["msg"] == "No points in escrow"
