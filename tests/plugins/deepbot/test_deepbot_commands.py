@@ -139,7 +139,7 @@ async def test_without_a_user_the_linked_name_is_used_or_linking_is_explained(
     async with start_bot() as bot:
         chat = bot.chat()
         how = (
-            "You have not linked a deepbot account yet. Link it with !link deepbot <account>, "
+            "You have not linked a deepbot account yet. Link it with !link deepbot <name>, "
             "or name one in the command."
         )
         for command in ("points", "hours", "rank", "vip", "profile"):

@@ -53,8 +53,10 @@ def section(sim: DeepBotSimulator, secret: str, **extra: Any) -> dict[str, Any]:
 
 
 async def link(bot: BotHarness, user: str, account: str) -> None:
+    """Link and approve the claim as an admin would: a give needs an approved link."""
     reply = await bot.chat(f"link-{user}").say(f"!link deepbot {account}", user=user)
-    assert reply[0].startswith("You are now linked to DeepBot user"), reply
+    assert reply[0].startswith("You claimed DeepBot user"), reply
+    bot.approve_link(user, "deepbot")
 
 
 def balances(sim: DeepBotSimulator) -> tuple[Decimal, Decimal]:
