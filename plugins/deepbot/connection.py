@@ -42,7 +42,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bot import clip
@@ -63,11 +63,13 @@ from .protocol import (
     MSG_NOT_AUTHORIZED,
     REGISTER,
     BadFrame,
+    Reply,
     encode_request,
     is_success,
     parse_reply,
     request_key,
 )
+from .wire import WireConnection
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +174,7 @@ class DeepBotConnection:
         self._max_frame_bytes = max_frame_bytes
         self._state = ConnectionState.IDLE
         self._changed = asyncio.Event()
-        self._ws: ClientConnection | None = None
+        self._ws: WireConnection | None = None
         self._pending: _Pending = {}
         self._runner: asyncio.Task[None] | None = None
         self._auth_error: AuthenticationFailed | None = None
@@ -337,6 +339,7 @@ class DeepBotConnection:
                 compression=None,
                 proxy=None,
                 max_size=self._max_frame_bytes,
+                create_connection=WireConnection,
             )
         except _CONNECT_ERRORS as exc:
             self._lost(f"DeepBot could not be reached at {self.display_url}.", exc, loudly)
@@ -390,7 +393,7 @@ class DeepBotConnection:
         else:
             log.log(level, "%s (%s: %s)", reason, type(exc).__name__, exc)
 
-    async def _register(self, ws: ClientConnection) -> None:
+    async def _register(self, ws: WireConnection) -> None:
         """Register with the secret. Only DeepBot's documented "incorrect api secret" is a
         final refusal; any other answer may be a busy or restarting DeepBot, so it raises
         :class:`RegistrationRefused` and the connection is retried with backoff."""
@@ -435,34 +438,18 @@ class DeepBotConnection:
         self.bad_frames += 1
         log.warning("Skipped a malformed frame from DeepBot: %s", exc)
 
-    async def _read(self, ws: ClientConnection, pending: _Pending) -> None:
-        """Hand each reply to the oldest call waiting on its key; skip everything else."""
+    async def _read(self, ws: WireConnection, pending: _Pending) -> None:
+        """Hand each reply to the oldest call waiting on its key; skip everything else.
+
+        Replies are matched as they arrive (``ws.on_text``, inside the websocket's
+        ``data_received``), which saves the reader task's hop per reply; this loop takes the
+        frames the fast path declines, in order (see :mod:`.wire`), and ends with the
+        connection."""
+        ws.on_text = lambda frame: self._on_frame(frame, pending)
         try:
             async for frame in ws:
-                try:
-                    reply = parse_reply(frame)
-                except BadFrame as exc:
-                    self._bad_frame(exc)
-                    continue
-                if reply is None:
-                    self.ignored_frames += 1
-                    continue
-                key = reply.key
-                queue = pending.get(key)
-                if queue:
-                    slot = queue.popleft()
-                    if slot.abandoned:
-                        # The late answer of a call that gave up: swallowed, never passed on.
-                        self._abandoned -= 1
-                        self._changed_key()
-                    elif not slot.future.done():
-                        slot.future.set_result(reply.msg)
-                    if not queue:
-                        del pending[key]
-                else:
-                    self.ignored_frames += 1
-                msg = reply.msg
-                if isinstance(msg, str) and msg.strip().lower() == MSG_NOT_AUTHORIZED:
+                ws.taken()
+                if self._take(frame, pending):
                     # DeepBot forgot our registration: reconnect and register again.
                     log.warning("DeepBot no longer knows this connection; registering again")
                     return
@@ -470,6 +457,50 @@ class DeepBotConnection:
             if 1009 in (getattr(exc.sent, "code", None), getattr(exc.rcvd, "code", None)):
                 self._bad_frame(ValueError(f"a frame over {self._max_frame_bytes} bytes"))
             return
+        finally:
+            ws.on_text = None
+
+    def _on_frame(self, frame: str, pending: _Pending) -> bool:
+        """The fast path: match a reply where it arrives. A "not authorized" is declined
+        (returns False) so the reader takes it and ends the connection."""
+        try:
+            reply = parse_reply(frame)
+        except BadFrame as exc:
+            self._bad_frame(exc)
+            return True
+        if reply is not None and _not_authorized(reply.msg):
+            return False
+        self._match(reply, pending)
+        return True
+
+    def _take(self, frame: str | bytes, pending: _Pending) -> bool:
+        """Match one frame the reader took; True when DeepBot says we are not registered."""
+        try:
+            reply = parse_reply(frame)
+        except BadFrame as exc:
+            self._bad_frame(exc)
+            return False
+        self._match(reply, pending)
+        return reply is not None and _not_authorized(reply.msg)
+
+    def _match(self, reply: Reply | None, pending: _Pending) -> None:
+        if reply is None:
+            self.ignored_frames += 1
+            return
+        key = reply.key
+        queue = pending.get(key)
+        if queue:
+            slot = queue.popleft()
+            if slot.abandoned:
+                # The late answer of a call that gave up: swallowed, never passed on.
+                self._abandoned -= 1
+                self._changed_key()
+            elif not slot.future.done():
+                slot.future.set_result(reply.msg)
+            if not queue:
+                del pending[key]
+        else:
+            self.ignored_frames += 1
 
     def _changed_key(self) -> None:
         # Wakes calls waiting for an abandoned placeholder ahead of them to be answered.
@@ -562,7 +593,7 @@ class DeepBotConnection:
             if not await self._wait_change(deadline):
                 return
 
-    async def _drain_and_close(self, ws: ClientConnection) -> None:
+    async def _drain_and_close(self, ws: WireConnection) -> None:
         live = [
             slot.future
             for queue in self._pending.values()
@@ -601,7 +632,7 @@ class DeepBotConnection:
         try:
             try:
                 frame = encode_request(function, *((user,) if user else ()), *args)
-                await ws.send(frame)
+                await ws.send_text(frame)
             except ConnectionClosed:
                 raise ConnectionLost(
                     "The connection to DeepBot was lost before it answered.",
@@ -629,6 +660,10 @@ class DeepBotConnection:
                     user=user,
                 )
             )
+
+
+def _not_authorized(msg: object) -> bool:
+    return isinstance(msg, str) and msg.strip().lower() == MSG_NOT_AUTHORIZED
 
 
 def _answered(future: asyncio.Future[Any]) -> bool:
