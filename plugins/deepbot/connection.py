@@ -448,7 +448,6 @@ class DeepBotConnection:
         ws.on_text = lambda frame: self._on_frame(frame, pending)
         try:
             async for frame in ws:
-                ws.taken()
                 if self._take(frame, pending):
                     # DeepBot forgot our registration: reconnect and register again.
                     log.warning("DeepBot no longer knows this connection; registering again")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
+from websockets.typing import Data
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,13 @@ class WireConnection(ClientConnection):
             else:
                 self._fragment = True
 
-    def taken(self) -> None:
-        """The reader took one message from ``recv()``: later frames may skip the queue
-        again once it is empty."""
+    async def recv(self, decode: bool | None = None) -> Data:  # type: ignore[override]
+        """As the library's; counts the message as taken, so later frames may skip the
+        queue again once it is empty."""
+        message = await super().recv(decode)
         if self._queued:
             self._queued -= 1
+        return message
 
     # --- sending -------------------------------------------------------------------------
 
