@@ -8,7 +8,12 @@ Why it is shaped this way:
   construction and never see "database is locked". WAL plus a busy timeout cover the other
   process (``bot migrate`` or a reader) that may touch the same file.
 - Hot reads (a link lookup on every command) use plain prepared SQL on the connection;
-  sqlite-utils' ``Table.get`` re-reads the schema on each call.
+  sqlite-utils' ``Table.get`` re-reads the schema on each call. Looked-up links are kept in
+  memory while nothing could have changed them: the cache is dropped whenever this
+  connection changes any row (``total_changes``, so every write path counts, also a
+  plugin's own SQL) or another connection commits (``PRAGMA data_version``: ``bot migrate``,
+  a restore, a second process); reads inside an open transaction are never cached, since
+  it may roll back.
 - Every link carries a proof level (:class:`Proof`): what, if anything, showed that the
   account belongs to the chat user. One account of a service is linked by at most one chat
   user, across platforms; claims waiting for an admin are numbered rows of ``link_claims``.
@@ -45,6 +50,8 @@ from .errors import BotError, UserError
 log = logging.getLogger(__name__)
 
 KEY_ENV = "BOT_SECRET_KEY"
+#: links kept in memory at most (the whole cache is dropped when it is full)
+_LINK_CACHE_SIZE = 10_000
 _CANARY = "bot-key-check"
 
 
@@ -262,6 +269,8 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        self._links: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
+        self._links_stamp: tuple[int, int] = (-1, -1)
         self._fernet = Fernet(key if key is not None else load_key(self.path))
 
     def close(self) -> None:
@@ -340,7 +349,22 @@ class Store:
     )
 
     def get_link(self, platform: str, user_id: str, service: str) -> Link | None:
-        row = self.conn.execute(self._LINK_SQL, (platform, str(user_id), service)).fetchone()
+        """The link of a chat user to ``service``; from memory when no row changed since it
+        was read (see the module docstring), which halves the cost of the lookup."""
+        key = (platform, str(user_id), service)
+        conn = self.conn
+        if conn.in_transaction:  # it may roll back: read the live state, keep nothing
+            row = conn.execute(self._LINK_SQL, key).fetchone()
+            return None if row is None else Link(self, row)
+        stamp = (conn.total_changes, conn.execute("pragma data_version").fetchone()[0])
+        cache = self._links
+        if stamp != self._links_stamp or len(cache) >= _LINK_CACHE_SIZE:
+            cache.clear()
+            self._links_stamp = stamp
+        try:
+            row = cache[key]
+        except KeyError:
+            row = cache[key] = conn.execute(self._LINK_SQL, key).fetchone()
         return None if row is None else Link(self, row)
 
     def set_link(

@@ -208,6 +208,8 @@ def decode_json_text(text: str) -> Any:
 def _has_unsafe_character(text: str) -> bool:
     # Besides the separator, refuse every control, format and line/paragraph separator
     # character: they split frames on some installs and spoof names in chat on others.
+    if SEPARATOR not in text and text.isprintable():
+        return False  # the common case in one C call: isprintable() is False for Cc, Cf, Z*
     for char in text:
         if char == SEPARATOR:
             return True
