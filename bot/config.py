@@ -32,7 +32,7 @@ from .errors import ConfigError
 class StrictModel(BaseModel):
     """Unknown keys are errors: a typo in a config file must not be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
 
 class PluginConfig(StrictModel):

@@ -31,13 +31,15 @@ from .commands import COMMANDS, ESCROW_TOPIC, TOPICS
 from .config import DeepBotConfig
 from .errors import DeepBotError
 from .gives import GiveRecord
-from .simulator import DeepBotSimulator, SimUser, simulator_from_args
 from .transfer import settle_all
 
 if TYPE_CHECKING:
     from sqlite_utils.migrations import Migrations
 
     from bot import Command, PluginRuntime, Topic
+
+    # Imported where used: a run without ``simulate: true`` never loads the simulator.
+    from .simulator import DeepBotSimulator, SimUser
 
 __version__ = "0.2.0"
 
@@ -50,6 +52,8 @@ SETTLE_INTERVAL = 60.0
 def demo_viewers() -> list[SimUser]:
     """Viewers of the embedded simulator (besides the protocol doc's ``expertsonline``), so
     ``simulate: true`` has someone to link to and give points to."""
+    from .simulator import SimUser
+
     return [
         SimUser("alice", points=Decimal(500), watch_minutes=Decimal(6000)),
         SimUser("bob", points=Decimal(100), watch_minutes=Decimal(90)),
@@ -83,6 +87,8 @@ def bot_migrations() -> Migrations:
 async def bot_startup(plugin: PluginRuntime, config: DeepBotConfig) -> None:
     url, secret = config.url, config.secret_value()
     if config.simulate:
+        from .simulator import DeepBotSimulator
+
         sim = DeepBotSimulator(
             port=0,
             secret=secret or secrets.token_urlsafe(16),
@@ -159,4 +165,6 @@ def bot_health(plugin: PluginRuntime) -> Health:
 
 @hookimpl
 def bot_simulator(argv: list[str]) -> DeepBotSimulator:
+    from .simulator import simulator_from_args
+
     return simulator_from_args(argv)

@@ -19,14 +19,6 @@ from .client import GamesClient
 from .commands import COMMANDS
 from .config import GamesConfig
 from .service import GamesService, register, service_for
-from .simulator import (
-    DEFAULT_ADMIN_KEY,
-    DEFAULT_PLAYER_KEY,
-    DEFAULT_SOURCE_ID,
-    GamesSimulator,
-    SimUser,
-    simulator_from_args,
-)
 
 __version__ = "0.2.0"
 
@@ -54,6 +46,14 @@ async def bot_startup(plugin: PluginRuntime, config: GamesConfig, bot: Any) -> N
     session_key = config.session_key.get_secret_value() if config.session_key else None
     source_id = config.source_id
     if config.simulate:
+        from .simulator import (  # only a simulated run loads the simulator
+            DEFAULT_ADMIN_KEY,
+            DEFAULT_PLAYER_KEY,
+            DEFAULT_SOURCE_ID,
+            GamesSimulator,
+            SimUser,
+        )
+
         session_key = session_key or DEFAULT_ADMIN_KEY
         source_id = source_id or DEFAULT_SOURCE_ID
         # With user_id set the bot logs in the vendor's way; the simulator's bot user takes
@@ -111,4 +111,6 @@ def bot_health(plugin: PluginRuntime) -> Health:
 
 @hookimpl
 def bot_simulator(argv: list[str]) -> Simulator:
+    from .simulator import simulator_from_args
+
     return simulator_from_args(argv)

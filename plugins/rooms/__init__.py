@@ -21,7 +21,6 @@ from .client import RoomsClient
 from .commands import COMMANDS
 from .config import RoomsConfig
 from .service import PRESENCE_TOPIC, RoomsService, same_chat
-from .simulator import simulator_for_config, simulator_from_args
 
 if TYPE_CHECKING:
     from sqlite_utils.migrations import Migrations
@@ -67,6 +66,8 @@ async def bot_startup(plugin: PluginRuntime, config: RoomsConfig, bot: Any) -> N
     """
     simulator = None
     if config.simulate:
+        from .simulator import simulator_for_config  # only a simulated run loads it
+
         simulator = simulator_for_config(config)
         await plugin.start_simulator(simulator)
         api = RoomsClient.from_config(config, url=simulator.url, key=simulator.key)
@@ -103,4 +104,6 @@ def bot_health(plugin: PluginRuntime) -> Health:
 
 @hookimpl
 def bot_simulator(argv: list[str]) -> Simulator:
+    from .simulator import simulator_from_args
+
     return simulator_from_args(argv)

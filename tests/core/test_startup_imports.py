@@ -1,0 +1,83 @@
+"""Start-up imports what the run needs and nothing else (issue 19, section 4).
+
+Each test runs ``bot run`` as a real process under ``python -X importtime`` (which lists every
+module the process imported on standard error) and answers ``!ping``: a disabled transport is
+never imported, and a plugin's simulator only with ``simulate: true``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+NOT_SIMULATED = """
+    bot:
+      database: {db}
+    transports:
+      console:
+        enabled: true
+      discord:
+        enabled: false
+      telegram:
+        enabled: false
+    plugins:
+      deepbot:
+        url: ws://127.0.0.1:9
+        secret: not-a-real-secret
+        timeout: 1
+      games:
+        url: ws://127.0.0.1:9
+        source_id: demo
+        session_key: not-a-real-key
+      rooms:
+        url: http://127.0.0.1:9
+        key: not-a-real-key
+        ip_address: 203.0.113.5
+"""
+
+
+def imported_by_ping(config: Path, tmp_path: Path) -> set[str]:
+    """The modules ``bot run --config config`` imported until it answered ``!ping``."""
+    env = {k: v for k, v in os.environ.items() if k != "BOT_SECRET_KEY"}
+    env["BOT_DATABASE"] = str(tmp_path / "bot.db")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot.cli", "run", "--config", str(config)],
+        input="!ping\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == "pong"
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_without_simulate_no_simulator_and_no_disabled_transport_is_imported(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(textwrap.dedent(NOT_SIMULATED).format(db=tmp_path / "bot.db"))
+    modules = imported_by_ping(config, tmp_path)
+    # (a plugin package itself is loaded from its file, so only its submodules are listed)
+    assert {"bot_plugins.deepbot.client", "bot_plugins.games.client"} <= modules
+    assert "bot_plugins.rooms.client" in modules
+    assert not {m for m in modules if m.endswith((".simulator", ".simworld"))}
+    assert not {m for m in modules if m.split(".")[0] in ("discord", "telegram")}
+    assert "bot.transports.discord" not in modules and "bot.transports.telegram" not in modules
+
+
+def test_the_example_config_imports_neither_discord_nor_telegram(tmp_path: Path) -> None:
+    modules = imported_by_ping(REPO / "bot.example.yaml", tmp_path)
+    assert "bot_plugins.deepbot.simulator" in modules  # simulate: true does load it
+    assert not {m for m in modules if m.split(".")[0] in ("discord", "telegram")}
