@@ -54,9 +54,18 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ entry points
 
-    def submit(self, message: Message) -> asyncio.Task[None]:
-        """Handle a message in its own task (what transports call)."""
-        task = asyncio.get_running_loop().create_task(self.handle(message))
+    def submit(self, message: Message) -> asyncio.Future[None]:
+        """Handle a message in its own task (what transports call).
+
+        Most messages in a group chat are not commands: those are finished here, in the
+        caller, without a task (returned as a future already done), unless the sender owes
+        an answer to a question."""
+        loop = asyncio.get_running_loop()
+        if not self._asks and not message.text.lstrip().startswith(self.bot.settings.bot.prefix):
+            done: asyncio.Future[None] = loop.create_future()
+            done.set_result(None)
+            return done
+        task = loop.create_task(self.handle(message))
         self.track(task)
         return task
 
@@ -79,7 +88,7 @@ class Dispatcher:
             fut.set_result(message.text)
             if owner is None:
                 return
-            task: asyncio.Task[Any] = owner
+            task: asyncio.Future[Any] = owner
         else:
             task = self.submit(message)
         listener: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -177,3 +177,44 @@ async def test_ask_times_out_with_a_clear_message(bot_harness, sample) -> None:
         assert await chat.say("!quiz", user="u1") == ["What is your name?"]
         await bot.bot.dispatcher.idle()
         assert chat.replies[-1].text == "No answer came in time, so nothing was done."
+
+
+async def test_chatter_is_finished_without_a_task(bot_harness, sample) -> None:
+    """A message that is not a command costs no task (most of a group chat's traffic)."""
+    async with bot_harness(**sample) as bot:
+        from bot.messages import CollectingResponder, Message
+
+        out = CollectingResponder()
+        d = bot.bot.dispatcher
+        before = len(asyncio.all_tasks())
+        done = d.submit(Message("console", "c", "u1", "u1", "just chatting", out))
+        assert done.done() and len(asyncio.all_tasks()) == before
+        await done
+        command = d.submit(Message("console", "c", "u1", "u1", "  !roll", out))
+        assert not command.done()
+        await asyncio.wait_for(command, 10)
+        assert [r.text for r in out.replies] == ["rolled"]
+
+
+async def test_an_answer_without_the_prefix_still_reaches_the_question(bot_harness, sample) -> None:
+    """Transports call submit: while a question waits, plain text goes to the handler."""
+    async with bot_harness(**sample) as bot:
+        from bot.messages import CollectingResponder, Message
+
+        out = CollectingResponder()
+        d = bot.bot.dispatcher
+
+        async def replies(count: int) -> list[str]:
+            for _ in range(1000):
+                if len(out.replies) >= count:
+                    break
+                await asyncio.sleep(0.01)
+            return [r.text for r in out.replies]
+
+        quiz = d.submit(Message("console", "c", "u1", "u1", "!quiz", out))
+        assert await replies(1) == ["What is your name?"]
+        d.submit(Message("console", "c", "u1", "u1", "Ann", out))
+        assert await replies(2) == ["What is your name?", "Is Ann right? (yes/no)"]
+        d.submit(Message("console", "c", "u1", "u1", "yes", out))
+        await asyncio.wait_for(quiz, 10)
+        assert [r.text for r in out.replies][-1] == "hello Ann"
