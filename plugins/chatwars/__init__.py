@@ -9,8 +9,10 @@ in ``replies.py``), the money flows and their ledger statuses (``payments.py``,
 
 Start-up never waits for a broker that is not there: the client (and, with ``simulate:
 true``, the simulator it talks to) keeps retrying in the background and ``bot_health`` says
-why it is down and how to start a broker. The plugin owns no tables: payments and payouts are
-rows of the core ledger, links are the core's links (token and in-game id encrypted).
+why it is down and how to start a broker. Payments and payouts are rows of the core ledger,
+links are the core's links (token and in-game id encrypted); the plugin's own table
+(``migrations/chatwars.py``) remembers the requests that make the game message a player, so
+their limits survive a restart (``antispam.py``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from typing import TYPE_CHECKING
 from bot import Health, hookimpl
 
 from .alerts import TOPICS
+from .antispam import StoredAsks
 from .commands import COMMANDS
 from .config import BROKER_HINT, ChatWarsConfig
 from .service import STARTUP_WAIT, ChatWarsService, service_for
 from .simulator import ChatWarsSimulator, simulator_from_args
 
 if TYPE_CHECKING:
+    from sqlite_utils.migrations import Migrations
+
     from bot import Command, PluginRuntime, Topic
 
     from .client import ChatWarsClient
@@ -54,6 +59,13 @@ def bot_alert_topics() -> list[Topic]:
     return list(TOPICS)
 
 
+@hookimpl
+def bot_migrations() -> Migrations:
+    from bot_migrations.chatwars import migrations
+
+    return migrations
+
+
 class _QuietConnectErrors(logging.Filter):
     """aiormq logs every failed connection attempt at ERROR; without a broker (the embedded
     default) that is a line every few seconds for as long as the bot runs. The client and the
@@ -68,7 +80,7 @@ async def bot_startup(plugin: PluginRuntime, config: ChatWarsConfig) -> None:
     quiet, aiormq_log = _QuietConnectErrors(), logging.getLogger("aiormq.connection")
     aiormq_log.addFilter(quiet)
     plugin.on_shutdown(lambda: aiormq_log.removeFilter(quiet))
-    client = config.new_client()
+    client = config.new_client(asks=StoredAsks(plugin.store))
     service = ChatWarsService(plugin, config, client)
     service.register()
     for entry in service.ledger.mark_interrupted():

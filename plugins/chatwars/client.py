@@ -47,6 +47,7 @@ from aiormq.exceptions import ChannelAccessRefused
 
 from bot.backoff import backoff_delays
 
+from .antispam import Asked, MemoryAsks, OperationAsks
 from .correlation import Correlator, Pending
 from .errors import ChatWarsError, ChatWarsNotConnected, ChatWarsTimeout, OperationRequestPending
 from .feeds import FeedFormatError, FeedKind, FeedMessage, parse_feed
@@ -127,12 +128,6 @@ class ClientStatus:
     in_flight: int
 
 
-@dataclass(slots=True)
-class _Asked:
-    at: float
-    request: OperationRequest | None
-
-
 class ChatWarsClient:
     """One app's connection to the ChatWars API.
 
@@ -155,6 +150,8 @@ class ChatWarsClient:
         connect_timeout: float = 10.0,
         prefetch: int = 64,
         reconnect_delays: Callable[[], Iterator[float]] = backoff_delays,
+        asks: OperationAsks | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -173,7 +170,9 @@ class ChatWarsClient:
         self._seen_feeds = RecentMessages()
         self._feed_handlers: list[FeedHandler] = []
         self._late_handlers: list[LateReplyHandler] = []
-        self._asked: dict[tuple[int, str], _Asked] = {}
+        #: permission requests sent to players (stored by the plugin: survives restarts)
+        self.asks: OperationAsks = asks if asks is not None else MemoryAsks()
+        self._clock = clock
         self._asking: dict[tuple[int, str], asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -518,18 +517,16 @@ class ChatWarsClient:
     def _remember(self, request: Request[Any], outcome: Any) -> None:
         """Keep track of permission requests, so a player is not asked twice in a row."""
         if isinstance(request, AuthAdditionalOperation):
-            key = (request.user.user_id, request.operation)
+            user_id, operation = request.user.user_id, request.operation
             if isinstance(outcome, OperationRequest):
-                self._asked[key] = _Asked(time.monotonic(), outcome)
-            elif outcome is None and key not in self._asked:
+                self.asks.put(user_id, operation, Asked(self._clock(), outcome))
+            elif outcome is None and self.asks.get(user_id, operation) is None:
                 # Timed out: the player may have been asked; count it as asking.
-                self._asked[key] = _Asked(time.monotonic(), None)
+                self.asks.put(user_id, operation, Asked(self._clock(), None))
         elif isinstance(request, GrantAdditionalOperation) and isinstance(
             outcome, OperationGranted
         ):
-            for key, asked in list(self._asked.items()):
-                if asked.request is not None and asked.request.request_id == request.request_id:
-                    del self._asked[key]
+            self.asks.drop_request(request.operation_request_id)
 
     # ---------------------------------------------------------------- actions
 
@@ -556,24 +553,25 @@ class ChatWarsClient:
         key = (user.user_id, operation)
         lock = self._asking.setdefault(key, asyncio.Lock())
         async with lock:
-            asked = self._asked.get(key)
+            asked = self.asks.get(user.user_id, operation)
             if asked is not None:
-                elapsed = time.monotonic() - asked.at
+                # A clock set back makes ``elapsed`` negative: still within the cool-down.
+                elapsed = max(0.0, self._clock() - asked.at)
                 if elapsed < self.operation_cooldown:
                     raise OperationRequestPending(
                         operation, user.user_id, self.operation_cooldown - elapsed, asked.request
                     )
-                del self._asked[key]
+                self.asks.drop(user.user_id, operation)
             return await self.call(request)
 
     def pending_operation_request(self, user_id: int) -> OperationRequest | None:
         """The newest permission request sent to this player and not yet granted, if any
         (within the cool-down): a code the player sends next most likely completes it."""
-        now = time.monotonic()
+        now = self._clock()
         found = [
             asked
-            for (uid, _), asked in self._asked.items()
-            if uid == user_id and asked.request and now - asked.at < self.operation_cooldown
+            for asked in self.asks.of_user(user_id)
+            if asked.request and now - asked.at < self.operation_cooldown
         ]
         found.sort(key=lambda asked: asked.at)
         return found[-1].request if found else None

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from bot.backoff import backoff_delays
 from bot.config import PluginConfig, StrictModel
 
+from .antispam import OperationAsks
 from .client import (
     DEFAULT_OPERATION_COOLDOWN,
     DEFAULT_RATE,
@@ -89,11 +90,22 @@ class ChatWarsConfig(PluginConfig):
         300.0, gt=0, le=24 * 3600, description="Seconds a payment waits for its confirmation."
     )
     payout_attempts: int = Field(
-        2,
+        1,
         ge=1,
         le=5,
         description="Times a payout is sent (with the same transactionId) before its outcome "
-        "is reported unknown.",
+        "is reported unknown. 1 (the default): never re-sent by itself; an unanswered payout "
+        "stays unknown until its late reply or an admin's cw retry.",
+    )
+    link_codes_per_player: int = Field(
+        2,
+        ge=1,
+        le=20,
+        description="Link codes (cw link) the game may send one Telegram id per "
+        "link_code_window; stored, so a restart does not reset it.",
+    )
+    link_code_window: float = Field(
+        3600.0, gt=0, le=7 * 24 * 3600, description="Seconds of the link_codes_per_player window."
     )
     alert_interval: float = Field(
         60.0, gt=0, le=24 * 3600, description="Seconds over which feed alerts are coalesced."
@@ -151,8 +163,9 @@ class ChatWarsConfig(PluginConfig):
     def app_name(self) -> str:
         return self.app or SIMULATED_APP
 
-    def new_client(self) -> ChatWarsClient:
-        """A client configured from this section (not started)."""
+    def new_client(self, *, asks: OperationAsks | None = None) -> ChatWarsClient:
+        """A client configured from this section (not started); ``asks`` keeps its
+        permission requests (the plugin passes the stored one)."""
         return ChatWarsClient(
             self.amqp_url.get_secret_value(),
             self.app_name,
@@ -164,6 +177,7 @@ class ChatWarsConfig(PluginConfig):
             reconnect_delays=partial(
                 backoff_delays, self.reconnect_min_delay, self.reconnect_max_delay
             ),
+            asks=asks,
         )
 
     def new_simulator(self) -> ChatWarsSimulator:

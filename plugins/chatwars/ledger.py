@@ -78,6 +78,8 @@ ANY = frozenset(Status)
 TIMEOUT = "Timeout"
 NOT_CONNECTED = "NotConnected"
 INTERRUPTED = "Interrupted"
+#: the plugin's table of payouts sent again (migrations/chatwars.py)
+RETRIES = "chatwars_payout_retries"
 
 
 def result_code(outcome: Any) -> str:
@@ -213,6 +215,20 @@ class PaymentLedger:
                         changed.append(moved)
         return changed
 
+    def mark_retried(self, transaction_id: str) -> None:
+        """Record that this payout is being sent again (before it goes out)."""
+        self.store.conn.execute(
+            f"insert into {RETRIES} (transaction_id, tries, at) values (?, 1, ?) "
+            "on conflict(transaction_id) do update set tries = tries + 1, at = excluded.at",
+            (transaction_id, self._clock()),
+        )
+
+    def was_retried(self, transaction_id: str) -> bool:
+        row = self.store.conn.execute(
+            f"select 1 from {RETRIES} where transaction_id = ?", (transaction_id,)
+        ).fetchone()
+        return row is not None
+
     def unresolved_payouts(self) -> int:
         """Payouts whose outcome is not known (for health: an admin should look)."""
         row = self.store.conn.execute(
@@ -238,6 +254,12 @@ class PaymentLedger:
                 moved = self.move(
                     transaction_id, ANY - {Status.DONE}, status=Status.DONE, result=code
                 )
+            elif isinstance(outcome, ChatWarsError) and (
+                request.retry or self.was_retried(transaction_id)
+            ):
+                # Replies name only the player, so this refusal may answer a retry while an
+                # earlier try went through: it never marks the payout failed.
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=code)
             elif isinstance(outcome, ChatWarsError):
                 moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=code)
         elif isinstance(request, AuthorizePayment):

@@ -73,7 +73,7 @@ class MoneyFlows:
     """Payments and payouts for one running plugin (its client and the ledger)."""
 
     def __init__(
-        self, client: ChatWarsClient, ledger: PaymentLedger, *, payout_attempts: int = 2
+        self, client: ChatWarsClient, ledger: PaymentLedger, *, payout_attempts: int = 1
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -260,7 +260,8 @@ class MoneyFlows:
         *,
         prefix: str = "!",
     ) -> Settled:
-        """Write the row, then send the payout (retrying a timeout with the same id)."""
+        """Write the row, then send the payout once (``payout_attempts`` > 1 re-sends a
+        timeout with the same id; the default never re-sends by itself)."""
         transaction_id = self.client.new_transaction_id()
         text = (message or "").strip()
         request = Payout(user, pouches, transaction_id, text)  # refuses bad input
@@ -279,10 +280,28 @@ class MoneyFlows:
         self, entry: LedgerEntry, user: UserToken, *, prefix: str = "!"
     ) -> Settled:
         """Send a payout again with its own transactionId: it cannot be paid twice."""
+        if entry.kind == Kind.PAYOUT and entry.status == Status.DONE:
+            return Settled(entry)
+        self.check_retry(entry, user, prefix=prefix)
+        try:
+            request = Payout(
+                user,
+                entry.amount,
+                entry.transaction_id,
+                entry.message or "",
+                retry=entry.status in IN_DOUBT,
+            )
+        except InvalidRequest as exc:  # pragma: no cover - it was valid when written
+            raise UserError(exc.message) from None
+        if request.retry:
+            self.ledger.mark_retried(entry.transaction_id)
+        return await self.send_payout(request, prefix=prefix, in_doubt=entry.status in IN_DOUBT)
+
+    @staticmethod
+    def check_retry(entry: LedgerEntry, user: UserToken, *, prefix: str = "!") -> None:
+        """Raise a UserError saying why this row cannot be sent again (nothing is sent)."""
         if entry.kind != Kind.PAYOUT:
             raise UserError("Only payouts can be retried; a payment is confirmed by its player.")
-        if entry.status == Status.DONE:
-            return Settled(entry)
         retryable = entry.status in IN_DOUBT or (
             entry.status == Status.FAILED and entry.result in TRANSIENT_CODES
         )
@@ -293,11 +312,6 @@ class MoneyFlows:
             )
         if int(entry.account) != user.user_id:
             raise UserError("That player has linked another ChatWars account since; not retried.")
-        try:
-            request = Payout(user, entry.amount, entry.transaction_id, entry.message or "")
-        except InvalidRequest as exc:  # pragma: no cover - it was valid when written
-            raise UserError(exc.message) from None
-        return await self.send_payout(request, prefix=prefix, in_doubt=entry.status in IN_DOUBT)
 
     async def send_payout(self, request: Payout, *, prefix: str, in_doubt: bool) -> Settled:
         """Send (and on a timeout resend) one payout with its ledger row's transactionId.
@@ -318,6 +332,9 @@ class MoneyFlows:
             except ChatWarsTimeout:
                 maybe_sent = True
                 self.ledger.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=TIMEOUT)
+                # A re-send (only with payout_attempts > 1) is a retry of a payout in doubt.
+                request = request.retried()
+                self.ledger.mark_retried(transaction_id)
                 continue
             except ChatWarsNotConnected:
                 if not maybe_sent:

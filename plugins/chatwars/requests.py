@@ -460,11 +460,19 @@ class Payout(_MoneyRequest[PayoutDone]):
     pouches: int
     txid: str
     message: str = ""
+    #: not sent: this id was sent before and that earlier try may have gone through, so a
+    #: refusal of this one proves nothing about the payout (the ledger keeps it unknown)
+    retry: bool = field(default=False, compare=False)
     action: ClassVar[str] = "payout"
 
     def __post_init__(self) -> None:
         self._check_money()
         object.__setattr__(self, "message", payout_message(self.message))
+
+    def retried(self) -> Payout:
+        """The same payout, sent again after a try whose outcome is unknown."""
+        # ``message`` holds the escaped text; __post_init__ escapes what it is given.
+        return Payout(self.user, self.pouches, self.txid, html.unescape(self.message), retry=True)
 
     def payload(self) -> dict[str, Any]:
         return {

@@ -18,13 +18,14 @@ import contextlib
 import logging
 import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bot import NotConnected
 from bot.backoff import backoff_delays
 
 from .alerts import FeedAlerts
+from .antispam import LinkLimit, PendingLink, PendingLinks
 from .errors import ChatWarsNotConnected
 from .ledger import PaymentLedger
 from .payments import MoneyFlows
@@ -46,12 +47,6 @@ STARTUP_WAIT = 3.0
 _SERVICES: weakref.WeakKeyDictionary[PluginRuntime, ChatWarsService] = weakref.WeakKeyDictionary()
 
 
-@dataclass(frozen=True, slots=True)
-class PendingLink:
-    telegram_id: int
-    at: float
-
-
 class ChatWarsService:
     """The client plus everything the commands need to remember between messages."""
 
@@ -61,13 +56,19 @@ class ChatWarsService:
         config: ChatWarsConfig,
         client: ChatWarsClient,
         *,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.plugin = plugin
         self.config = config
         self.client = client
         self.ledger = PaymentLedger(plugin.store, payment_expiry=config.payment_expiry)
         self.money = MoneyFlows(client, self.ledger, payout_attempts=config.payout_attempts)
+        self.link_limit = LinkLimit(
+            plugin.store,
+            per_player=config.link_codes_per_player,
+            window=config.link_code_window,
+            clock=clock,
+        )
         self.feeds = FeedAlerts(plugin.publish, config.alert_interval)
         self.simulator: ChatWarsSimulator | None = None
         #: why the bundled simulator is not running (None: running or not used)
@@ -75,8 +76,7 @@ class ChatWarsService:
         self.simulator_running = False
         #: set once the first attempt to start (simulator, then client) has ended either way
         self.first_attempt = asyncio.Event()
-        self._links: dict[tuple[str, str], PendingLink] = {}
-        self._clock = clock
+        self.links = PendingLinks(plugin.store, ttl=LINK_TTL, clock=clock)
         client.add_late_reply_handler(self.ledger.apply_late)
         client.add_feed_handler(self.feeds.on_feed)
 
@@ -99,18 +99,13 @@ class ChatWarsService:
     # ------------------------------------------------------------------ linking
 
     def remember_link(self, platform: str, user_id: str, telegram_id: int) -> None:
-        now = self._clock()
-        self._links = {k: v for k, v in self._links.items() if now - v.at < LINK_TTL}
-        self._links[(platform, str(user_id))] = PendingLink(telegram_id, now)
+        self.links.remember(platform, user_id, telegram_id)
 
     def pending_link(self, platform: str, user_id: str) -> PendingLink | None:
-        found = self._links.get((platform, str(user_id)))
-        if found is None or self._clock() - found.at >= LINK_TTL:
-            return None
-        return found
+        return self.links.get(platform, user_id)
 
     def forget_link(self, platform: str, user_id: str) -> None:
-        self._links.pop((platform, str(user_id)), None)
+        self.links.forget(platform, user_id)
 
     # ------------------------------------------------------------------ simulator
 
