@@ -91,6 +91,7 @@ async def bot_startup(plugin: PluginRuntime, config: ChatWarsConfig) -> None:
             entry.transaction_id,
         )
     plugin.on_shutdown(client.close)  # after bot_shutdown; also if startup fails halfway
+    client.expect_start()  # commands arriving before the first attempt ends wait for it
     plugin.client = client
     plugin.create_task(service.feeds.run(), name="market alerts")
     plugin.every(_expiry_interval(config), _expire(service), name="payment expiry")
@@ -98,8 +99,9 @@ async def bot_startup(plugin: PluginRuntime, config: ChatWarsConfig) -> None:
         plugin.create_task(service.run_simulator(config.new_simulator()), name="simulator")
     else:
         plugin.create_task(service.start_client(), name="connect")
-    # A broker answers (or refuses) within moments: wait for that first attempt, so a command
-    # typed right after start-up is not told "not connected". Later attempts run in the task.
+    # A broker answers (or refuses) within moments: wait for that first attempt. A slower one
+    # does not hold up the bot's start: commands arriving meanwhile wait for it (bounded by
+    # their timeout, see ChatWarsClient.expect_start). Later attempts run in the task.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(service.first_attempt.wait(), STARTUP_WAIT)
 

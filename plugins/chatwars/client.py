@@ -24,6 +24,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -45,6 +46,7 @@ from aio_pika.exceptions import (
 )
 from aiormq.exceptions import ChannelAccessRefused
 
+from bot import clip
 from bot.backoff import backoff_delays
 
 from .antispam import Asked, MemoryAsks, OperationAsks
@@ -114,7 +116,16 @@ def redact_url(url: str) -> str:
 def _reply_text(exc: BaseException) -> str:
     """The broker's own reason from an AMQP close, e.g. "CONNECTION_FORCED - closed by test"."""
     texts = [arg for arg in exc.args if isinstance(arg, str)]
-    return (texts[-1] if texts else type(exc).__name__)[:120]
+    return clip(_without_reprs(texts[-1]) if texts else type(exc).__name__, 120)
+
+
+#: an object's repr inside a library's message, e.g. ``<Channel: "1" at 0x7f...>``
+_REPR = re.compile(r"<[^<>]*>")
+
+
+def _without_reprs(text: str) -> str:
+    """A library message without the internal reprs it may embed (chat reads these)."""
+    return " ".join(_REPR.sub("", text).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +204,37 @@ class ChatWarsClient:
         if self._supervisor is not None:
             return
         self._closing = False
-        self._first_attempt = asyncio.Event()
+        if self._first_attempt is None or self._first_attempt.is_set():
+            self._first_attempt = asyncio.Event()
         self._supervisor = asyncio.create_task(
             self._supervise(), name=f"chatwars:{self.routing.app}"
         )
         await self._first_attempt.wait()
+
+    def expect_start(self) -> None:
+        """Say that :meth:`start` is coming (the plugin may start a simulator first): calls
+        made until the first connection attempt has ended wait for it, bounded by their
+        timeout, instead of failing at once with "not connected"."""
+        if self._first_attempt is None or self._first_attempt.is_set():
+            self._first_attempt = asyncio.Event()
+
+    def end_start_wait(self) -> None:
+        """Let calls waiting for the first attempt go on (it will not come soon)."""
+        if self._first_attempt is not None:
+            self._first_attempt.set()
+
+    async def _wait_first_attempt(self, deadline: float) -> None:
+        """A call made while the first connection attempt is in progress waits for it."""
+        first = self._first_attempt
+        if self.connected or first is None or first.is_set():
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await first.wait()
+        except TimeoutError:
+            raise ChatWarsNotConnected(
+                f"still connecting to the broker at {redact_url(self._url)}"
+            ) from None
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once connected (e.g. after a reconnect), False if ``timeout`` passes first."""
@@ -352,14 +389,16 @@ class ChatWarsClient:
             text = f"the broker refused access for app {self.routing.app}"
         elif isinstance(exc, TimeoutError):
             text = f"no answer from the broker at {where}"
+        elif isinstance(exc, ChannelInvalidStateError):
+            text = "the channel to the broker was closed"
         elif isinstance(exc, ConnectionClosed):
             text = f"the broker closed the connection ({_reply_text(exc)})"
         elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno < 512:
             # aiormq wraps socket errors as (errno, text) in an AMQPConnectionError.
             text = f"cannot reach the broker at {where} ({os.strerror(exc.errno)})"
         else:
-            detail = str(exc).strip() or type(exc).__name__
-            text = f"{type(exc).__name__}: {detail}"[:200]
+            # The library's own words, without its reprs and class names: chat shows this.
+            text = clip(_without_reprs(str(exc)) or "an unexpected error", 200)
         if self._password:
             text = text.replace(self._password, "***")
         return text.replace(self._url, where)
@@ -458,6 +497,7 @@ class ChatWarsClient:
         """Send one request and return its typed result, or raise its typed error."""
         timeout = self.timeout if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + timeout
+        await self._wait_first_attempt(deadline)
         try:
             async with asyncio.timeout_at(deadline):
                 async with self._correlator.serial(request):

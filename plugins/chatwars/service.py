@@ -141,6 +141,7 @@ class ChatWarsService:
                 with contextlib.suppress(Exception):
                     await sim.stop()
                 self.first_attempt.set()
+                self.client.end_start_wait()
                 await asyncio.sleep(next(delays))
             else:
                 break
