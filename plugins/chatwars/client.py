@@ -56,7 +56,12 @@ from .feeds import FeedFormatError, FeedKind, FeedMessage, parse_feed
 from .models import (
     AppInfo,
     AuthCodeSent,
+    BasicInfo,
+    BuyOrderPlaced,
+    Craftbook,
+    Gear,
     GrantedToken,
+    GuildInfo,
     OperationGranted,
     OperationRequest,
     PaymentAuthorized,
@@ -76,12 +81,17 @@ from .requests import (
     GetInfo,
     GrantAdditionalOperation,
     GrantToken,
+    GuildInfoRequest,
     Pay,
     Payout,
     Reply,
     Request,
+    RequestBasicInfo,
+    RequestGearInfo,
     RequestProfile,
     RequestStock,
+    ViewCraftbook,
+    WantToBuy,
 )
 from .routing import Routing
 
@@ -656,3 +666,40 @@ class ChatWarsClient:
     async def request_stock(self, user: UserToken) -> Stock:
         """The player's stock (raises Forbidden until GetStock is allowed)."""
         return await self.call(RequestStock(user))
+
+    # Beyond the v0.5 document: the actions the public clients use (see requests.py).
+
+    async def request_basic_info(self, user: UserToken) -> BasicInfo:
+        """The player's class, attack and defence."""
+        return await self.call(RequestBasicInfo(user))
+
+    async def request_gear_info(self, user: UserToken) -> Gear:
+        """What the player wears (raises Forbidden until GetGearInfo is allowed)."""
+        return await self.call(RequestGearInfo(user))
+
+    async def guild_info(self, user: UserToken) -> GuildInfo:
+        """The player's guild and its stock (Forbidden names the operation it needs)."""
+        return await self.call(GuildInfoRequest(user))
+
+    async def view_craftbook(self, user: UserToken) -> Craftbook:
+        """The recipes the player knows (Forbidden names the operation it needs)."""
+        return await self.call(ViewCraftbook(user))
+
+    async def want_to_buy(
+        self,
+        user: UserToken,
+        item_code: str,
+        quantity: int,
+        price: int,
+        transaction_id: str,
+        *,
+        exact_price: bool = False,
+    ) -> BuyOrderPlaced:
+        """Place an exchange buy order with the player's gold (needs TradeTerminal).
+
+        Never re-sent by itself: the game takes no transactionId for it, so a second send
+        could buy twice. ``transaction_id`` is the ledger row's, for a late reply to find it.
+        """
+        return await self.call(
+            WantToBuy(user, item_code, quantity, price, transaction_id, exact_price)
+        )

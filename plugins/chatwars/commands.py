@@ -10,6 +10,7 @@ flows (``payments.py``) say what the ledger knows when an answer is missing.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -26,9 +27,14 @@ from .errors import (
     InvalidToken,
     OperationRequestPending,
 )
+from .items import item_code, item_name
 from .models import UserToken
+from .payments import BuyPlaced, buy
 from .replies import (
+    describe_craftbook,
     describe_entry,
+    describe_gear,
+    describe_guild,
     describe_profile,
     describe_stock,
     duration,
@@ -36,7 +42,7 @@ from .replies import (
     operation_text,
     pouches,
 )
-from .requests import check_pouches, check_user_id, payout_message
+from .requests import WantToBuy, check_pouches, check_user_id, payout_message
 from .service import ChatWarsService, service_of
 
 if TYPE_CHECKING:
@@ -323,6 +329,89 @@ async def cw_stock(ctx: Context) -> str:
     return describe_stock(stock)
 
 
+@command("cw guild", cooldown=(10, 60.0))
+async def cw_guild(ctx: Context) -> str:
+    """Show your ChatWars guild: tag, level, glory, members and its stock."""
+    service = service_of(ctx)
+    user = _caller(ctx)
+    client = service.api()
+    guild = await _with_permission(ctx, service, user, lambda: client.guild_info(user))
+    return describe_guild(guild)
+
+
+@command("cw gear", cooldown=(10, 60.0))
+async def cw_gear(ctx: Context) -> str:
+    """Show what your ChatWars character wears."""
+    service = service_of(ctx)
+    user = _caller(ctx)
+    client = service.api()
+    gear = await _with_permission(ctx, service, user, lambda: client.request_gear_info(user))
+    return describe_gear(gear)
+
+
+@command("cw craftbook", private=True, cooldown=(10, 60.0))
+async def cw_craftbook(ctx: Context) -> str:
+    """Show the recipes your ChatWars character knows."""
+    service = service_of(ctx)
+    user = _caller(ctx)
+    client = service.api()
+    book = await _with_permission(ctx, service, user, lambda: client.view_craftbook(user))
+    return describe_craftbook(book)
+
+
+_BUY = re.compile(r"(?P<item>.+?)\s+(?P<quantity>\d{1,7})\s+(?P<price>\d{1,7})")
+
+
+@command("cw buy", private=True, cooldown=(5, 60.0))
+async def cw_buy(ctx: Context, order: Rest) -> str:
+    """Buy on the ChatWars exchange with your gold; you confirm the order first.
+
+    Args:
+        order: <item> <quantity> <max price>, e.g. "iron ore 10 3" (an item name or code)
+    """
+    service = service_of(ctx)
+    prefix = _prefix(ctx)
+    usage = (
+        f"Usage: {prefix}cw buy <item> <quantity> <max price>, e.g. {prefix}cw buy iron ore 10 3."
+    )
+    found = _BUY.fullmatch(" ".join(str(order).split()))
+    if found is None:
+        raise UserError(usage)
+    code = item_code(found["item"])
+    if code is None:
+        raise UserError(
+            f"I do not know the item {clip(found['item'], 40)!r}; give its exchange code "
+            f"(for example 08 for iron ore). {usage}"
+        )
+    quantity, price = int(found["quantity"]), int(found["price"])
+    user = _caller(ctx)
+    try:  # refuse what the game would refuse before the question
+        WantToBuy(user, code, quantity, price, service.client.new_transaction_id())
+    except InvalidRequest as exc:
+        raise UserError(exc.message) from None
+    client = service.api()
+    name = item_name(code)
+    total = quantity * price
+    question = (
+        f"Place a buy order on the ChatWars exchange for {quantity:,} {name} ({code}) at "
+        f"{gold(price)} each or less, spending at most {gold(total)} of your gold?"
+    )
+    if not await ctx.confirm(question):
+        return "Cancelled; no order was placed."
+    description = f"{quantity} x {name} ({code}) at most {price} gold each"
+
+    async def place() -> BuyPlaced:
+        # A fresh ledger row per send: a Forbidden one spent nothing and stays failed.
+        fresh = WantToBuy(user, code, quantity, price, client.new_transaction_id())
+        return await buy(service.money, ctx.platform, ctx.user_id, user, fresh, description)
+
+    placed = await _with_permission(ctx, service, user, place)
+    return (
+        f"Your buy order for {quantity:,} {name} at {gold(price)} each or less is placed on "
+        f"the exchange. (ledger {placed.entry.transaction_id[:8]})"
+    )
+
+
 # --- payments --------------------------------------------------------------------------------
 
 
@@ -564,6 +653,10 @@ COMMANDS: list[Command] = [
     cw_unlink,
     cw_profile,
     cw_stock,
+    cw_guild,
+    cw_gear,
+    cw_craftbook,
+    cw_buy,
     cw_pay,
     cw_confirm,
     cw_cancel,

@@ -41,8 +41,8 @@ from .errors import (
     DuplicateTransaction,
     ProtocolError,
 )
-from .models import PaymentAuthorized, PaymentDone, PayoutDone
-from .requests import AuthorizePayment, Pay, Payout, Request
+from .models import BuyOrderPlaced, PaymentAuthorized, PaymentDone, PayoutDone
+from .requests import AuthorizePayment, Pay, Payout, Request, WantToBuy
 
 if TYPE_CHECKING:
     from bot.store import LedgerEntry, Store
@@ -64,6 +64,9 @@ class Status(enum.StrEnum):
 class Kind(enum.StrEnum):
     PAYMENT = "payment"
     PAYOUT = "payout"
+    #: a wantToBuy exchange order: ``amount`` is the most gold it may spend (quantity times
+    #: the highest price), ``message`` says what was ordered
+    BUY = "buy"
 
 
 FINAL = frozenset({Status.DONE, Status.FAILED, Status.EXPIRED, Status.CANCELLED})
@@ -116,7 +119,8 @@ class PaymentLedger:
         transaction_id: str,
         message: str | None = None,
     ) -> LedgerEntry:
-        """Write the row before anything is sent; its id is the one every retry uses."""
+        """Write the row before anything is sent; its id is the one every retry uses.
+        (``pouches``: for a buy, the most gold it may spend.)"""
         return self.store.ledger_create(
             service=SERVICE,
             kind=kind.value,
@@ -205,7 +209,11 @@ class PaymentLedger:
         sent. They become ``unknown``, for health to report and ``cw retry`` / ``cw confirm``
         to settle with their own transactionId."""
         changed = []
-        for kind, status in ((Kind.PAYOUT, Status.PENDING), (Kind.PAYMENT, Status.PAYING)):
+        for kind, status in (
+            (Kind.PAYOUT, Status.PENDING),
+            (Kind.PAYMENT, Status.PAYING),
+            (Kind.BUY, Status.PENDING),
+        ):
             for entry in self.store.ledger_entries(SERVICE, status=status.value, limit=1000):
                 if entry.kind == kind:
                     moved = self.move(
@@ -260,6 +268,12 @@ class PaymentLedger:
                 # Replies name only the player, so this refusal may answer a retry while an
                 # earlier try went through: it never marks the payout failed.
                 moved = self.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=code)
+            elif isinstance(outcome, ChatWarsError):
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=code)
+        elif isinstance(request, WantToBuy):
+            # Never re-sent, so its one reply is the truth either way.
+            if isinstance(outcome, BuyOrderPlaced | ProtocolError):
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.DONE, result=code)
             elif isinstance(outcome, ChatWarsError):
                 moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=code)
         elif isinstance(request, AuthorizePayment):

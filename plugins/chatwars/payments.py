@@ -30,9 +30,9 @@ from .errors import (
     UserIsBusy,
 )
 from .ledger import AWAITING_CODE, IN_DOUBT, NOT_CONNECTED, TIMEOUT, Kind, PaymentLedger, Status
-from .models import PaymentAuthorized, UserToken
+from .models import BuyOrderPlaced, PaymentAuthorized, UserToken
 from .replies import pouches
-from .requests import AuthorizePayment, Pay, Payout
+from .requests import AuthorizePayment, Pay, Payout, WantToBuy
 
 if TYPE_CHECKING:
     from bot.store import LedgerEntry
@@ -380,6 +380,58 @@ class MoneyFlows:
             "twice).",
             entry,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BuyPlaced:
+    entry: LedgerEntry
+    order: BuyOrderPlaced | None
+
+
+async def buy(
+    flows: MoneyFlows,
+    platform: str,
+    user_id: str,
+    user: UserToken,
+    request: WantToBuy,
+    description: str,
+) -> BuyPlaced:
+    """Write the row, then send the exchange order once (it spends the player's gold).
+
+    The game takes no transactionId for wantToBuy, so a timeout is never re-sent: the row
+    stays ``unknown`` until the late reply settles it.
+    """
+    ledger, transaction_id = flows.ledger, request.txid
+    ledger.open(
+        Kind.BUY,
+        platform=platform,
+        user_id=user_id,
+        telegram_id=user.user_id,
+        pouches=request.quantity * request.price,
+        transaction_id=transaction_id,
+        message=description,
+    )
+    try:
+        order = await flows.client.call(request)
+    except ProtocolError:
+        # Only an Ok reply can be unreadable: the order was placed.
+        return BuyPlaced(flows._done(transaction_id, "Ok"), None)
+    except ChatWarsTimeout:
+        entry = ledger.move(transaction_id, {Status.PENDING}, status=Status.UNKNOWN, result=TIMEOUT)
+        raise PaymentInDoubt(
+            "ChatWars did not answer in time, so the order may or may not have been placed. "
+            "It is not sent again (that could buy twice): check your stock before buying "
+            f"again. The ledger row {transaction_id[:8]} is updated when ChatWars answers.",
+            entry or flows._row(transaction_id),
+        ) from None
+    except ChatWarsNotConnected:
+        ledger.move(transaction_id, {Status.PENDING}, status=Status.FAILED, result=NOT_CONNECTED)
+        raise
+    except ChatWarsError as exc:
+        ledger.move(transaction_id, {Status.PENDING}, status=Status.FAILED, result=exc.code)
+        raise
+    moved = ledger.move(transaction_id, {Status.PENDING}, status=Status.DONE, result="Ok")
+    return BuyPlaced(moved or flows._done(transaction_id, "Ok"), order)
 
 
 def _still_open(entry: LedgerEntry, prefix: str) -> str:

@@ -114,7 +114,9 @@ async def test_profile_asks_for_permission_then_retries(
         )
         [sent] = world.codes_sent(5201, "operation")
         [profile] = await chat.say(sent.code, user="u1")
-        assert profile.splitlines()[0].startswith("🦌Wolpertinger")
+        # Named as the game writes it: castle, [guild tag], name.
+        assert profile.splitlines()[0].startswith("🦌[NC]Wolpertinger")
+        assert "❤️1200/1200" in profile
         assert "level 35, guild No Correlation" in profile
         assert "10 gold pouches" in profile
         # Now allowed: no question, no new request to the player.
