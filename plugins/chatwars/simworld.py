@@ -163,10 +163,12 @@ class SimUser:
             "pouches": self.pouches,
             "stamina": self.stamina,
             "userName": self.name,
-            "guild_tag": self.guild_tag,
-            "guild_emoji": self.guild_emoji,
             "hp": self.hp,
             "maxHp": self.max_hp,
+        } | {
+            key: value
+            for key, value in (("guild_tag", self.guild_tag), ("guild_emoji", self.guild_emoji))
+            if value
         }
 
     def gear_info(self) -> dict[str, dict[str, Any]]:

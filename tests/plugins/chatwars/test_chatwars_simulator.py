@@ -123,6 +123,8 @@ async def test_operation_replies_have_the_observed_shapes(
     assert set(profile["payload"]["profile"]) == {
         "atk", "castle", "class", "def", "exp", "gold", "guild", "lvl", "mana", "pouches",
         "stamina", "userName",
+        # beyond the document, as Cactiw's bot and go-chatwars-api read them
+        "guild_tag", "hp", "maxHp",
     }  # fmt: skip
 
 
