@@ -21,14 +21,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from bot import Health, hookimpl
+from bot.backoff import backoff_delays
 
 from .alerts import TOPICS
 from .antispam import StoredAsks
 from .commands import COMMANDS
 from .config import BROKER_HINT, ChatWarsConfig
+from .kafka_feeds import KafkaFeeds
 from .service import STARTUP_WAIT, ChatWarsService, service_for
 from .simulator import ChatWarsSimulator, simulator_from_args
 
@@ -91,10 +94,30 @@ async def bot_startup(plugin: PluginRuntime, config: ChatWarsConfig) -> None:
             entry.transaction_id,
         )
     plugin.on_shutdown(client.close)  # after bot_shutdown; also if startup fails halfway
-    client.expect_start()  # commands arriving before the first attempt ends wait for it
     plugin.client = client
     plugin.create_task(service.feeds.run(), name="market alerts")
     plugin.every(_expiry_interval(config), _expire(service), name="payment expiry")
+    feeds = config.feeds
+    if feeds.source == "kafka" and feeds.bootstrap is not None:
+        kafka = KafkaFeeds(
+            feeds.bootstrap,
+            feeds.prefix,
+            feeds.selected,
+            group_id=feeds.group_id,
+            offset_reset=feeds.offset_reset,
+            reconnect_delays=partial(
+                backoff_delays, config.reconnect_min_delay, config.reconnect_max_delay
+            ),
+        )
+        kafka.add_feed_handler(service.feeds.on_feed)
+        service.kafka = kafka
+        plugin.on_shutdown(kafka.close)
+        kafka.start()
+    if not config.has_app:
+        # Market alerts from Kafka only: no app, so nothing to connect to over AMQP.
+        service.first_attempt.set()
+        return
+    client.expect_start()  # commands arriving before the first attempt ends wait for it
     if config.simulate:
         plugin.create_task(service.run_simulator(config.new_simulator()), name="simulator")
     else:
@@ -139,6 +162,20 @@ def bot_health(plugin: PluginRuntime) -> Health:
     service = service_for(plugin)
     if client is None or service is None:
         return Health.down("ChatWars is not running.")
+    kafka = service.kafka
+    kafka_broken = {k.value: why for k, why in (kafka.status if kafka else {}).items() if why}
+    if not service.config.has_app:
+        assert kafka is not None  # the config requires an app unless the feeds are Kafka's
+        if kafka_broken and len(kafka_broken) == len(kafka.kinds):
+            why = next(iter(kafka_broken.values()))
+            if why == "not started":
+                return Health.down(
+                    f"Connecting to the ChatWars feeds on Kafka at {kafka.bootstrap}..."
+                )
+            return Health.down(f"Not reading the ChatWars feeds from Kafka: {why}; retrying.")
+        if kafka_broken:
+            return Health.degraded(f"Not reading the Kafka feeds: {', '.join(kafka_broken)}.")
+        return Health.up()
     if service.simulator_problem is not None:
         return Health.down(
             f"The ChatWars simulator cannot start: {service.simulator_problem}; retrying. "
@@ -161,7 +198,7 @@ def bot_health(plugin: PluginRuntime) -> Health:
             f"{unknown} ChatWars payout{'s have' if unknown != 1 else ' has'} an unknown "
             "outcome; see cw ledger and cw retry."
         )
-    broken = {kind.value: why for kind, why in status.feeds.items() if why}
+    broken = {kind.value: why for kind, why in status.feeds.items() if why} | kafka_broken
     if broken:
         feeds = ", ".join(f"{k} ({v})" for k, v in sorted(broken.items()))
         return Health.degraded(f"Connected, but not receiving the feeds: {feeds}.")

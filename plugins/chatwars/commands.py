@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-Feed = Literal["deals", "offers", "digest", "shops", "off"]
+Feed = Literal["deals", "offers", "digest", "shops", "duels", "auction", "off"]
 _CANCEL_WORDS = {"cancel", "stop", "no", "abort"}
 
 
@@ -599,10 +599,10 @@ async def cw_ledger(ctx: Context, user: UserRef | None = None) -> str:
 
 @command("cw alerts")
 async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None = None) -> str:
-    """Send this chat ChatWars market alerts (deals, offers, digest or shops), or stop them.
+    """Send this chat ChatWars market alerts, or stop them.
 
     Args:
-        feed: deals, offers, digest or shops to subscribe; off to stop (all, or one feed)
+        feed: deals, offers, digest, shops, duels or auction; off to stop (all, or one feed)
         filter: [item] [max price], e.g. "iron ore 5", "charcoal" or "10"
     """
     service = service_of(ctx)
@@ -618,7 +618,7 @@ async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None 
         if not subs:
             return (
                 "This chat gets no ChatWars alerts. Subscribe with "
-                f"{prefix}cw alerts deals|offers|digest|shops [item] [max price]."
+                f"{prefix}cw alerts deals|offers|digest|shops|duels|auction [item] [max price]."
             )
         names = {v: k for k, v in FEED_TOPICS.items()}
         parts = [f"{names[s.topic]} ({stored_filter(s.filter or '').describe()})" for s in subs]
@@ -626,13 +626,15 @@ async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None 
     if feed == "off":
         which = (filter or "").strip().lower()
         if which and which not in FEED_TOPICS:
-            raise UserError(f"There is no {which[:20]!r} feed: deals, offers, digest or shops.")
+            raise UserError(
+                f"There is no {which[:20]!r} feed: deals, offers, digest, shops, duels or auction."
+            )
         selected = [FEED_TOPICS[which]] if which else list(FEED_TOPICS.values())
         removed = sum(alerts.unsubscribe(ctx.platform, ctx.chat_id, t) for t in selected)
         if not removed:
             return "This chat had no such ChatWars alerts."
         return f"ChatWars {which or 'market'} alerts are off in this chat."
-    if FEED_KINDS[feed] not in service.config.feeds:
+    if FEED_KINDS[feed] not in service.config.feeds.selected:
         raise UserError(
             f"This bot does not read the ChatWars {feed} feed (see chatwars.feeds in its "
             "config), so there would be no alerts."

@@ -27,6 +27,7 @@ from bot.backoff import backoff_delays
 from .alerts import FeedAlerts
 from .antispam import LinkLimit, PendingLink, PendingLinks
 from .errors import ChatWarsNotConnected
+from .kafka_feeds import KafkaFeeds
 from .ledger import PaymentLedger
 from .payments import MoneyFlows
 
@@ -70,6 +71,8 @@ class ChatWarsService:
             clock=clock,
         )
         self.feeds = FeedAlerts(plugin.publish, config.alert_interval)
+        #: the Kafka feed reader when ``feeds.source: kafka``
+        self.kafka: KafkaFeeds | None = None
         self.simulator: ChatWarsSimulator | None = None
         #: why the bundled simulator is not running (None: running or not used)
         self.simulator_problem: str | None = None
@@ -90,6 +93,12 @@ class ChatWarsService:
     def api(self) -> ChatWarsClient:
         """The client for a command, or at once why it cannot be used: with the bundled
         simulator down, its problem says more than the client's "not started"."""
+        if not self.config.has_app:
+            raise NotConnected(
+                "This bot has no ChatWars app registered (chatwars.app), so only the market "
+                "alerts work (cw alerts).",
+                service="chatwars",
+            )
         if self.simulator_problem is not None and not self.client.connected:
             raise ChatWarsNotConnected(
                 f"the ChatWars simulator cannot start: {self.simulator_problem}"

@@ -790,6 +790,42 @@ class ChatWarsWorld:
             return {**trader("seller"), **trader("buyer"), **item}
         if kind is FeedKind.OFFERS:
             return {**trader("seller"), **item}
+        if kind is FeedKind.DUELS:  # go-chatwars-api's Duel
+
+            def duelist() -> dict[str, Any]:
+                return {
+                    "id": self._hex(32),
+                    "name": rng.choice(NAMES),
+                    "tag": rng.choice(("NC", "DD", None)),
+                    "castle": rng.choice(CASTLES),
+                    "level": rng.randint(10, 70),
+                    "hp": rng.randint(0, 900),
+                }
+
+            return {
+                "winner": duelist(),
+                "loser": duelist(),
+                "isChallenge": rng.random() < 0.2,
+                "isGuildDuel": rng.random() < 0.1,
+            }
+        if kind is FeedKind.AU_DIGEST:  # go-chatwars-api's AuctionDigestItem list
+            return [
+                {
+                    "lotId": str(rng.randint(10_000, 99_999)),
+                    "itemName": rng.choice(("Hunter Bow", "Steel boots", "Mithril shield")),
+                    "sellerName": rng.choice(NAMES),
+                    "sellerCastle": rng.choice(CASTLES),
+                    "quality": rng.choice(("Fine", None)),
+                    "startedAt": "2026-12-02T10:00:00.000Z",
+                    "endAt": "2026-12-02T14:00:00.000Z",
+                    "buyerCastle": None,
+                    "status": "Active",
+                    "buyerName": None,
+                    "price": rng.randint(1, 400),
+                    "stats": {"atk": rng.randint(1, 30)},
+                }
+                for _ in range(3)
+            ]
         if kind is FeedKind.DIGEST:
             return [
                 {"name": name, "prices": sorted(rng.randint(1, 40) for _ in range(10))}
