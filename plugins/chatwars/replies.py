@@ -108,12 +108,19 @@ def describe_stock(stock: Stock) -> str:
 def describe_entry(entry: LedgerEntry, who: str | None = None) -> str:
     """One ledger row on one line: id, when, what, to or from whom, status."""
     when = datetime.fromtimestamp(entry.created, UTC).strftime("%Y-%m-%d %H:%M")
-    direction = "from" if entry.kind == "payment" else "to"
     party = who or f"Telegram {entry.account}"
-    line = (
-        f"{entry.transaction_id[:8]} {when} {entry.kind} {pouches(entry.amount)} {direction} "
-        f"{party}: {entry.status}"
-    )
+    if entry.kind == "buy":  # an exchange order: the amount is the most gold it may spend
+        what = clean(entry.message or "", 60)
+        line = (
+            f"{entry.transaction_id[:8]} {when} buy by {party}: {what} (at most "
+            f"{gold(entry.amount)}): {entry.status}"
+        )
+    else:
+        direction = "from" if entry.kind == "payment" else "to"
+        line = (
+            f"{entry.transaction_id[:8]} {when} {entry.kind} {pouches(entry.amount)} "
+            f"{direction} {party}: {entry.status}"
+        )
     if entry.result and entry.result != "Ok":
         line += f" ({entry.result})"
     if entry.fee is not None:

@@ -182,6 +182,10 @@ async def test_cw_buy_confirms_then_spends_once_and_writes_the_ledger(
         assert entry.message == "10 x Iron ore (08) at most 9 gold each"
         assert world.users[7102].gold == 200 - 10 * price
         assert world.purchases == [(7102, "08", 10, 10 * price)]
+        [listed] = await chat.say("!cw ledger", user="boss", admin=True)
+        assert listed.splitlines()[1].endswith(
+            "buy by Telegram 7102: 10 x Iron ore (08) at most 9 gold each (at most 90 gold): done"
+        )
 
         [_, cheap] = await chat.say("!cw buy 08 1 1", user="u1", confirm=True)
         assert cheap == "ChatWars found no offers at that price."
