@@ -292,7 +292,7 @@ def parse_feed(kind: FeedKind, body: bytes | str) -> FeedMessage:
     """Read one feed message; raises FeedFormatError with a reason fit for the log."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise FeedFormatError(f"{kind} message is not JSON: {exc}") from None
     try:
         match kind:

@@ -142,7 +142,7 @@ class Reply:
     def from_body(cls, body: bytes | str) -> Reply:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise FormatProblem(f"reply is not JSON: {exc}") from None
         data = as_mapping(data, "reply")
         result = as_str(require(data, "result", "reply"), "reply.result")

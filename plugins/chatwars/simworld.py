@@ -403,7 +403,7 @@ class ChatWarsWorld:
         """One request in, its reply out (exactly in the document's shapes)."""
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             self.requests.append(body.decode("utf-8", "replace"))
             return Handled({"result": "BadFormat", "payload": {}}, None, None)
         self.requests.append(data)

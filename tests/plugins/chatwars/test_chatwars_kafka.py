@@ -91,7 +91,9 @@ async def test_kafka_feeds_become_alerts_without_an_app_registration(
 
         deal = {**world.feed_payload(FeedKind.DEALS), "item": "Iron ore", "qty": 7, "price": 4}
         await send(producer, prefix, FeedKind.DEALS, deal)
-        await send(producer, prefix, FeedKind.DEALS, b"{not json")  # dropped, reading goes on
+        # Malformed and deeply nested messages are dropped; reading goes on.
+        await send(producer, prefix, FeedKind.DEALS, b"{not json")
+        await send(producer, prefix, FeedKind.DUELS, b"[" * 100_000)
         duel = world.feed_payload(FeedKind.DUELS)
         duel["winner"].update(name="Sable", tag="NC", castle="🦌", level=40)
         duel["loser"].update(name="Quill", tag=None, castle="🦈", level=38)
