@@ -51,7 +51,13 @@ from bot.backoff import backoff_delays
 
 from .antispam import Asked, MemoryAsks, OperationAsks
 from .correlation import Correlator, Pending
-from .errors import ChatWarsError, ChatWarsNotConnected, ChatWarsTimeout, OperationRequestPending
+from .errors import (
+    ChatWarsError,
+    ChatWarsNotConnected,
+    ChatWarsNotSent,
+    ChatWarsTimeout,
+    OperationRequestPending,
+)
 from .feeds import FeedFormatError, FeedKind, FeedMessage, parse_feed
 from .models import (
     AppInfo,
@@ -110,6 +116,8 @@ FeedHandler = Callable[[FeedMessage], Awaitable[None] | None]
 #: Called with the request and its outcome (a result or a ChatWarsError) when a reply arrives
 #: after its caller gave up: the ledger learns how a timed-out payout really ended.
 LateReplyHandler = Callable[[Request[Any], Any], Awaitable[None] | None]
+#: Called with a reply that answers no request in flight.
+StrayReplyHandler = Callable[[Reply], Awaitable[None] | None]
 
 
 def redact_url(url: str) -> str:
@@ -191,6 +199,7 @@ class ChatWarsClient:
         self._seen_feeds = RecentMessages()
         self._feed_handlers: list[FeedHandler] = []
         self._late_handlers: list[LateReplyHandler] = []
+        self._stray_handlers: list[StrayReplyHandler] = []
         #: permission requests sent to players (stored by the plugin: survives restarts)
         self.asks: OperationAsks = asks if asks is not None else MemoryAsks()
         self._clock = clock
@@ -296,6 +305,11 @@ class ChatWarsClient:
 
     def add_late_reply_handler(self, handler: LateReplyHandler) -> None:
         self._late_handlers.append(handler)
+
+    def add_stray_reply_handler(self, handler: StrayReplyHandler) -> None:
+        """Call ``handler`` with each reply that matches no request in flight (instead of
+        dropping it): e.g. a payout's answer arriving after the bot restarted."""
+        self._stray_handlers.append(handler)
 
     # ---------------------------------------------------------------- connection
 
@@ -435,6 +449,12 @@ class ChatWarsClient:
             return
         pending = self._correlator.match(reply)
         if pending is None:
+            if self._stray_handlers:
+                # Perhaps the answer to a request sent before a restart, or after its grace
+                # ended: the ledger may still recognise it.
+                for stray in self._stray_handlers:
+                    self._spawn(stray, reply)
+                return
             log.warning(
                 "ChatWars: dropped a reply that answers no waiting request (action=%s, result=%s)",
                 reply.action,
@@ -508,12 +528,20 @@ class ChatWarsClient:
         timeout = self.timeout if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + timeout
         await self._wait_first_attempt(deadline)
+        sending = False
         try:
             async with asyncio.timeout_at(deadline):
                 async with self._correlator.serial(request):
                     await self._limiter.acquire()
+                    sending = True
                     reply = await self._send_and_wait(request)
         except TimeoutError:
+            if not sending:
+                # Still queued behind an unanswered request of the same player: certainly
+                # not sent, which for money is not the same as "unknown".
+                raise ChatWarsNotSent(
+                    "an earlier request for this player is still unanswered; nothing was sent"
+                ) from None
             raise ChatWarsTimeout(request.action, timeout) from None
         try:
             result = request.parse(reply)

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    DUPLICATE_TRANSACTION,
     SERVICE,
     AuthorizationFailed,
     ChatWarsError,
@@ -42,7 +43,7 @@ from .errors import (
     ProtocolError,
 )
 from .models import BuyOrderPlaced, PaymentAuthorized, PaymentDone, PayoutDone
-from .requests import AuthorizePayment, Pay, Payout, Request, WantToBuy
+from .requests import AuthorizePayment, Pay, Payout, Reply, Request, WantToBuy
 
 if TYPE_CHECKING:
     from bot.store import LedgerEntry, Store
@@ -246,6 +247,51 @@ class PaymentLedger:
         return int(row[0])
 
     # ------------------------------------------------------------------ late replies
+
+    def apply_stray(self, reply: Reply) -> LedgerEntry | None:
+        """Settle a payout from a reply that matched nothing in flight (client hook).
+
+        The answer to a payout sent before a restart (or after its grace ended) still
+        arrives; it names only the player. It settles that player's one payout whose outcome
+        is unknown; with several, it could belong to any of them and settles nothing. A
+        refusal never fails a payout that was retried (an earlier try may have gone).
+        """
+        if reply.action not in ("payout", None) or reply.user_id is None:
+            return None
+        rows = self.store.conn.execute(
+            "select transaction_id from ledger where service = ? and kind = ? and account = ? "
+            "and status = ?",
+            # Only unknown rows: a pending one may be waiting for its own reply right now.
+            (SERVICE, Kind.PAYOUT.value, str(reply.user_id), Status.UNKNOWN.value),
+        ).fetchall()
+        if reply.action is None and reply.result != DUPLICATE_TRANSACTION:
+            return None  # without an action only a DuplicateTransaction is surely a payout's
+        if reply.transaction_id is not None:
+            rows = [r for r in rows if r[0] == reply.transaction_id]
+        if len(rows) != 1:
+            if rows:
+                log.warning(
+                    "ChatWars ledger: a stray payout reply for user %s could answer %d payouts; "
+                    "left unknown",
+                    reply.user_id,
+                    len(rows),
+                )
+            return None
+        (transaction_id,) = rows[0]
+        if reply.ok or reply.result == DUPLICATE_TRANSACTION:
+            moved = self.move(transaction_id, IN_DOUBT, status=Status.DONE, result=reply.result)
+        elif self.was_retried(transaction_id):
+            moved = self.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=reply.result)
+        else:
+            moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=reply.result)
+        if moved is not None:
+            log.info(
+                "ChatWars ledger: a reply after the request's wait settled payout %s: %s -> %s",
+                transaction_id,
+                reply.result,
+                moved.status,
+            )
+        return moved
 
     def apply_late(self, request: Request[Any], outcome: Any) -> LedgerEntry | None:
         """Record the reply to a request whose caller had stopped waiting (client hook).

@@ -81,6 +81,7 @@ class ChatWarsService:
         self.first_attempt = asyncio.Event()
         self.links = PendingLinks(plugin.store, ttl=LINK_TTL, clock=clock)
         client.add_late_reply_handler(self.ledger.apply_late)
+        client.add_stray_reply_handler(self.ledger.apply_stray)
         client.add_feed_handler(self.feeds.on_feed)
 
     # ------------------------------------------------------------------ registry

@@ -581,3 +581,67 @@ async def test_a_refused_pay_leaves_a_payment_in_doubt_or_open_as_it_was(
         entry = ledger(bot)[0]
         assert (entry.status, entry.result) == ("done", "DuplicateTransaction")
         assert len(world.payments) == 1
+
+
+async def test_a_payout_reply_arriving_after_a_restart_settles_the_ledger(
+    bot_harness: Callable[..., Any],
+    chatwars_settings: dict[str, Any],
+    chatwars_sim: ChatWarsSimulator,
+    chatwars_link: Any,
+    tmp_path: Any,
+) -> None:
+    """The replies wait in the app's queue while the bot is down; after the restart they
+    match no request in flight. One still settles the only unknown payout of its player;
+    replies naming a player with two unknown payouts settle neither (they cannot be told
+    apart)."""
+    world = chatwars_sim.world
+    directory = tmp_path / "kept"
+    directory.mkdir()
+    options = {
+        "plugins": {"chatwars": {**chatwars_settings, "timeout": 0.3}},
+        "directory": directory,
+        "admins": {"console": ["boss"]},
+    }
+    async with bot_harness(**options) as bot:
+        assert await bot.client("chatwars").wait_connected(5)
+        chatwars_link(bot, "bob", 6501)
+        chatwars_link(bot, "ann", 6502)
+        chatwars_sim.hold_replies()
+        chat = bot.chat(kind="private")
+        for command in ("!cw payout bob 3", "!cw payout ann 1"):
+            [reply] = await boss(chat, command)
+            assert reply.startswith("ChatWars did not confirm the payout in time")
+        # A second payout to ann waits behind the unanswered one and is never sent.
+        [busy] = await boss(chat, "!cw payout ann 4")
+        assert busy == (
+            "ChatWars was not asked: an earlier request for this player is still unanswered; "
+            "nothing was sent. Please try again in a while."
+        )
+        # ann also has an older payout interrupted by a stop: two unknown payouts.
+        store = bot.bot.store
+        older = store.ledger_create(
+            service="chatwars",
+            kind="payout",
+            platform="console",
+            user_id="ann",
+            account="6502",
+            amount=2,
+        ).transaction_id
+        store.ledger_update(older, status="unknown", result="Interrupted")
+        entries = {e.amount: e for e in ledger(bot)}
+        assert entries[4].status == "failed" and entries[4].result == "NotConnected"
+        assert [entries[n].status for n in (1, 2, 3)] == ["unknown"] * 3
+    # The bot is down; the game's answers go to the app's queue.
+    chatwars_sim.release_replies()
+    await chatwars_sim.wait_until(lambda: chatwars_sim.replies_sent >= 2, 10)
+
+    async with bot_harness(**options) as bot:
+        store = bot.bot.store
+        bob = entries[3].transaction_id
+        await chatwars_sim.wait_until(lambda: store.ledger_get(bob).status == "done", 10)
+        assert store.ledger_get(bob).result == "Ok"
+        assert [store.ledger_get(entries[n].transaction_id).status for n in (1, 2)] == [
+            "unknown",
+            "unknown",
+        ]
+        assert len(world.payouts) == 2
