@@ -22,6 +22,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from bot import clip
 from bot.backoff import backoff_delays
@@ -99,10 +100,19 @@ class KafkaFeeds:
             self._set_all(NOT_INSTALLED)
             log.error("ChatWars: Kafka feeds configured but %s", NOT_INSTALLED)
             return
+        quiet, client_log = _QuietConnectErrors(), logging.getLogger("aiokafka.client")
+        client_log.addFilter(quiet)
+        try:
+            await self._read(AIOKafkaConsumer)
+        finally:
+            client_log.removeFilter(quiet)
+
+    async def _read(self, consumer_class: Any) -> None:
+        """Read until cancelled, reconnecting with backoff after any failure."""
         delays = self._reconnect_delays()
         last: str | None = None
         while True:
-            consumer = AIOKafkaConsumer(
+            consumer = consumer_class(
                 *self._topics,
                 bootstrap_servers=self.bootstrap.split(","),
                 client_id=self.client_id,
@@ -152,6 +162,14 @@ class KafkaFeeds:
                     await result
             except Exception:
                 log.exception("ChatWars: a %s feed handler failed", kind)
+
+
+class _QuietConnectErrors(logging.Filter):
+    """aiokafka logs every failed connection attempt at ERROR; while the brokers are away
+    that repeats for as long as the bot runs. This reader says it once per change."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Unable connect to", "Unable to update metadata"))
 
 
 def _describe(exc: BaseException, bootstrap: str) -> str:
