@@ -547,7 +547,8 @@ async def cw_retry(ctx: Context, transaction: str) -> str:
         info = await client.get_info()
         balance = f"The bot's ChatWars balance is now {gold(info.balance)}."
     except (ChatWarsError, ChatWarsTimeout, ChatWarsNotConnected) as exc:
-        balance = f"The bot's ChatWars balance could not be read ({clip(exc.message, 120)})."
+        reason = clip(exc.message.rstrip("."), 120)
+        balance = f"The bot's ChatWars balance could not be read ({reason})."
     note = f'the message "{clip(entry.message, 120)}"' if entry.message else "no message"
     question = (
         f"Payout {entry.transaction_id[:8]}: {pouches(entry.amount)} "

@@ -645,3 +645,31 @@ async def test_a_payout_reply_arriving_after_a_restart_settles_the_ledger(
             "unknown",
         ]
         assert len(world.payouts) == 2
+
+
+async def test_cw_retry_still_asks_when_the_balance_cannot_be_read(
+    chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator, chatwars_link: Any
+) -> None:
+    world = chatwars_sim.world
+    async with chatwars_bot(timeout=0.5) as bot:
+        chatwars_link(bot, "bob", 6601)
+        chat = bot.chat(kind="private")
+        chatwars_sim.drop_replies("payout")
+        await boss(chat, "!cw payout bob 1 hi & bye")
+        [entry] = ledger(bot)
+        world.inject("TryAgain", action="getInfo")
+        [question, done] = await chat.say(
+            f"!cw retry {entry.transaction_id[:8]}", user="boss", admin=True, confirm=True
+        )
+        assert question == (
+            f"Payout {entry.transaction_id[:8]}: 1 gold pouch (100 gold) to Telegram user 6601 "
+            'with the message "hi & bye"; its outcome is unknown (Timeout). The bot\'s ChatWars '
+            "balance could not be read (ChatWars is having technical trouble; please try again "
+            "in a moment). Send it again with the same transaction id (the game refuses to pay "
+            "one id twice)?"
+        )
+        assert done.endswith(": it had gone through already.")
+        # The retry sent the same (escaped) message as the first try.
+        sent = [r["payload"]["message"] for r in world.requests if r["action"] == "payout"]
+        assert sent == ["hi &amp; bye", "hi &amp; bye"]
+        assert len(world.payouts) == 1
