@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -68,3 +72,36 @@ async def test_a_command_during_a_slow_first_connection_waits_for_it(
                 reply
                 == "The bot's ChatWars balance is 100,000 gold (1,000 gold pouches can be paid out)."
             )
+
+
+async def test_a_command_piped_in_at_start_is_answered_by_bot_run(
+    tmp_path: Path, chatwars_settings: dict[str, Any], chatwars_sim: ChatWarsSimulator
+) -> None:
+    """The stable pipe contract (``printf '!cw balance\\n' | bot run --config real.yaml``)
+    against a broker slower to take the connection than the start-up wait."""
+    delay = STARTUP_WAIT + 1.0
+    async with slow_broker(chatwars_settings["amqp_url"], delay) as url:
+        section = {**chatwars_settings, "amqp_url": url, "timeout": delay + 10.0}
+        config = tmp_path / "real.yaml"
+        config.write_text(
+            json.dumps({"bot": {"database": "bot.db"}, "plugins": {"chatwars": section}})
+        )
+        env = {k: v for k, v in os.environ.items() if k != "BOT_SECRET_KEY"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            "--config",
+            str(config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=tmp_path,
+            env=env,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(b"!cw balance\n"), 60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
+        "The bot's ChatWars balance is 100,000 gold (1,000 gold pouches can be paid out)."
+    ]
