@@ -7,6 +7,10 @@ in ``replies.py``), the money flows and their ledger statuses (``payments.py``,
 ``ledger.py``), the market alerts (``alerts.py``) and what the commands share
 (``service.py``). This module holds only the hooks that tie them to the bot.
 
+The market feeds come from the app's AMQP queues (the document's way) or, with
+``feeds: {source: kafka, ...}``, from the digest service's Kafka topics (``kafka_feeds.py``);
+with Kafka as the source and no ``app``, the plugin offers the market alerts alone.
+
 Start-up never waits for a broker that is not there: the client (and, with ``simulate:
 true``, the simulator it talks to) keeps retrying in the background and ``bot_health`` says
 why it is down and how to start a broker. Payments and payouts are rows of the core ledger,
