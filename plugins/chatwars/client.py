@@ -449,17 +449,15 @@ class ChatWarsClient:
             return
         pending = self._correlator.match(reply)
         if pending is None:
-            if self._stray_handlers:
-                # Perhaps the answer to a request sent before a restart, or after its grace
-                # ended: the ledger may still recognise it.
-                for stray in self._stray_handlers:
-                    self._spawn(stray, reply)
-                return
             log.warning(
-                "ChatWars: dropped a reply that answers no waiting request (action=%s, result=%s)",
+                "ChatWars: a reply answers no waiting request (action=%s, result=%s)",
                 reply.action,
                 reply.result,
             )
+            # Perhaps the answer to a request sent before a restart, or after its grace
+            # ended: the ledger may still recognise it (and logs it if it does).
+            for stray in self._stray_handlers:
+                self._spawn(stray, reply)
         elif pending.ghost or pending.future.done():
             self._late_reply(pending, reply)
         else:
