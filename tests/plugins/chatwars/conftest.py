@@ -250,6 +250,7 @@ def chatwars_link(chatwars_sim: ChatWarsSimulator) -> Callable[..., UserToken]:
                 "telegram_id": telegram_id,
                 "game_id": chatwars_sim.world.users[telegram_id].game_id,
             },
+            proof="proven",  # as cw code leaves it: the game proved the account
         )
         return token
 

@@ -202,7 +202,9 @@ async def test_cw_buy_confirms_then_spends_once_and_writes_the_ledger(
                 ("!cw buy iron ore 1,000 5", "Usage: !cw buy"),
             )
         ):
-            chatwars_link(bot, f"bad{n}", 7102, "TradeTerminal")
+            # One chat user per account: each gets a player of their own.
+            world.add_user(7150 + n, gold=200, level=20, stock={})
+            chatwars_link(bot, f"bad{n}", 7150 + n, "TradeTerminal")
             [reply] = await chat.say(bad, user=f"bad{n}", confirm=True)
             assert reply.startswith(said), reply
         assert len(world.purchases) == 1
