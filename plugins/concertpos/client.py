@@ -61,7 +61,7 @@ from .models import (
     parse_payment_methods,
     parse_products,
 )
-from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW, RateBudget
+from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW, BudgetMode, RateBudgets
 
 if TYPE_CHECKING:
     from .config import ConcertPOSConfig
@@ -108,6 +108,8 @@ class ConcertPOSClient:
         reconnect_max: float = 15.0,
         fetch_license: bool = True,
         late_reply_grace: float | None = None,
+        rate_budget: BudgetMode = "shared",
+        max_retry_after: float = 300.0,
     ) -> None:
         self._pos_id = self._check_pos(pos_id)
         self._pos_password = pos_password
@@ -116,11 +118,11 @@ class ConcertPOSClient:
             if points > rate_limit:
                 raise ValueError(f"{command} costs more points than the whole rate limit")
         self._costs = costs
-        self._budget = RateBudget(rate_limit, rate_window, margin=rate_margin)
+        self._budgets = RateBudgets(rate_budget, rate_limit, rate_window, margin=rate_margin)
         self._connection = PosConnection(
             urls,
             api_key,
-            budget=self._budget,
+            budgets=self._budgets,
             costs=costs,
             on_event=self._on_event,
             on_reconnect=self._invalidate,
@@ -129,6 +131,7 @@ class ConcertPOSClient:
             reconnect_min=reconnect_min,
             reconnect_max=reconnect_max,
             late_reply_grace=late_reply_grace,
+            max_retry_after=max_retry_after,
         )
         #: the last refusal of our credentials or instance, until a call succeeds again
         self._refusal: ConcertPOSError | None = None
@@ -172,6 +175,8 @@ class ConcertPOSClient:
             max_amount=config.max_amount,
             reconnect_min=config.reconnect_min,
             reconnect_max=config.reconnect_max,
+            rate_budget=config.rate_budget,
+            max_retry_after=config.max_retry_after,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -222,14 +227,15 @@ class ConcertPOSClient:
         return self._connection.state()
 
     def rate_budget(self) -> BudgetSnapshot:
-        return self._budget.snapshot()
+        """The shared budget, or (``per_command``) the busiest command's."""
+        return self._budgets.snapshot()
 
     def budget_wait(self, command: str, *, reserve: int = 0) -> float:
         """Seconds until ``command`` could be sent with ``reserve`` points still left after
         it (0: now). Lets optional calls (``version`` in ``pos status``) give way to sales
         instead of spending the budget a sale needs."""
-        points = min(self._budget.limit, self._costs[command] + max(0, reserve))
-        return self._budget.wait_time(points)
+        points = min(self._budgets.limit, self._costs[command] + max(0, reserve))
+        return self._budgets.for_command(command).wait_time(points)
 
     def is_cached(self, command: str, pos_id: int | None = None) -> bool:
         """Whether ``command``'s answer would come from the cache now (no points spent)."""

@@ -354,10 +354,11 @@ async def test_concurrent_sales_are_each_booked_once(
 async def test_a_late_reply_is_swallowed_not_given_to_the_next_caller(
     concertpos_client_factory: ClientFactory, concertpos_sim: ConcertPOSSimulator
 ) -> None:
+    # The retry waits up to half its timeout for the late reply before it recycles.
     client = await concertpos_client_factory(
-        timeout=0.3, late_reply_grace=3.0, status_ttl=0, fetch_license=False
+        timeout=1.0, late_reply_grace=5.0, status_ttl=0, fetch_license=False
     )
-    concertpos_sim.delays["getstatus"] = 0.5
+    concertpos_sim.delays["getstatus"] = 1.2
     concertpos_sim.status = {"status": "warning", "message": "old news"}
     with pytest.raises(ConcertPOSTimeout) as caught:
         await client.get_status()

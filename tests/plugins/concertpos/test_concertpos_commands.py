@@ -357,19 +357,38 @@ async def test_a_lost_confirmation_reads_clearly_and_is_left_unknown_in_the_ledg
         assert concertpos_sim.command_counts["payitems"] == 1  # never retried
 
 
-async def test_a_refused_sale_is_marked_failed(
+async def test_a_sale_refused_by_name_is_marked_failed(
     bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
 ) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        chat = bot.chat()
+        await chat.say("!pos products")
+        booked = len(concertpos_sim.transactions)
+        concertpos_sim.costs["payitems"] = 1000  # the server's ratelimit names payitems
+        replies = await chat.say("!pos sell fries 1 cash", user=BOSS, confirm=True)
+        assert replies[-1].startswith("Nothing was sold: ConcertPOS is rate limiting payitems;")
+        [entry] = bot.bot.store.ledger_entries("concertpos")
+        assert (entry.status, entry.result) == ("failed", "ratelimit")
+        assert len(concertpos_sim.transactions) == booked
+
+
+async def test_an_unnamed_error_during_a_sale_leaves_it_unknown_never_failed(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """An error model names no request: a stray one during a sale must not read as "nothing
+    was sold" (issue 14, item 4), even when it is in fact the sale's own refusal."""
     async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
         chat = bot.chat()
         await chat.say("!pos products")  # cache the list that still has Fries
         concertpos_sim.points_of_sale[1].products.remove(5)  # removed, no updatepos sent
         replies = await chat.say("!pos sell fries 1 cash", user=BOSS, confirm=True)
-        assert replies[-1] == (
-            "Nothing was sold: ConcertPOS refused the payitems request (invalid_parameter)."
+        assert replies[-1].startswith(
+            "The sale was sent to ConcertPOS but ConcertPOS answered with an error "
+            "(invalid_parameter) that may not be this sale's, so it may or may not be booked."
         )
+        assert "Nothing was sold" not in joined(replies)
         [entry] = bot.bot.store.ledger_entries("concertpos")
-        assert (entry.status, entry.result) == ("failed", "invalid_parameter")
+        assert entry.status == "unknown"
 
 
 class _RoleResponder:
