@@ -49,6 +49,7 @@ from .models import (
     InstanceConfig,
     License,
     PaymentMethod,
+    PointOfSale,
     PosEvent,
     Product,
     Sale,
@@ -59,6 +60,7 @@ from .models import (
     as_text,
     parse_items_booked,
     parse_payment_methods,
+    parse_points_of_sale,
     parse_products,
 )
 from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW, BudgetMode, RateBudgets
@@ -401,10 +403,16 @@ class ConcertPOSClient:
         return self._pos_id if pos_id is None else self._check_pos(pos_id)
 
     def _pos_params(self, pos: int) -> dict[str, Any]:
+        """``POSID``, and ``posPassword`` for the configured point of sale (its password is
+        never sent for another one)."""
         params: dict[str, Any] = {"POSID": pos}
-        if self._pos_password is not None:
+        if self._pos_password is not None and pos == self._pos_id:
             params["posPassword"] = self._pos_password
         return params
+
+    def has_password_for(self, pos_id: int) -> bool:
+        """Whether the config holds a password for ``pos_id`` (only ever the configured one)."""
+        return self._pos_password is not None and pos_id == self._pos_id
 
     # ------------------------------------------------------------------ commands
 
@@ -484,6 +492,11 @@ class ConcertPOSClient:
         for product_id in amounts:
             if product_id not in products:
                 raise UnknownProduct(product_id)
+            if products[product_id].problem:
+                raise InvalidRequest(
+                    f"Product #{product_id} cannot be sold: ConcertPOS sent bad data for it "
+                    f"({products[product_id].problem})."
+                )
         if payment_method not in methods:
             raise UnknownPaymentMethod(payment_method)
         deposit = Decimal(0)
@@ -558,6 +571,21 @@ class ConcertPOSClient:
         return await self._cached(
             ("getstatus",), fetch, refresh=refresh, ttl=self._ttl["getstatus"]
         )
+
+    async def list_points_of_sale(self) -> tuple[PointOfSale, ...]:
+        """Every point of sale of the instance (``listpos``; not in the doc, the vendor's
+        client calls it at start to let the till pick one)."""
+        return parse_points_of_sale(await self._call("listpos"))
+
+    async def verify_auth(self, pos_id: int | None = None) -> bool:
+        """Whether ConcertPOS accepts the configured ``pos_password`` for ``pos_id``
+        (``verifyauth``, as the vendor's client checks a workplace password). False when no
+        password is configured for it."""
+        pos = self._pos(pos_id)
+        if not self.has_password_for(pos):
+            return False
+        reply = await self._call("verifyauth", {"password": self._pos_password, "workplace": pos})
+        return reply.get("success") is True or as_text(reply.get("success")).lower() == "true"
 
     async def list_transactions(
         self, limit: int | None = 20, *, pos_id: int | None = None

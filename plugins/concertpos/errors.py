@@ -133,6 +133,7 @@ class ProtocolError(ConcertPOSError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"ConcertPOS sent a reply the bot cannot read ({what}).", code="bad_reply")
+        self.what = what
 
 
 class InvalidRequest(ConcertPOSError):
@@ -166,6 +167,17 @@ class UnknownPaymentMethod(InvalidRequest):
         super().__init__(
             f"There is no payment method {_quoted(query)!r} at this point of sale.",
             code="unknown_payment_method",
+        )
+        self.query = query
+
+
+class UnknownPointOfSale(InvalidRequest):
+    """No point of sale (that may be picked) with that id or name."""
+
+    def __init__(self, query: int | str) -> None:
+        super().__init__(
+            f"There is no point of sale {_quoted(query)!r} to pick; see pos list.",
+            code="unknown_pos",
         )
         self.query = query
 

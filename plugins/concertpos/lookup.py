@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from .errors import AmbiguousName, UnknownPointOfSale
+from .models import PointOfSale
+
 
 class Named(Protocol):
     @property
@@ -50,3 +53,15 @@ def find_by_id_or_name(
     if matches:
         raise ambiguous(text, [f"{item.name} (#{item.id})" for item in matches])
     raise unknown(query)
+
+
+def find_point_of_sale(items: Sequence[PointOfSale], query: str) -> PointOfSale:
+    """A point of sale by id or name, like products; one the vendor's client would not offer
+    (disabled, special, admin) cannot be picked."""
+    found = find_by_id_or_name(
+        [item for item in items if item.selectable],
+        query,
+        unknown=UnknownPointOfSale,
+        ambiguous=AmbiguousName,
+    )
+    return found

@@ -282,9 +282,15 @@ async def test_bad_input_gets_a_clear_reply_and_sells_nothing(
         assert await sell("b 1 cash") == (
             "'b' could mean Beer (#1), Bratwurst (#4); type more of the name or use the id."
         )
-        assert await sell("beer 1.5 cash") == (
-            "<amount> must be a whole number, not '1.5'\n"
-            "Usage: !pos sell <product> [amount] [method]"
+        assert await sell("beer 1.5 cash") == "The amount must be a whole number greater than 0."
+        assert await sell("'beer 1 cash") == (
+            "A quote is not closed; put quotes around the whole name."
+        )
+        assert await sell("2 beer,, 1 fries") == (
+            "An item between two commas is empty; write e.g. 2 Beer, 1 Fries."
+        )
+        assert await sell("60 beer, 50 beer by cash") == (
+            "At most 100 of one product can be sold at once."
         )
         # the merch shirt exists, but not at this point of sale
         assert await sell("'Tour Shirt' 1 cash") == (

@@ -44,21 +44,40 @@ def test_products_accept_strings_flags_and_comma_decimals() -> None:
     assert method == PaymentMethod(1, "Cash", "#fff")
 
 
+def test_a_reply_that_is_not_a_list_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_products({"Products": "oops"})
+    assert caught.value.code == "bad_reply" and isinstance(caught.value, ServiceError)
+    with pytest.raises(ProtocolError):
+        parse_products({"Products": [{"ID": 1, "Price": 1}] * 5001})
+
+
 @pytest.mark.parametrize(
-    "reply",
+    ("entry", "problem"),
     [
-        {"Products": "oops"},
-        {"Products": [{"ID": "x", "ProductName": "A", "Price": 1}]},
-        {"Products": [{"ID": 1, "ProductName": "A", "Price": "free"}]},
-        {"Products": [{"ID": 1, "ProductName": "A", "Price": None}]},
-        {"Products": [{"ID": 1, "ProductName": "A", "Price": "NaN"}]},
-        {"Products": [5]},
+        ({"ID": 1, "ProductName": "A", "Price": "free"}, "a product's Price is not an amount"),
+        ({"ID": 1, "ProductName": "A", "Price": None}, "a product's Price is not an amount"),
+        ({"ID": 1, "ProductName": "A", "Price": "NaN"}, "a product's Price is not an amount"),
+        ({"ID": 1, "ProductName": "A", "Price": 1e308}, "a product's Price is out of range"),
+        ({"ID": 1, "ProductName": "A", "Price": "-1e10"}, "a product's Price is out of range"),
+        ({"ID": 1, "ProductName": "A", "Price": "9" * 100}, "a product's Price is not an amount"),
     ],
 )
-def test_unreadable_replies_become_protocol_errors(reply: dict[str, object]) -> None:
-    with pytest.raises(ProtocolError) as caught:
-        parse_products(reply)
-    assert caught.value.code == "bad_reply" and isinstance(caught.value, ServiceError)
+def test_a_product_with_unbelievable_values_is_kept_flagged(
+    entry: dict[str, object], problem: str
+) -> None:
+    """Issue 14, item 9: one bad product must not break the listing of the others."""
+    good = {"ID": 2, "ProductName": "B", "Price": "2.50"}
+    bad, fine = parse_products({"Products": [entry, good]})
+    assert bad.id == 1 and bad.name == "A" and bad.problem and bad.problem.startswith(problem)
+    assert bad.price == 0
+    assert fine.problem is None and fine.price == Decimal("2.50")
+
+
+@pytest.mark.parametrize("entry", [5, {"ID": "x"}, {"ID": 2**60}, {"ID": None}, "A"])
+def test_a_product_without_a_readable_id_is_left_out(entry: object) -> None:
+    good = {"ID": 2, "ProductName": "B", "Price": 2}
+    assert [p.id for p in parse_products({"Products": [entry, good]})] == [2]
 
 
 def test_license_flags_limits_dates_and_masking() -> None:
