@@ -112,6 +112,7 @@ class ConcertPOSClient:
         late_reply_grace: float | None = None,
         rate_budget: BudgetMode = "shared",
         max_retry_after: float = 300.0,
+        max_frame: int = 16 * 1024 * 1024,
     ) -> None:
         self._pos_id = self._check_pos(pos_id)
         self._pos_password = pos_password
@@ -134,6 +135,7 @@ class ConcertPOSClient:
             reconnect_max=reconnect_max,
             late_reply_grace=late_reply_grace,
             max_retry_after=max_retry_after,
+            max_frame=max_frame,
         )
         #: the last refusal of our credentials or instance, until a call succeeds again
         self._refusal: ConcertPOSError | None = None

@@ -145,6 +145,7 @@ class PosConnection:
         reconnect_max: float = 15.0,
         late_reply_grace: float | None = None,
         max_retry_after: float = 300.0,
+        max_frame: int = _MAX_FRAME,
     ) -> None:
         if not urls:
             raise ValueError("at least one ConcertPOS URL is needed")
@@ -157,6 +158,7 @@ class PosConnection:
         self._budgets = budgets
         self._costs = dict(costs)
         self._max_retry_after = max_retry_after
+        self._max_frame = max_frame
         self._publish = on_event
         self._on_reconnect = on_reconnect
         self._timeout = timeout
@@ -276,7 +278,7 @@ class PosConnection:
                     url,
                     open_timeout=self._connect_timeout,
                     close_timeout=2,
-                    max_size=_MAX_FRAME,
+                    max_size=self._max_frame,
                     logger=wire_log,
                 )
             except asyncio.CancelledError:
@@ -332,7 +334,7 @@ class PosConnection:
         except ConnectionClosed as closed:
             if closed.sent is not None and closed.sent.code == 1009:
                 self.bad_frames += 1
-                log.warning("ConcertPOS: the server sent a frame over %d bytes", _MAX_FRAME)
+                log.warning("ConcertPOS: the server sent a frame over %d bytes", self._max_frame)
         finally:
             self._ws = None
             self._draining = None
