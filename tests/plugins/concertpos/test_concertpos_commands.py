@@ -411,8 +411,17 @@ class _RoleResponder:
         return True
 
 
-async def say_with_roles(bot: BotHarness, text: str, user: str, roles: list[str]) -> list[str]:
+async def say_with_roles(
+    bot: BotHarness,
+    text: str,
+    user: str,
+    roles: list[str],
+    role_names: list[str] | None = None,
+) -> list[str]:
     responder = _RoleResponder()
+    extra: dict[str, Any] = {"roles": roles}
+    if role_names is not None:
+        extra["role_names"] = role_names
     message = Message(
         platform="discord",
         chat_id="till-channel",
@@ -421,7 +430,7 @@ async def say_with_roles(bot: BotHarness, text: str, user: str, roles: list[str]
         text=text,
         responder=responder,
         chat_kind="group",
-        extra={"roles": roles},
+        extra=extra,
     )
     await bot.bot.dispatcher.process(message)
     return responder.replies
@@ -450,6 +459,25 @@ async def test_who_may_sell_is_configurable(
     async with pos_bot(bot_harness, section) as bot:
         assert "Sold 1 x Fries" in joined(await say_with_roles(bot, sell, "fan", []))
     assert concertpos_sim.command_counts["payitems"] == 3
+
+
+async def test_seller_role_matches_discord_role_ids_and_names(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """Issue 14, item 12: Discord gives role ids in ``roles``; a role configured by name
+    never matched. The transport now adds ``role_names``; either may be configured."""
+    sell = "!pos sell fries 1 cash"
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        replies = await say_with_roles(bot, sell, "till", ["1122334455"], ["POS-Seller"])
+        assert "Sold 1 x Fries" in joined(replies)
+        assert await say_with_roles(bot, sell, "fan", ["998877"], ["member"]) == [
+            "Only admins and members with the pos-seller role can sell."
+        ]
+    section = plugin_section(concertpos_sim.url, seller_role="1122334455")
+    async with pos_bot(bot_harness, section) as bot:
+        replies = await say_with_roles(bot, sell, "till", ["1122334455"], ["Bar staff"])
+        assert "Sold 1 x Fries" in joined(replies)
+    assert concertpos_sim.command_counts["payitems"] == 2
 
 
 # ---------------------------------------------------------------- admin commands
@@ -706,10 +734,30 @@ async def slow_proxy(target: str, delay: float) -> AsyncIterator[str]:
 async def test_a_command_right_after_start_waits_for_the_first_connection(
     bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
 ) -> None:
-    async with slow_proxy(concertpos_sim.url, 0.3) as url:
-        async with pos_bot(bot_harness, plugin_section(url), connected=False) as bot:
+    """Issue 13: a gateway that takes 1 s to accept; the first command waits for it (at
+    most the call timeout) instead of answering "not connected"."""
+    section = plugin_section(connect_timeout=5.0, timeout=4.0)
+    async with slow_proxy(concertpos_sim.url, 1.0) as url:
+        section["url"] = url
+        async with pos_bot(bot_harness, section, connected=False) as bot:
             assert not bot.client("concertpos").connected
+            started = asyncio.get_running_loop().time()
             assert "#1 Beer 4.50" in joined(await bot.chat().say("!pos products"))
+            assert asyncio.get_running_loop().time() - started >= 0.5  # it did wait
+
+
+async def test_the_wait_for_the_first_connection_is_bounded_by_the_call_timeout(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    section = plugin_section(connect_timeout=10.0, timeout=0.5)
+    async with slow_proxy(concertpos_sim.url, 3.0) as url:
+        section["url"] = url
+        async with pos_bot(bot_harness, section, connected=False) as bot:
+            started = asyncio.get_running_loop().time()
+            assert await bot.chat().say("!pos products") == [
+                "ConcertPOS is not connected right now; try again shortly."
+            ]
+            assert asyncio.get_running_loop().time() - started < 2.5
 
 
 # ---------------------------------------------------------------- embedded default
@@ -738,3 +786,112 @@ async def test_bot_simulate_builds_a_working_simulator_from_arguments() -> None:
         assert sim.url.startswith("ws://127.0.0.1:") and sim.url.endswith("/cli")
         async with ConcertPOSClient([sim.url], "cli-key-123", timeout=2.0) as client:
             assert (await client.list_products())[0].name == "Beer"
+
+
+# ---------------------------------------------------------------- issue 15 and bad data
+
+
+async def test_a_multi_item_sale_is_confirmed_with_the_total_and_booked_once(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        chat = bot.chat()
+        before = len(concertpos_sim.transactions)
+        replies = await chat.say(
+            "!pos sell 2 Beer, 1 Fries, 1 brat by card", user=BOSS, confirm=True
+        )
+        assert replies[0] == (
+            "Sell 2 x Beer (#1) at 4.50 + 2.00 deposit, 1 x Fries (#5) at 3.50, "
+            "1 x Bratwurst (#4) at 4.00 for 20.50, paid by Card?"
+        )
+        assert replies[1].startswith(
+            "Sold 2 x Beer for 13.00 incl. 4.00 deposit, 1 x Fries for 3.50, "
+            "1 x Bratwurst for 4.00, paid by Card. Total: 20.50. (sale "
+        )
+        assert concertpos_sim.command_counts["payitems"] == 1
+        booked = concertpos_sim.transactions[before:]
+        assert sorted((t.product_id, t.amount_product) for t in booked) == [(1, 2), (4, 1), (5, 1)]
+        [entry] = bot.bot.store.ledger_entries("concertpos")
+        assert (entry.status, entry.amount, entry.debit, entry.result) == ("done", 2050, 2050, "4")
+        # the same product twice is one line; the default method is asked for when missing
+        assert await chat.say("!pos sell 1 water, 2 water", user=BOSS, confirm=True) == [
+            "Name a payment method: Cash (#1), Card (#2)."
+        ]
+        replies = await chat.say("!pos sell 1 water, 2 water by cash", user=BOSS, confirm=True)
+        assert replies[0] == "Sell 3 x Water (#3) at 2.50 + 2.00 deposit for 13.50, paid by Cash?"
+        assert concertpos_sim.command_counts["payitems"] == 2
+
+
+async def test_a_product_with_an_absurd_price_is_listed_as_bad_and_never_sold(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """Issue 14, item 9: a price of 1e308 used to make ``pos products`` fail."""
+    concertpos_sim.products[4].price = Decimal("1e308")
+    concertpos_sim.products[5].name = "Fries " + "\x1b[2J" + "x" * 5000
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        chat = bot.chat()
+        listing = joined(await chat.say("!pos products"))
+        assert "#1 Beer 4.50 (+2.00 deposit)" in listing
+        assert (
+            "#4 Bratwurst: bad product data from ConcertPOS (a product's Price is out of range)"
+            in listing
+        )
+        fries = next(line for line in listing.splitlines() if line.startswith("#5 "))
+        assert len(fries) < 80 and fries.endswith("… 3.50") and "\x1b" not in fries
+        assert await chat.say("!pos sell brat 1 cash", user=BOSS, confirm=True) == [
+            "Bratwurst (#4) cannot be sold: ConcertPOS sent bad data for it "
+            "(a product's Price is out of range)."
+        ]
+        assert concertpos_sim.command_counts["payitems"] == 0
+
+
+async def test_pos_list_picks_a_point_of_sale_per_chat(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        bar, other = bot.chat(), bot.chat("merch-stand")
+        assert await bar.say("!pos list", user="fan") == ["This command is for admins only."]
+        assert await bar.say("!pos list", user=BOSS) == [
+            "Points of sale (pick one for this chat with pos list <id>):\n"
+            "#1 Bar (this chat, default)\n"
+            "#2 Merch\n"
+            "#3 Backstage (password)\n"
+            "#4 Office (not for sales)"
+        ]
+        assert await other.say("!pos list merch", user=BOSS) == [
+            "This chat now sells at point of sale 2 (Merch)."
+        ]
+        assert "#6 Tour Shirt 25.00" in joined(await other.say("!pos products"))
+        assert "#1 Beer" in joined(await bar.say("!pos products"))  # other chats unchanged
+        replies = await other.say("!pos sell tour 1 voucher", user=BOSS, confirm=True)
+        assert replies[-1].startswith("Sold 1 x Tour Shirt for 25.00, paid by Voucher.")
+        assert concertpos_sim.transactions[-1].pos_id == 2
+        [entry] = bot.bot.store.ledger_entries("concertpos")
+        assert entry.account == "pos:2"
+        assert await other.say("!pos list 4", user=BOSS) == [
+            "There is no point of sale '4' to pick; see pos list."
+        ]
+        assert await other.say("!pos list backstage", user=BOSS) == [
+            "Point of sale 3 (Backstage) is protected by a password; only the configured "
+            "pos_id with its pos_password can be used for it."
+        ]
+        assert await other.say("!pos list default", user=BOSS) == [
+            "This chat sells at the configured point of sale 1 again."
+        ]
+        assert "#1 Beer" in joined(await other.say("!pos products"))
+
+
+async def test_pos_list_checks_a_configured_password_with_verifyauth(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    good = plugin_section(concertpos_sim.url, pos_id=3, pos_password="crew-only")
+    async with pos_bot(bot_harness, good) as bot:
+        assert await bot.chat().say("!pos list 3", user=BOSS) == [
+            "This chat now sells at point of sale 3 (Backstage)."
+        ]
+    bad = plugin_section(concertpos_sim.url, pos_id=3, pos_password="guess")
+    async with pos_bot(bot_harness, bad) as bot:
+        assert await bot.chat().say("!pos list 3", user=BOSS) == [
+            "ConcertPOS refused the configured pos_password for point of sale 3."
+        ]
+    assert concertpos_sim.command_counts["verifyauth"] == 2
