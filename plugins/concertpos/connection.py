@@ -321,6 +321,7 @@ class PosConnection:
         self._resyncing = False
         self._connected.set()
         log.info("ConcertPOS: connected to %s", redact_url(url))
+        oversized = False
         try:
             async for raw in ws:
                 try:
@@ -334,7 +335,7 @@ class PosConnection:
         except ConnectionClosed as closed:
             if closed.sent is not None and closed.sent.code == 1009:
                 self.bad_frames += 1
-                log.warning("ConcertPOS: the server sent a frame over %d bytes", self._max_frame)
+                oversized = True
         finally:
             self._ws = None
             self._draining = None
@@ -344,6 +345,8 @@ class PosConnection:
                 log.info("ConcertPOS: closed the connection to %s to resync", redact_url(url))
             elif not self._closing:
                 self._last_error = f"the connection to {redact_url(url)} was lost"
+                if oversized:
+                    self._last_error += f" (it sent a frame over {self._max_frame} bytes)"
                 log.warning("ConcertPOS: %s", self._last_error)
 
     def _fail_all(self) -> None:
