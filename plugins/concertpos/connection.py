@@ -211,6 +211,7 @@ class PosConnection:
     async def close(self) -> None:
         """Stop reconnecting, close the connection and fail whatever still waits."""
         self._closing = True
+        self._resyncing = False  # nobody should wait for a connection that will not come
         supervisor, self._supervisor = self._supervisor, None
         ws = self._ws
         if ws is not None:

@@ -895,3 +895,10 @@ async def test_pos_list_checks_a_configured_password_with_verifyauth(
             "ConcertPOS refused the configured pos_password for point of sale 3."
         ]
     assert concertpos_sim.command_counts["verifyauth"] == 2
+
+
+async def test_help_for_pos_sell_shows_both_shapes(bot_harness: Harness) -> None:
+    async with bot_harness(plugins={"concertpos": {"simulate": True}}) as bot:
+        text = joined(await bot.chat().say("!help pos sell"))
+        assert "pos sell <order...>" in text
+        assert "2 Hidden Ale, 1 Pretzel by card" in text
