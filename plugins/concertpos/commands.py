@@ -289,7 +289,7 @@ async def pos_status(ctx: Context) -> str:
         if version is None:
             lines.append(f"Server version: unknown ({why})")
         else:
-            lines.append(f"Server version: {version or 'unknown'}")
+            lines.append(f"Server version: {name(version) or 'unknown'}")
     lic = client.cached_license
     if lic is not None:
         lines.append("License: " + ("valid" if lic.valid_at(datetime.now(UTC)) else "NOT valid"))

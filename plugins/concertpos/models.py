@@ -109,17 +109,6 @@ def _record(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
-def _records(value: Any, what: str) -> list[Mapping[str, Any]]:
-    """A list of objects; an object keyed by id (seen from some PHP/JS backends) also works."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if not isinstance(value, list):
-        raise ProtocolError(f"{what} is not a list")
-    return [_record(item, what) for item in value]
-
-
 # ---------------------------------------------------------------- products and methods
 
 
@@ -195,7 +184,7 @@ class PaymentMethod:
 MAX_LISTED = 5000
 
 
-def _listed(value: Any, what: str) -> list[Any]:
+def _listed(value: Any, what: str, limit: int = MAX_LISTED) -> list[Any]:
     """The raw entries of a list the API sent (a dict keyed by id works too), bounded."""
     if value is None:
         return []
@@ -203,8 +192,8 @@ def _listed(value: Any, what: str) -> list[Any]:
         value = list(value.values())
     if not isinstance(value, list):
         raise ProtocolError(f"{what} is not a list")
-    if len(value) > MAX_LISTED:
-        raise ProtocolError(f"{what} has more than {MAX_LISTED} entries")
+    if len(value) > limit:
+        raise ProtocolError(f"{what} has more than {limit} entries")
     return value
 
 
@@ -308,18 +297,29 @@ class Transaction:
 
 @dataclass(frozen=True, slots=True)
 class TransactionList:
-    """``count`` is the server's ``Count`` (it may exceed ``len(transactions)`` with a Limit)."""
+    """``count`` is the server's ``Count`` (it may exceed ``len(transactions)`` with a Limit);
+    ``unreadable`` rows the API sent with values the bot cannot believe are left out and
+    counted, so one bad row does not hide the others."""
 
     count: int
     transactions: tuple[Transaction, ...]
+    unreadable: int = 0
 
     @classmethod
     def parse(cls, params: Mapping[str, Any]) -> TransactionList:
-        items = tuple(
-            Transaction.parse(t) for t in _records(params.get("Transactions"), "Transactions")
-        )
-        count = as_optional_int(params.get("Count"), "Count")
-        return cls(count=len(items) if count is None else count, transactions=items)
+        rows = _listed(params.get("Transactions"), "Transactions", limit=1_000_000)
+        items = []
+        for row in rows:
+            try:
+                items.append(Transaction.parse(row))
+            except ProtocolError:
+                continue
+        try:
+            count = as_optional_int(params.get("Count"), "Count")
+        except ProtocolError:
+            count = None
+        total = len(rows) if count is None or count < len(rows) else count
+        return cls(count=total, transactions=tuple(items), unreadable=len(rows) - len(items))
 
 
 # ---------------------------------------------------------------- instance information

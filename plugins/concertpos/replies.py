@@ -107,8 +107,17 @@ def transactions_text(
 ) -> str:
     """Newest first, one line each; unknown ids (a product since removed) show as ``#id``."""
     rows = listing.transactions
+    bad = (
+        f"\n({listing.unreadable} row(s) ConcertPOS sent could not be read)"
+        if listing.unreadable
+        else ""
+    )
     if not rows:
-        return f"No transactions at point of sale {pos_id} yet."
+        return (
+            f"No readable transactions at point of sale {pos_id}.{bad}"
+            if bad
+            else (f"No transactions at point of sale {pos_id} yet.")
+        )
     shown = f"the latest {len(rows)}" if listing.count > len(rows) else f"{len(rows)}"
     lines = [f"Transactions at point of sale {pos_id} ({shown} of {listing.count}, times UTC):"]
     for t in rows:
@@ -119,7 +128,7 @@ def transactions_text(
             f"#{t.id} {_when(t.timestamp)} {t.amount_product} x {product} "
             f"{money(t.amount_money)} ({method}){note}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + bad
 
 
 def _limit(value: int | None) -> str:

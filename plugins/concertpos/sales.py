@@ -34,8 +34,9 @@ KIND = "sale"
 
 
 def may_sell(config: ConcertPOSConfig, *, is_admin: bool, roles: Iterable[object]) -> bool:
-    """Admins always may; otherwise ``sell_permission`` decides (roles compare ignoring case,
-    since a Discord role's name is typed by hand in the config)."""
+    """Admins always may; otherwise ``sell_permission`` decides. ``roles`` holds the caller's
+    role ids and names (Discord supplies both), so ``seller_role`` may be either; they
+    compare ignoring case, since a role's name is typed by hand in the config."""
     if is_admin or config.sell_permission == "everyone":
         return True
     if config.sell_permission == "admins":

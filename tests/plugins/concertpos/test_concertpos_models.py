@@ -30,6 +30,7 @@ from bot_plugins.concertpos.models import (
     parse_items_booked,
     parse_products,
 )
+from bot_plugins.concertpos.replies import transactions_text
 
 
 def test_products_accept_strings_flags_and_comma_decimals() -> None:
@@ -181,3 +182,22 @@ def test_error_models_map_to_typed_errors() -> None:
     assert isinstance(strange, ConcertPOSRefused) and strange.code == "unknown"
     assert "<script>" not in strange.message
     assert strange.service == "concertpos"
+
+
+def test_one_unbelievable_transaction_row_does_not_hide_the_others() -> None:
+    good = {
+        "ID": 9,
+        "Payment_ID": 1,
+        "PointOfSaleID": 1,
+        "Product_ID": 1,
+        "AmountProduct": 1,
+        "AmountMoney": 18,
+        "timestamp": "2020-05-13T15:27:02.000Z",
+        "hash": "ab",
+    }
+    bad = {**good, "ID": 10, "AmountMoney": 1e308}
+    listing = TransactionList.parse({"Count": "many", "Transactions": [bad, good]})
+    assert [t.id for t in listing.transactions] == [9]
+    assert (listing.count, listing.unreadable) == (2, 1)
+    text = transactions_text(1, listing, {}, {})
+    assert text.endswith("(1 row(s) ConcertPOS sent could not be read)")
