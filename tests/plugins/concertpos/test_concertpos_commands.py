@@ -902,3 +902,21 @@ async def test_help_for_pos_sell_shows_both_shapes(bot_harness: Harness) -> None
         text = joined(await bot.chat().say("!help pos sell"))
         assert "pos sell <order...>" in text
         assert "2 Hidden Ale, 1 Pretzel by card" in text
+
+
+async def test_a_sale_retried_after_a_lost_confirmation_gets_its_own_answer(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """Issue 14, item 2, from chat: the retry used to be told "may or may not be booked"
+    too, because its reply went to the first sale's placeholder."""
+    section = plugin_section(concertpos_sim.url, timeout=0.6)
+    async with pos_bot(bot_harness, section) as bot:
+        chat = bot.chat()
+        concertpos_sim.skip_next["payitems"] = 1
+        first = await chat.say("!pos sell fries 1 cash", user=BOSS, confirm=True)
+        assert "may or may not be booked" in first[-1]
+        second = await chat.say("!pos sell fries 2 cash", user=BOSS, confirm=True)
+        assert second[-1].startswith("Sold 2 x Fries for 7.00, paid by Cash.")
+        rows = sorted(bot.bot.store.ledger_entries("concertpos"), key=lambda e: e.amount)
+        assert [(e.status, e.amount) for e in rows] == [("unknown", 350), ("done", 700)]
+        assert concertpos_sim.command_counts["payitems"] == 2
