@@ -61,6 +61,10 @@ def junk(rng: random.Random) -> tuple[str, str]:
                 "NaN",
                 "undefined",
                 '{"type":"event"}}',
+                # JSON5 only: bad frames in JSON mode, stray messages in JSON5 mode
+                "{type:'event', result:{event:'nosuchevent', parameters:{a:Infinity,},},}",
+                "{type:'error', result:{error:'invalid_json5', code:0x10,},} // stray",
+                "{type:'broadcast', result:{message:'hello', parameters:[NaN, -Infinity]}}",
                 "".join(chr(rng.randint(32, 126)) for _ in range(rng.randint(1, 80))),
             ]
         )
@@ -117,7 +121,7 @@ def junk(rng: random.Random) -> tuple[str, str]:
 
 @asynccontextmanager
 async def hostile_gateway(
-    sim: ConcertPOSSimulator, rng: random.Random, noise: Callable[[], bool]
+    sim: ConcertPOSSimulator, rng: random.Random, noise: Callable[[], bool], content_type: str
 ) -> AsyncIterator[tuple[str, Counter[str]]]:
     """A gateway answering through the simulator, with junk before each valid reply while
     ``noise()`` is true. Yields its URL and a count of junk frames sent by kind."""
@@ -126,7 +130,7 @@ async def hostile_gateway(
     async def handler(ws: ServerConnection) -> None:
         try:
             async for raw in ws:
-                _, reply = sim.respond(raw, CONCERTPOS_INSTANCE)
+                _, reply = sim.respond(raw, CONCERTPOS_INSTANCE, json5_mode=content_type == "json5")
                 while noise() and rng.random() < 0.95:
                     kind, frame = junk(rng)
                     await ws.send(frame)
@@ -140,11 +144,13 @@ async def hostile_gateway(
 
     async with serve(handler, "127.0.0.1", 0, max_size=2**20) as server:
         port = server.sockets[0].getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/{CONCERTPOS_INSTANCE}", sent
+        query = f"?instance={CONCERTPOS_INSTANCE}&Content-Type={content_type}"
+        yield f"ws://127.0.0.1:{port}/{query}", sent
 
 
+@pytest.mark.parametrize("content_type", ["json", "json5"])
 async def test_thousands_of_malformed_frames_between_valid_replies(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, content_type: str
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot_plugins.concertpos")
     rng = random.Random(1414)
@@ -152,7 +158,7 @@ async def test_thousands_of_malformed_frames_between_valid_replies(
         instance=CONCERTPOS_INSTANCE, api_key=CONCERTPOS_API_KEY, rate_limit=10**6
     )
     noisy = True
-    async with hostile_gateway(sim, rng, lambda: noisy) as (url, sent):
+    async with hostile_gateway(sim, rng, lambda: noisy, content_type) as (url, sent):
         client = ConcertPOSClient(
             [url],
             CONCERTPOS_API_KEY,
@@ -211,7 +217,7 @@ async def test_thousands_of_malformed_frames_between_valid_replies(
             assert (await client.list_transactions(limit=2)).count == 2
             connection = client._connection
             print(
-                f"\nfuzz: {sum(sent.values())} malformed frames ({dict(sent)}); "
+                f"\nfuzz ({content_type}): {sum(sent.values())} malformed frames ({dict(sent)}); "
                 f"{commands} commands: {dict(outcomes)}; "
                 f"bad frames read {connection.bad_frames}, stray errors {connection.stray_errors}, "
                 f"reconnects {client.state().reconnects}"
