@@ -294,6 +294,10 @@ async def pos_status(ctx: Context) -> str:
     if lic is not None:
         lines.append("License: " + ("valid" if lic.valid_at(datetime.now(UTC)) else "NOT valid"))
     lines.append(budget_line(client.rate_budget()))
+    config: ConcertPOSConfig = ctx.config
+    pos = _pos(ctx)
+    if pos != config.pos_id:
+        lines.append(f"Point of sale: {pos} (picked for this chat; default {config.pos_id})")
     return "\n".join(lines)
 
 

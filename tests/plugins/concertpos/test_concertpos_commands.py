@@ -862,6 +862,10 @@ async def test_pos_list_picks_a_point_of_sale_per_chat(
             "This chat now sells at point of sale 2 (Merch)."
         ]
         assert "#6 Tour Shirt 25.00" in joined(await other.say("!pos products"))
+        assert "Point of sale: 2 (picked for this chat; default 1)" in joined(
+            await other.say("!pos status")
+        )
+        assert "Point of sale:" not in joined(await bar.say("!pos status"))
         assert "#1 Beer" in joined(await bar.say("!pos products"))  # other chats unchanged
         replies = await other.say("!pos sell tour 1 voucher", user=BOSS, confirm=True)
         assert replies[-1].startswith("Sold 1 x Tour Shirt for 25.00, paid by Voucher.")
