@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,20 @@ from bot_plugins.concertpos.models import SaleItem
 from bot_plugins.concertpos.simulator import ConcertPOSSimulator
 
 STRAY_ERROR = '{"type":"error","result":{"error":"invalid_parameter","code":0}}'
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (up to 5 s, generous for a loaded machine) until ``condition()`` holds."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    pytest.fail(f"timed out waiting until {what}")
+
+
+async def arrived(sim: ConcertPOSSimulator, command: str, count: int) -> None:
+    """Wait until the simulator has received ``count`` requests of ``command``."""
+    await until(lambda: sim.command_counts[command] >= count, f"{command} #{count} arrived")
 
 
 def bad_frame_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -82,7 +97,7 @@ async def test_a_retry_never_waits_behind_a_request_in_flight_elsewhere(
         await client.get_status()
     concertpos_sim.delays["listtransactions"] = 0.3
     listing = asyncio.create_task(client.list_transactions(limit=2))
-    await asyncio.sleep(0.05)
+    await arrived(concertpos_sim, "listtransactions", 1)
     status = await client.get_status(refresh=True)  # waits for the drain, then a new socket
     assert status.ok
     assert len((await listing).transactions) == 2
@@ -99,7 +114,7 @@ async def test_a_stray_error_during_a_sale_leaves_it_unknown_not_refused(
     booked = len(concertpos_sim.transactions)
     concertpos_sim.delays["payitems"] = 0.4
     sale = asyncio.create_task(client.pay_items([SaleItem(4, 1)], 1))
-    await asyncio.sleep(0.1)
+    await arrived(concertpos_sim, "payitems", 1)
     await concertpos_sim.send_raw(STRAY_ERROR)
     with pytest.raises(OutcomeUnknown, match=r"error \(invalid_parameter\) that may not be"):
         await sale
@@ -116,7 +131,9 @@ async def test_a_stray_error_with_several_requests_in_flight_fails_none(
     client = await concertpos_client_factory(timeout=2.0)
     concertpos_sim.delays.update({"listtransactions": 0.3, "getconfig": 0.3})
     calls = asyncio.gather(client.list_transactions(limit=1), client.get_config())
-    await asyncio.sleep(0.1)
+    await arrived(concertpos_sim, "listtransactions", 1)
+    # both are out and waiting (the simulator reads getconfig only after answering the first)
+    await until(lambda: len(client._connection._in_order) == 2, "both requests are in flight")
     await concertpos_sim.send_raw(STRAY_ERROR)
     listing, config = await calls
     assert len(listing.transactions) == 1 and config.values["currency"] == "EUR"
@@ -132,8 +149,9 @@ async def test_a_huge_retry_after_is_capped_and_logged(
     client = await concertpos_client_factory(timeout=3.0, max_retry_after=0.5, status_ttl=0)
     for asked in ("86400000", "1e308", "1e999"):
         concertpos_sim.delays["getstatus"] = 0.3
+        asked_before = concertpos_sim.command_counts["getstatus"]
         status = asyncio.create_task(client.get_status(refresh=True))
-        await asyncio.sleep(0.1)
+        await arrived(concertpos_sim, "getstatus", asked_before + 1)
         await concertpos_sim.send_raw(
             '{"type":"error","result":{"error":"ratelimit",'
             f'"code":{{"command":"getstatus","retry_after":{asked}}}}}}}'
@@ -157,7 +175,7 @@ async def test_a_reconnect_does_not_keep_a_long_pause(
     client = await concertpos_client_factory(timeout=2.0, max_retry_after=120.0, status_ttl=0)
     concertpos_sim.delays["getstatus"] = 0.3
     status = asyncio.create_task(client.get_status(refresh=True))
-    await asyncio.sleep(0.1)
+    await arrived(concertpos_sim, "getstatus", 1)
     await concertpos_sim.send_raw(
         '{"type":"error","result":{"error":"ratelimit",'
         '"code":{"command":"getstatus","retry_after":100000}}}'
