@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from bot import clip
+
 from .errors import AmbiguousName, UnknownPointOfSale
 from .models import PointOfSale
 
@@ -51,7 +53,8 @@ def find_by_id_or_name(
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise ambiguous(text, [f"{item.name} (#{item.id})" for item in matches])
+        # API text in a reply: clipped, control characters blanked
+        raise ambiguous(text, [f"{clip(item.name, 60)} (#{item.id})" for item in matches])
     raise unknown(query)
 
 
