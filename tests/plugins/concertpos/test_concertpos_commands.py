@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
-from concertpos_support import CONCERTPOS_API_KEY, CONCERTPOS_INSTANCE, plugin_section
+from concertpos_support import CONCERTPOS_API_KEY, CONCERTPOS_INSTANCE, plugin_section, slow_proxy
 
 from bot.messages import Message, Reply
 from bot.testing import BotHarness
@@ -691,44 +691,6 @@ async def test_an_unreachable_service_does_not_stop_the_bot(
         await settle(bot)
         assert "#1 Beer" in joined(await chat.say("!pos products"))
         assert concertpos_sim.command_counts["getlicense"] == 1  # fetched once it connected
-
-
-@asynccontextmanager
-async def slow_proxy(target: str, delay: float) -> AsyncIterator[str]:
-    """A TCP forwarder to ``target``'s port that answers each connection only after
-    ``delay`` seconds: a gateway that is slow to accept, on real sockets."""
-    target_port = int(target.split(":")[2].split("/")[0])
-    pipes: set[asyncio.Task[None]] = set()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(delay)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        for task in (
-            asyncio.create_task(pipe(reader, up_writer)),
-            asyncio.create_task(pipe(up_reader, writer)),
-        ):
-            pipes.add(task)
-            task.add_done_callback(pipes.discard)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield target.replace(f":{target_port}/", f":{port}/")
-    finally:
-        server.close()
-        for task in list(pipes):
-            task.cancel()
-        await asyncio.gather(*pipes, return_exceptions=True)
 
 
 async def test_a_command_right_after_start_waits_for_the_first_connection(
