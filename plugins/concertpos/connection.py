@@ -255,6 +255,8 @@ class PosConnection:
             ),
             reconnects=self._reconnects,
             last_error=self._last_error,
+            bad_frames=self.bad_frames,
+            stray_errors=self.stray_errors,
         )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:

@@ -553,3 +553,6 @@ class ConnectionState:
     reconnects: int
     #: why the last connection attempt failed or the last connection ended (no secrets)
     last_error: str | None = None
+    #: frames that could not be read, and errors no single request could be tied to
+    bad_frames: int = 0
+    stray_errors: int = 0

@@ -182,7 +182,13 @@ def connection_line(state: ConnectionState, shards: int) -> str:
         else ""
     )
     since = f" for {state.connected_for:.0f} s" if state.connected_for is not None else ""
-    return f"Connection: {where}{shard}{since}, {state.reconnects} reconnect(s)"
+    noise = ""
+    if state.bad_frames or state.stray_errors:
+        noise = (
+            f"; ignored {state.bad_frames} unreadable frame(s) and "
+            f"{state.stray_errors} error(s) no request could be tied to"
+        )
+    return f"Connection: {where}{shard}{since}, {state.reconnects} reconnect(s){noise}"
 
 
 def budget_line(budget: BudgetSnapshot) -> str:

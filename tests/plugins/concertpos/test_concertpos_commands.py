@@ -570,7 +570,16 @@ async def test_status_shows_service_version_connection_and_budget(
             lines[4].startswith("Rate budget: ")
             and "of 100 points used in the last 0.6 s" in (lines[4])
         )
-        await bot.chat().say("!pos status", user="fan")
+        await concertpos_sim.send_raw("not json")
+        await concertpos_sim.send_raw('{"type":"error","result":{"error":"mystery","code":0}}')
+        for _ in range(100):
+            status = joined(await bot.chat().say("!pos status", user="fan"))
+            if "error(s) no request" in status:
+                break
+            await asyncio.sleep(0.02)
+        assert "; ignored 1 unreadable frame(s) and 1 error(s) no request could be tied to" in (
+            status
+        )
         assert concertpos_sim.command_counts["version"] == 1  # 50 points: reused
         core = joined(await bot.chat().say("!status"))
         assert "plugin concertpos: up" in core

@@ -215,6 +215,7 @@ async def test_bad_frames_cost_one_log_line_each_and_no_traceback(
     assert "nested deeper than 32 levels" in lines[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert concertpos_client.state().reconnects == 0
+    assert concertpos_client.state().bad_frames == len(frames)
 
 
 async def test_an_oversized_frame_drops_only_the_connection(
