@@ -526,6 +526,7 @@ class DiscordTransport(Transport):
             "guild_id": str(guild_id) if guild_id else None,
             "message_id": message_id,
             "roles": [str(r.id) for r in roles if not r.is_default()],
+            "role_names": [r.name for r in roles if not r.is_default()],
         }
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:

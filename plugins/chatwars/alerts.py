@@ -1,6 +1,8 @@
-"""The four market feeds as chat alerts, with ``[item] [max price]`` filters.
+"""The market feeds as chat alerts, with ``[item] [max price]`` filters.
 
-Topics: ``chatwars.deals``, ``chatwars.offers``, ``chatwars.digest``, ``chatwars.shops``. A
+Topics: ``chatwars.deals``, ``chatwars.offers``, ``chatwars.digest``, ``chatwars.shops``, and
+(from the feeds beyond the document) ``chatwars.duels`` (filter words match a duelist's name
+or guild tag) and ``chatwars.auction`` (lots: item and price). A
 chat subscribes with a filter such as ``iron ore 5`` (item name contains "iron ore", price at
 most 5 gold), ``charcoal`` or ``10``; every event carries ``offers`` (item, price) pairs in its
 data and the topics' matcher applies the filter to them.
@@ -27,7 +29,19 @@ from typing import Any
 
 from bot import Topic, UserError
 
-from .feeds import Deal, Digest, FeedKind, FeedMessage, Offer, Shop, YellowPages
+from .feeds import (
+    AuctionDigest,
+    Deal,
+    Digest,
+    Duel,
+    Duelist,
+    FeedKind,
+    FeedMessage,
+    Lot,
+    Offer,
+    Shop,
+    YellowPages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +49,34 @@ DEALS = "chatwars.deals"
 OFFERS = "chatwars.offers"
 DIGEST = "chatwars.digest"
 SHOPS = "chatwars.shops"
+DUELS = "chatwars.duels"
+AUCTION = "chatwars.auction"
 
 #: the word a chat types -> the topic
-FEED_TOPICS = {"deals": DEALS, "offers": OFFERS, "digest": DIGEST, "shops": SHOPS}
+FEED_TOPICS = {
+    "deals": DEALS,
+    "offers": OFFERS,
+    "digest": DIGEST,
+    "shops": SHOPS,
+    "duels": DUELS,
+    "auction": AUCTION,
+}
 #: the word a chat types -> the feed that fills it
 FEED_KINDS = {
     "deals": FeedKind.DEALS,
     "offers": FeedKind.OFFERS,
     "digest": FeedKind.DIGEST,
     "shops": FeedKind.YELLOW_PAGES,
+    "duels": FeedKind.DUELS,
+    "auction": FeedKind.AU_DIGEST,
 }
 
 #: offers kept per interval; beyond it they are counted, not listed
 MAX_OFFERS = 500
+#: duels kept per interval (the arena is busy); beyond it they are counted
+MAX_DUELS = 500
+#: lots published from one auction snapshot
+MAX_LOTS = 200
 #: longest name shown from a feed
 _MAX_NAME = 40
 #: offers listed per shop
@@ -167,6 +196,8 @@ TOPICS = [
     _topic(OFFERS, "New ChatWars exchange offers (filter: [item] [max price])"),
     _topic(DIGEST, "The ChatWars exchange digest, every few minutes (filter: [item] [max price])"),
     _topic(SHOPS, "Open ChatWars shops and their prices (filter: [item] [max price])"),
+    _topic(DUELS, "ChatWars arena duels, gathered per interval (filter: a name or guild tag)"),
+    _topic(AUCTION, "ChatWars auction lots, every few minutes (filter: [item] [max price])"),
 ]
 
 
@@ -226,6 +257,36 @@ def shop_text(shop: Shop) -> str:
     )
 
 
+def _duelist(d: Duelist) -> str:
+    tag = f"[{clean(d.tag, 12)}]" if d.tag else ""
+    level = f" ({d.level})" if d.level is not None else ""
+    return f"{clean(d.castle, 4)}{tag}{clean(d.name)}{level}"
+
+
+def duel_text(duel: Duel) -> str:
+    kind = "Guild duel" if duel.is_guild_duel else "Challenge" if duel.is_challenge else "Duel"
+    return f"{kind}: {_duelist(duel.winner)} beat {_duelist(duel.loser)}"
+
+
+def duel_data(duel: Duel) -> dict[str, Any]:
+    """Names and tags as the "items" the filter matches (no price)."""
+    names: list[tuple[str, int | None]] = []
+    for d in (duel.winner, duel.loser):
+        names.append((d.name, None))
+        if d.tag:
+            names.append((d.tag, None))
+    return {"offers": names}
+
+
+def lot_text(lot: Lot) -> str:
+    quality = f" ({clean(lot.quality, 12)})" if lot.quality else ""
+    status = f", {clean(lot.status, 16)}" if lot.status else ""
+    return (
+        f"Auction: {clean(lot.item)}{quality} by {_who(lot.seller_castle, lot.seller_name)} "
+        f"at {lot.price}💰{status}"
+    )
+
+
 # --------------------------------------------------------------------------- publishing
 
 
@@ -240,6 +301,9 @@ class FeedAlerts:
     _offers_left_out: int = 0
     _digest: Digest | None = None
     _pages: YellowPages | None = None
+    _duels: list[Duel] = field(default_factory=list)
+    _duels_left_out: int = 0
+    _auction: AuctionDigest | None = None
     #: feed messages handled, for status and tests
     received: int = 0
 
@@ -262,6 +326,13 @@ class FeedAlerts:
             self._digest = message
         elif isinstance(message, YellowPages):
             self._pages = message
+        elif isinstance(message, Duel):
+            if len(self._duels) < MAX_DUELS:
+                self._duels.append(message)
+            else:
+                self._duels_left_out += 1
+        elif isinstance(message, AuctionDigest):
+            self._auction = message
 
     @property
     def waiting(self) -> int:
@@ -271,6 +342,8 @@ class FeedAlerts:
             + len(self._offers)
             + (self._digest is not None)
             + (self._pages is not None)
+            + len(self._duels)
+            + (self._auction is not None)
         )
 
     def flush(self) -> int:
@@ -280,6 +353,9 @@ class FeedAlerts:
         left_out, self._offers_left_out = self._offers_left_out, 0
         digest, self._digest = self._digest, None
         pages, self._pages = self._pages, None
+        duels, self._duels = self._duels, []
+        duels_left_out, self._duels_left_out = self._duels_left_out, 0
+        auction, self._auction = self._auction, None
         events: list[tuple[str, str, dict[str, Any]]] = []
         for group in sorted(deals.values(), key=lambda g: (g.item.casefold(), g.price)):
             events.append((DEALS, group.text(), {"offers": [(group.item, group.price)]}))
@@ -291,8 +367,18 @@ class FeedAlerts:
             for shop in pages.shops:
                 data = {"offers": [(o.item, o.price) for o in shop.offers]}
                 events.append((SHOPS, shop_text(shop), data))
+        events += [(DUELS, duel_text(duel), duel_data(duel)) for duel in duels]
+        if auction is not None:
+            events += [
+                (AUCTION, lot_text(lot), {"offers": [(lot.item, lot.price)]})
+                for lot in auction.lots[:MAX_LOTS]
+            ]
         for topic, text, data in events:
             self.publish(topic, text, data)
+        if duels_left_out:
+            log.info(
+                "ChatWars: %d duels in one interval were not listed (too many)", duels_left_out
+            )
         if left_out:
             log.info("ChatWars: %d offers in one interval were not listed (too many)", left_out)
         return len(events)

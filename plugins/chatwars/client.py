@@ -24,6 +24,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -45,15 +46,28 @@ from aio_pika.exceptions import (
 )
 from aiormq.exceptions import ChannelAccessRefused
 
+from bot import clip
 from bot.backoff import backoff_delays
 
+from .antispam import Asked, MemoryAsks, OperationAsks
 from .correlation import Correlator, Pending
-from .errors import ChatWarsError, ChatWarsNotConnected, ChatWarsTimeout, OperationRequestPending
+from .errors import (
+    ChatWarsError,
+    ChatWarsNotConnected,
+    ChatWarsNotSent,
+    ChatWarsTimeout,
+    OperationRequestPending,
+)
 from .feeds import FeedFormatError, FeedKind, FeedMessage, parse_feed
 from .models import (
     AppInfo,
     AuthCodeSent,
+    BasicInfo,
+    BuyOrderPlaced,
+    Craftbook,
+    Gear,
     GrantedToken,
+    GuildInfo,
     OperationGranted,
     OperationRequest,
     PaymentAuthorized,
@@ -73,12 +87,17 @@ from .requests import (
     GetInfo,
     GrantAdditionalOperation,
     GrantToken,
+    GuildInfoRequest,
     Pay,
     Payout,
     Reply,
     Request,
+    RequestBasicInfo,
+    RequestGearInfo,
     RequestProfile,
     RequestStock,
+    ViewCraftbook,
+    WantToBuy,
 )
 from .routing import Routing
 
@@ -97,6 +116,8 @@ FeedHandler = Callable[[FeedMessage], Awaitable[None] | None]
 #: Called with the request and its outcome (a result or a ChatWarsError) when a reply arrives
 #: after its caller gave up: the ledger learns how a timed-out payout really ended.
 LateReplyHandler = Callable[[Request[Any], Any], Awaitable[None] | None]
+#: Called with a reply that answers no request in flight.
+StrayReplyHandler = Callable[[Reply], Awaitable[None] | None]
 
 
 def redact_url(url: str) -> str:
@@ -113,7 +134,16 @@ def redact_url(url: str) -> str:
 def _reply_text(exc: BaseException) -> str:
     """The broker's own reason from an AMQP close, e.g. "CONNECTION_FORCED - closed by test"."""
     texts = [arg for arg in exc.args if isinstance(arg, str)]
-    return (texts[-1] if texts else type(exc).__name__)[:120]
+    return clip(_without_reprs(texts[-1]) if texts else type(exc).__name__, 120)
+
+
+#: an object's repr inside a library's message, e.g. ``<Channel: "1" at 0x7f...>``
+_REPR = re.compile(r"<[^<>]*>")
+
+
+def _without_reprs(text: str) -> str:
+    """A library message without the internal reprs it may embed (chat reads these)."""
+    return " ".join(_REPR.sub("", text).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +155,6 @@ class ClientStatus:
     broker: str
     feeds: Mapping[FeedKind, str | None]  # None: consuming; text: why not
     in_flight: int
-
-
-@dataclass(slots=True)
-class _Asked:
-    at: float
-    request: OperationRequest | None
 
 
 class ChatWarsClient:
@@ -155,6 +179,8 @@ class ChatWarsClient:
         connect_timeout: float = 10.0,
         prefetch: int = 64,
         reconnect_delays: Callable[[], Iterator[float]] = backoff_delays,
+        asks: OperationAsks | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if timeout <= 0 or connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -173,7 +199,10 @@ class ChatWarsClient:
         self._seen_feeds = RecentMessages()
         self._feed_handlers: list[FeedHandler] = []
         self._late_handlers: list[LateReplyHandler] = []
-        self._asked: dict[tuple[int, str], _Asked] = {}
+        self._stray_handlers: list[StrayReplyHandler] = []
+        #: permission requests sent to players (stored by the plugin: survives restarts)
+        self.asks: OperationAsks = asks if asks is not None else MemoryAsks()
+        self._clock = clock
         self._asking: dict[tuple[int, str], asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -194,11 +223,37 @@ class ChatWarsClient:
         if self._supervisor is not None:
             return
         self._closing = False
-        self._first_attempt = asyncio.Event()
+        if self._first_attempt is None or self._first_attempt.is_set():
+            self._first_attempt = asyncio.Event()
         self._supervisor = asyncio.create_task(
             self._supervise(), name=f"chatwars:{self.routing.app}"
         )
         await self._first_attempt.wait()
+
+    def expect_start(self) -> None:
+        """Say that :meth:`start` is coming (the plugin may start a simulator first): calls
+        made until the first connection attempt has ended wait for it, bounded by their
+        timeout, instead of failing at once with "not connected"."""
+        if self._first_attempt is None or self._first_attempt.is_set():
+            self._first_attempt = asyncio.Event()
+
+    def end_start_wait(self) -> None:
+        """Let calls waiting for the first attempt go on (it will not come soon)."""
+        if self._first_attempt is not None:
+            self._first_attempt.set()
+
+    async def _wait_first_attempt(self, deadline: float) -> None:
+        """A call made while the first connection attempt is in progress waits for it."""
+        first = self._first_attempt
+        if self.connected or first is None or first.is_set():
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await first.wait()
+        except TimeoutError:
+            raise ChatWarsNotConnected(
+                f"still connecting to the broker at {redact_url(self._url)}"
+            ) from None
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once connected (e.g. after a reconnect), False if ``timeout`` passes first."""
@@ -250,6 +305,11 @@ class ChatWarsClient:
 
     def add_late_reply_handler(self, handler: LateReplyHandler) -> None:
         self._late_handlers.append(handler)
+
+    def add_stray_reply_handler(self, handler: StrayReplyHandler) -> None:
+        """Call ``handler`` with each reply that matches no request in flight (instead of
+        dropping it): e.g. a payout's answer arriving after the bot restarted."""
+        self._stray_handlers.append(handler)
 
     # ---------------------------------------------------------------- connection
 
@@ -353,14 +413,16 @@ class ChatWarsClient:
             text = f"the broker refused access for app {self.routing.app}"
         elif isinstance(exc, TimeoutError):
             text = f"no answer from the broker at {where}"
+        elif isinstance(exc, ChannelInvalidStateError):
+            text = "the channel to the broker was closed"
         elif isinstance(exc, ConnectionClosed):
             text = f"the broker closed the connection ({_reply_text(exc)})"
         elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno < 512:
             # aiormq wraps socket errors as (errno, text) in an AMQPConnectionError.
             text = f"cannot reach the broker at {where} ({os.strerror(exc.errno)})"
         else:
-            detail = str(exc).strip() or type(exc).__name__
-            text = f"{type(exc).__name__}: {detail}"[:200]
+            # The library's own words, without its reprs and class names: chat shows this.
+            text = clip(_without_reprs(str(exc)) or "an unexpected error", 200)
         if self._password:
             text = text.replace(self._password, "***")
         return text.replace(self._url, where)
@@ -388,10 +450,14 @@ class ChatWarsClient:
         pending = self._correlator.match(reply)
         if pending is None:
             log.warning(
-                "ChatWars: dropped a reply that answers no waiting request (action=%s, result=%s)",
+                "ChatWars: a reply answers no waiting request (action=%s, result=%s)",
                 reply.action,
                 reply.result,
             )
+            # Perhaps the answer to a request sent before a restart, or after its grace
+            # ended: the ledger may still recognise it (and logs it if it does).
+            for stray in self._stray_handlers:
+                self._spawn(stray, reply)
         elif pending.ghost or pending.future.done():
             self._late_reply(pending, reply)
         else:
@@ -459,12 +525,21 @@ class ChatWarsClient:
         """Send one request and return its typed result, or raise its typed error."""
         timeout = self.timeout if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + timeout
+        await self._wait_first_attempt(deadline)
+        sending = False
         try:
             async with asyncio.timeout_at(deadline):
                 async with self._correlator.serial(request):
                     await self._limiter.acquire()
+                    sending = True
                     reply = await self._send_and_wait(request)
         except TimeoutError:
+            if not sending:
+                # Still queued behind an unanswered request of the same player: certainly
+                # not sent, which for money is not the same as "unknown".
+                raise ChatWarsNotSent(
+                    "an earlier request for this player is still unanswered; nothing was sent"
+                ) from None
             raise ChatWarsTimeout(request.action, timeout) from None
         try:
             result = request.parse(reply)
@@ -518,18 +593,16 @@ class ChatWarsClient:
     def _remember(self, request: Request[Any], outcome: Any) -> None:
         """Keep track of permission requests, so a player is not asked twice in a row."""
         if isinstance(request, AuthAdditionalOperation):
-            key = (request.user.user_id, request.operation)
+            user_id, operation = request.user.user_id, request.operation
             if isinstance(outcome, OperationRequest):
-                self._asked[key] = _Asked(time.monotonic(), outcome)
-            elif outcome is None and key not in self._asked:
+                self.asks.put(user_id, operation, Asked(self._clock(), outcome))
+            elif outcome is None and self.asks.get(user_id, operation) is None:
                 # Timed out: the player may have been asked; count it as asking.
-                self._asked[key] = _Asked(time.monotonic(), None)
+                self.asks.put(user_id, operation, Asked(self._clock(), None))
         elif isinstance(request, GrantAdditionalOperation) and isinstance(
             outcome, OperationGranted
         ):
-            for key, asked in list(self._asked.items()):
-                if asked.request is not None and asked.request.request_id == request.request_id:
-                    del self._asked[key]
+            self.asks.drop_request(request.operation_request_id)
 
     # ---------------------------------------------------------------- actions
 
@@ -556,24 +629,25 @@ class ChatWarsClient:
         key = (user.user_id, operation)
         lock = self._asking.setdefault(key, asyncio.Lock())
         async with lock:
-            asked = self._asked.get(key)
+            asked = self.asks.get(user.user_id, operation)
             if asked is not None:
-                elapsed = time.monotonic() - asked.at
+                # A clock set back makes ``elapsed`` negative: still within the cool-down.
+                elapsed = max(0.0, self._clock() - asked.at)
                 if elapsed < self.operation_cooldown:
                     raise OperationRequestPending(
                         operation, user.user_id, self.operation_cooldown - elapsed, asked.request
                     )
-                del self._asked[key]
+                self.asks.drop(user.user_id, operation)
             return await self.call(request)
 
     def pending_operation_request(self, user_id: int) -> OperationRequest | None:
         """The newest permission request sent to this player and not yet granted, if any
         (within the cool-down): a code the player sends next most likely completes it."""
-        now = time.monotonic()
+        now = self._clock()
         found = [
             asked
-            for (uid, _), asked in self._asked.items()
-            if uid == user_id and asked.request and now - asked.at < self.operation_cooldown
+            for asked in self.asks.of_user(user_id)
+            if asked.request and now - asked.at < self.operation_cooldown
         ]
         found.sort(key=lambda asked: asked.at)
         return found[-1].request if found else None
@@ -618,3 +692,40 @@ class ChatWarsClient:
     async def request_stock(self, user: UserToken) -> Stock:
         """The player's stock (raises Forbidden until GetStock is allowed)."""
         return await self.call(RequestStock(user))
+
+    # Beyond the v0.5 document: the actions the public clients use (see requests.py).
+
+    async def request_basic_info(self, user: UserToken) -> BasicInfo:
+        """The player's class, attack and defence."""
+        return await self.call(RequestBasicInfo(user))
+
+    async def request_gear_info(self, user: UserToken) -> Gear:
+        """What the player wears (raises Forbidden until GetGearInfo is allowed)."""
+        return await self.call(RequestGearInfo(user))
+
+    async def guild_info(self, user: UserToken) -> GuildInfo:
+        """The player's guild and its stock (Forbidden names the operation it needs)."""
+        return await self.call(GuildInfoRequest(user))
+
+    async def view_craftbook(self, user: UserToken) -> Craftbook:
+        """The recipes the player knows (Forbidden names the operation it needs)."""
+        return await self.call(ViewCraftbook(user))
+
+    async def want_to_buy(
+        self,
+        user: UserToken,
+        item_code: str,
+        quantity: int,
+        price: int,
+        transaction_id: str,
+        *,
+        exact_price: bool = False,
+    ) -> BuyOrderPlaced:
+        """Place an exchange buy order with the player's gold (needs TradeTerminal).
+
+        Never re-sent by itself: the game takes no transactionId for it, so a second send
+        could buy twice. ``transaction_id`` is the ledger row's, for a late reply to find it.
+        """
+        return await self.call(
+            WantToBuy(user, item_code, quantity, price, transaction_id, exact_price)
+        )

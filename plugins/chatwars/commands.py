@@ -10,16 +10,31 @@ flows (``payments.py``) say what the ledger knows when an answer is missing.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from bot import Permission, Rest, UserError, UserRef, command
+from bot import Permission, Rest, UserError, UserRef, clip, command
 
 from .alerts import FEED_KINDS, FEED_TOPICS, MarketFilter, stored_filter
-from .errors import SERVICE, Forbidden, InvalidToken, OperationRequestPending
+from .errors import (
+    SERVICE,
+    ChatWarsError,
+    ChatWarsNotConnected,
+    ChatWarsTimeout,
+    Forbidden,
+    InvalidRequest,
+    InvalidToken,
+    OperationRequestPending,
+)
+from .items import item_code, item_name
 from .models import UserToken
+from .payments import BuyPlaced, buy
 from .replies import (
+    describe_craftbook,
     describe_entry,
+    describe_gear,
+    describe_guild,
     describe_profile,
     describe_stock,
     duration,
@@ -27,6 +42,7 @@ from .replies import (
     operation_text,
     pouches,
 )
+from .requests import WantToBuy, check_pouches, check_user_id, payout_message
 from .service import ChatWarsService, service_of
 
 if TYPE_CHECKING:
@@ -35,11 +51,31 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-Feed = Literal["deals", "offers", "digest", "shops", "off"]
+Feed = Literal["deals", "offers", "digest", "shops", "duels", "auction", "off"]
 _CANCEL_WORDS = {"cancel", "stop", "no", "abort"}
 
 
+#: "the application balance will be debited with 100 gold per pouch"
+GOLD_PER_POUCH = 100
+
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def check_user_id_or_refuse(telegram_id: int) -> None:
+    """A Telegram id that cannot exist is refused in chat, before any limit is counted."""
+    try:
+        check_user_id(telegram_id)
+    except InvalidRequest as exc:
+        raise UserError(exc.message) from None
+
+
+def check_payout(amount: int, message: str) -> None:
+    """Refuse a payout the game would refuse, before the admin is asked to confirm it."""
+    try:
+        check_pouches(amount)
+        payout_message(message)
+    except InvalidRequest as exc:
+        raise UserError(exc.message) from None
 
 
 def _prefix(ctx: Context) -> str:
@@ -103,6 +139,20 @@ def _who(link: Link) -> str:
     return f"Telegram user {link.account}"
 
 
+def _in_group(ctx: Context) -> bool:
+    """A chat others read: codes from the game must not be typed there."""
+    return ctx.message.chat_kind != "private"
+
+
+def _private_only(ctx: Context) -> None:
+    """Refuse a code typed where others can read it (and so use it first)."""
+    if _in_group(ctx):
+        raise UserError(
+            "Codes from the ChatWars bot are for private chats: send it to me in a private "
+            "chat, not here. Nothing was sent."
+        )
+
+
 async def _approve(ctx: Context, service: ChatWarsService, user: UserToken, operation: str) -> None:
     """Ask the player to allow ``operation`` and complete it with the code they send.
 
@@ -122,10 +172,15 @@ async def _approve(ctx: Context, service: ChatWarsService, user: UserToken, oper
             ) from None
         request = pending.request
         intro = f"The bot needs your permission to {what}: ChatWars sent you a request earlier."
-    question = f"{intro} Send me the code from that message (or 'cancel')."
     simulated = service.simulated_code(user.user_id, "operation")
-    if simulated:
-        question += f" (Simulated game: the code is {simulated}.)"
+    hint = f" (Simulated game: the code is {simulated}.)" if simulated else ""
+    if _in_group(ctx):
+        # A code typed in a group is read by everyone there: continue in private chat.
+        raise UserError(
+            f"{intro} Send me the code in a private chat with {_prefix(ctx)}cw code <code>, "
+            f"then run the command again.{hint}"
+        )
+    question = f"{intro} Send me the code from that message (or 'cancel').{hint}"
     later = f"You can still send the code later with {_prefix(ctx)}cw code <code>."
     try:
         answer = (await ctx.ask(question)).strip()
@@ -172,10 +227,21 @@ async def cw_link(ctx: Context, telegram_id: int | None = None) -> str:
             telegram_id = int(ctx.user_id)
         except ValueError:
             raise UserError(f"Tell me your Telegram user id: {prefix}cw link <id>.") from None
-    await service.api().create_auth_code(telegram_id)
+    client = service.api()
+    check_user_id_or_refuse(telegram_id)
+    wait = service.link_limit.wait_before(telegram_id)
+    if wait > 0:
+        raise UserError(
+            f"The ChatWars bot has already sent Telegram user {telegram_id} link codes "
+            f"recently; to keep it from spamming that player, try again in about "
+            f"{duration(wait)}. A code already sent still works with {prefix}cw code <code>."
+        )
+    service.link_limit.record(telegram_id)  # before sending: a timed-out send counts too
+    await client.create_auth_code(telegram_id)
     service.remember_link(ctx.platform, ctx.user_id, telegram_id)
+    where = "to me in a private chat" if _in_group(ctx) else "here"
     text = (
-        f"The ChatWars bot has sent Telegram user {telegram_id} a code. Send it here with "
+        f"The ChatWars bot has sent Telegram user {telegram_id} a code. Send it {where} with "
         f"{prefix}cw code <code> to finish linking."
     )
     simulated = service.simulated_code(telegram_id, "auth")
@@ -192,6 +258,7 @@ async def cw_code(ctx: Context, code: str) -> str:
         code: the code from the ChatWars bot's message
     """
     service = service_of(ctx)
+    _private_only(ctx)
     client = service.api()
     prefix = _prefix(ctx)
     pending = service.pending_link(ctx.platform, ctx.user_id)
@@ -263,6 +330,89 @@ async def cw_stock(ctx: Context) -> str:
     return describe_stock(stock)
 
 
+@command("cw guild", cooldown=(10, 60.0))
+async def cw_guild(ctx: Context) -> str:
+    """Show your ChatWars guild: tag, level, glory, members and its stock."""
+    service = service_of(ctx)
+    user = _caller(ctx)
+    client = service.api()
+    guild = await _with_permission(ctx, service, user, lambda: client.guild_info(user))
+    return describe_guild(guild)
+
+
+@command("cw gear", cooldown=(10, 60.0))
+async def cw_gear(ctx: Context) -> str:
+    """Show what your ChatWars character wears."""
+    service = service_of(ctx)
+    user = _caller(ctx)
+    client = service.api()
+    gear = await _with_permission(ctx, service, user, lambda: client.request_gear_info(user))
+    return describe_gear(gear)
+
+
+@command("cw craftbook", private=True, cooldown=(10, 60.0))
+async def cw_craftbook(ctx: Context) -> str:
+    """Show the recipes your ChatWars character knows."""
+    service = service_of(ctx)
+    user = _caller(ctx)
+    client = service.api()
+    book = await _with_permission(ctx, service, user, lambda: client.view_craftbook(user))
+    return describe_craftbook(book)
+
+
+_BUY = re.compile(r"(?P<item>.+?)\s+(?P<quantity>\d{1,7})\s+(?P<price>\d{1,7})")
+
+
+@command("cw buy", private=True, cooldown=(5, 60.0))
+async def cw_buy(ctx: Context, order: Rest) -> str:
+    """Buy on the ChatWars exchange with your gold; you confirm the order first.
+
+    Args:
+        order: <item> <quantity> <max price>, e.g. "iron ore 10 3" (an item name or code)
+    """
+    service = service_of(ctx)
+    prefix = _prefix(ctx)
+    usage = (
+        f"Usage: {prefix}cw buy <item> <quantity> <max price>, e.g. {prefix}cw buy iron ore 10 3."
+    )
+    found = _BUY.fullmatch(" ".join(str(order).split()))
+    if found is None:
+        raise UserError(usage)
+    code = item_code(found["item"])
+    if code is None:
+        raise UserError(
+            f"I do not know the item {clip(found['item'], 40)!r}; give its exchange code "
+            f"(for example 08 for iron ore). {usage}"
+        )
+    quantity, price = int(found["quantity"]), int(found["price"])
+    user = _caller(ctx)
+    try:  # refuse what the game would refuse before the question
+        WantToBuy(user, code, quantity, price, service.client.new_transaction_id())
+    except InvalidRequest as exc:
+        raise UserError(exc.message) from None
+    client = service.api()
+    name = item_name(code)
+    total = quantity * price
+    question = (
+        f"Place a buy order on the ChatWars exchange for {quantity:,} {name} ({code}) at "
+        f"{gold(price)} each or less, spending at most {gold(total)} of your gold?"
+    )
+    if not await ctx.confirm(question):
+        return "Cancelled; no order was placed."
+    description = f"{quantity} x {name} ({code}) at most {price} gold each"
+
+    async def place() -> BuyPlaced:
+        # A fresh ledger row per send: a Forbidden one spent nothing and stays failed.
+        fresh = WantToBuy(user, code, quantity, price, client.new_transaction_id())
+        return await buy(service.money, ctx.platform, ctx.user_id, user, fresh, description)
+
+    placed = await _with_permission(ctx, service, user, place)
+    return (
+        f"Your buy order for {quantity:,} {name} at {gold(price)} each or less is placed on "
+        f"the exchange. (ledger {placed.entry.transaction_id[:8]})"
+    )
+
+
 # --- payments --------------------------------------------------------------------------------
 
 
@@ -302,6 +452,7 @@ async def cw_confirm(ctx: Context, code: str) -> str:
         code: the confirmation code
     """
     service = service_of(ctx)
+    _private_only(ctx)
     user = _caller(ctx)
     service.api()
     with _link_hint(ctx):
@@ -346,10 +497,19 @@ async def cw_payout(ctx: Context, user: UserRef, amount: int, message: Rest | No
     prefix = _prefix(ctx)
     link = _recipient(ctx, user)
     token = _token_of(link, prefix)
+    text = (message or "").strip()
+    check_payout(amount, text)  # refuse bad input before asking
     service.api()
+    note = f'the message "{clip(text, 120)}"' if text else "no message"
+    question = (
+        f"Send {pouches(amount)} ({gold(amount * GOLD_PER_POUCH)}) from the bot's ChatWars "
+        f"balance to {_who(link)}, with {note}?"
+    )
+    if not await ctx.confirm(question):
+        return "Cancelled; no payout was sent."
     with _link_hint(ctx):
         settled = await service.money.payout(
-            link.platform, link.user_id, token, amount, message or "", prefix=prefix
+            link.platform, link.user_id, token, amount, text, prefix=prefix
         )
     entry = settled.entry
     note = " (a retry proved it had gone through once)" if settled.duplicate else ""
@@ -377,9 +537,30 @@ async def cw_retry(ctx: Context, transaction: str) -> str:
     link = ctx.store.get_link(entry.platform, entry.user_id, SERVICE)
     if link is None:
         raise UserError("That player has unlinked their ChatWars account; it cannot be retried.")
-    service.api()
+    token = _token_of(link, prefix)
+    if entry.status == "done":
+        return f"Payout {entry.transaction_id[:8]} is already done; nothing was sent."
+    service.money.check_retry(entry, token, prefix=prefix)
+    client = service.api()
+    # The admin decides with the balance in view: if it already dropped by this payout, the
+    # money left and the retry only confirms it (a reused id cannot pay twice).
+    try:
+        info = await client.get_info()
+        balance = f"The bot's ChatWars balance is now {gold(info.balance)}."
+    except (ChatWarsError, ChatWarsTimeout, ChatWarsNotConnected) as exc:
+        reason = clip(exc.message.rstrip("."), 120)
+        balance = f"The bot's ChatWars balance could not be read ({reason})."
+    note = f'the message "{clip(entry.message, 120)}"' if entry.message else "no message"
+    question = (
+        f"Payout {entry.transaction_id[:8]}: {pouches(entry.amount)} "
+        f"({gold(entry.amount * GOLD_PER_POUCH)}) to {_who(link)} with {note}; its outcome is "
+        f"{entry.status} ({entry.result or 'no answer'}). {balance} Send it again with the "
+        "same transaction id (the game refuses to pay one id twice)?"
+    )
+    if not await ctx.confirm(question):
+        return f"Cancelled; payout {entry.transaction_id[:8]} was not sent again."
     with _link_hint(ctx):
-        settled = await service.money.retry_payout(entry, _token_of(link, prefix), prefix=prefix)
+        settled = await service.money.retry_payout(entry, token, prefix=prefix)
     entry = settled.entry
     how = "it had gone through already" if settled.duplicate else "it is done"
     return f"Payout {entry.transaction_id[:8]} of {pouches(entry.amount)} to {_who(link)}: {how}."
@@ -420,10 +601,10 @@ async def cw_ledger(ctx: Context, user: UserRef | None = None) -> str:
 
 @command("cw alerts")
 async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None = None) -> str:
-    """Send this chat ChatWars market alerts (deals, offers, digest or shops), or stop them.
+    """Send this chat ChatWars market alerts, or stop them.
 
     Args:
-        feed: deals, offers, digest or shops to subscribe; off to stop (all, or one feed)
+        feed: deals, offers, digest, shops, duels or auction; off to stop (all, or one feed)
         filter: [item] [max price], e.g. "iron ore 5", "charcoal" or "10"
     """
     service = service_of(ctx)
@@ -439,7 +620,7 @@ async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None 
         if not subs:
             return (
                 "This chat gets no ChatWars alerts. Subscribe with "
-                f"{prefix}cw alerts deals|offers|digest|shops [item] [max price]."
+                f"{prefix}cw alerts deals|offers|digest|shops|duels|auction [item] [max price]."
             )
         names = {v: k for k, v in FEED_TOPICS.items()}
         parts = [f"{names[s.topic]} ({stored_filter(s.filter or '').describe()})" for s in subs]
@@ -447,13 +628,15 @@ async def cw_alerts(ctx: Context, feed: Feed | None = None, filter: Rest | None 
     if feed == "off":
         which = (filter or "").strip().lower()
         if which and which not in FEED_TOPICS:
-            raise UserError(f"There is no {which[:20]!r} feed: deals, offers, digest or shops.")
+            raise UserError(
+                f"There is no {which[:20]!r} feed: deals, offers, digest, shops, duels or auction."
+            )
         selected = [FEED_TOPICS[which]] if which else list(FEED_TOPICS.values())
         removed = sum(alerts.unsubscribe(ctx.platform, ctx.chat_id, t) for t in selected)
         if not removed:
             return "This chat had no such ChatWars alerts."
         return f"ChatWars {which or 'market'} alerts are off in this chat."
-    if FEED_KINDS[feed] not in service.config.feeds:
+    if FEED_KINDS[feed] not in service.config.feeds.selected:
         raise UserError(
             f"This bot does not read the ChatWars {feed} feed (see chatwars.feeds in its "
             "config), so there would be no alerts."
@@ -474,6 +657,10 @@ COMMANDS: list[Command] = [
     cw_unlink,
     cw_profile,
     cw_stock,
+    cw_guild,
+    cw_gear,
+    cw_craftbook,
+    cw_buy,
     cw_pay,
     cw_confirm,
     cw_cancel,

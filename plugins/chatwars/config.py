@@ -7,8 +7,9 @@ broker password, so it is a secret and errors never repeat the input.
 
 from __future__ import annotations
 
+import re
 from functools import partial
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -16,6 +17,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from bot.backoff import backoff_delays
 from bot.config import PluginConfig, StrictModel
 
+from .antispam import OperationAsks
 from .client import (
     DEFAULT_OPERATION_COOLDOWN,
     DEFAULT_RATE,
@@ -23,7 +25,7 @@ from .client import (
     DEFAULT_URL,
     ChatWarsClient,
 )
-from .feeds import FeedKind
+from .feeds import DOCUMENTED_FEEDS, FeedKind
 from .routing import check_app_name
 from .simulator import ChatWarsSimulator
 from .simworld import KNOWN_OPERATIONS, ChatWarsWorld
@@ -51,6 +53,88 @@ class SimulatorSettings(StrictModel):
     )
 
 
+class FeedSettings(StrictModel):
+    """``feeds``: the AMQP feed queues of the app (the document's way), or the ChatWars digest
+    service's Kafka topics ``<prefix><feed>`` (how public bots read them since 2020; no
+    credentials). A plain list (``feeds: [deals, offers]``) is the AMQP source with those."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, hide_input_in_errors=True)
+
+    source: Literal["amqp", "kafka"] = Field(
+        "amqp", description="amqp: the app's queues <app>_<feed>; kafka: <prefix><feed> topics."
+    )
+    bootstrap: str | None = Field(
+        None,
+        description="Kafka brokers, host:port[,host:port] (required with source: kafka; "
+        "public bots use the digest service, digest-api.chtwrs.com:9092).",
+    )
+    prefix: str = Field("cw3-", description="Kafka topic prefix (cw3- for the current game).")
+    kinds: list[FeedKind] | None = Field(
+        None,
+        description="Feeds to read: deals, offers, sex_digest, yellow_pages, duels, au_digest "
+        "(default: the document's four with amqp, all six with kafka).",
+    )
+    group_id: str | None = Field(
+        None, description="Kafka consumer group; none (the default) reads every partition."
+    )
+    offset_reset: Literal["latest", "earliest"] = Field(
+        "latest", description="Kafka: where a new reader starts (latest: only new messages)."
+    )
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _kind_names(cls, kinds: object) -> object:
+        if isinstance(kinds, list):
+            known = {kind.value for kind in FeedKind}
+            for name in kinds:
+                if name not in known:
+                    raise ValueError(
+                        f"unknown feed {str(name)[:40]!r}: choose from {', '.join(sorted(known))}"
+                    )
+        return kinds
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap(cls, bootstrap: str | None) -> str | None:
+        if bootstrap is None:
+            return None
+        hosts = [h.strip() for h in bootstrap.split(",") if h.strip()]
+        for host in hosts:
+            name, _, port = host.rpartition(":")
+            if not name or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{host[:60]!r} is not host:port (e.g. 127.0.0.1:9092)")
+        if not hosts:
+            raise ValueError("no host:port given")
+        return ",".join(hosts)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{0,100}", prefix):
+            raise ValueError("a Kafka topic prefix holds only letters, digits, '.', '_', '-'")
+        return prefix
+
+    @model_validator(mode="after")
+    def _kafka_needs_bootstrap(self) -> Self:
+        if self.source == "kafka" and self.bootstrap is None:
+            raise ValueError(
+                "bootstrap is required with source: kafka (host:port of the Kafka brokers)"
+            )
+        return self
+
+    @property
+    def selected(self) -> list[FeedKind]:
+        """The feeds this bot reads."""
+        if self.kinds is not None:
+            return list(dict.fromkeys(self.kinds))
+        return list(FeedKind) if self.source == "kafka" else list(DOCUMENTED_FEEDS)
+
+    @property
+    def amqp_kinds(self) -> list[FeedKind]:
+        """The feeds the AMQP client consumes (none when Kafka is the source)."""
+        return self.selected if self.source == "amqp" else []
+
+
 class ChatWarsConfig(PluginConfig):
     """``amqp_url``, ``app`` and ``test_mode`` (the stable keys), plus limits and timings.
 
@@ -75,9 +159,9 @@ class ChatWarsConfig(PluginConfig):
         le=30,
         description="Our send rate cap (public clients stay near 30 per second).",
     )
-    feeds: list[FeedKind] = Field(
-        default_factory=lambda: list(FeedKind),
-        description="Market feeds to consume: deals, offers, sex_digest, yellow_pages.",
+    feeds: FeedSettings = Field(
+        default_factory=lambda: FeedSettings(),
+        description="Where the market feeds come from (source: amqp | kafka) and which are read.",
     )
     operation_cooldown: float = Field(
         DEFAULT_OPERATION_COOLDOWN,
@@ -89,11 +173,22 @@ class ChatWarsConfig(PluginConfig):
         300.0, gt=0, le=24 * 3600, description="Seconds a payment waits for its confirmation."
     )
     payout_attempts: int = Field(
-        2,
+        1,
         ge=1,
         le=5,
         description="Times a payout is sent (with the same transactionId) before its outcome "
-        "is reported unknown.",
+        "is reported unknown. 1 (the default): never re-sent by itself; an unanswered payout "
+        "stays unknown until its late reply or an admin's cw retry.",
+    )
+    link_codes_per_player: int = Field(
+        2,
+        ge=1,
+        le=20,
+        description="Link codes (cw link) the game may send one Telegram id per "
+        "link_code_window; stored, so a restart does not reset it.",
+    )
+    link_code_window: float = Field(
+        3600.0, gt=0, le=7 * 24 * 3600, description="Seconds of the link_codes_per_player window."
     )
     alert_interval: float = Field(
         60.0, gt=0, le=24 * 3600, description="Seconds over which feed alerts are coalesced."
@@ -129,19 +224,16 @@ class ChatWarsConfig(PluginConfig):
 
     @field_validator("feeds", mode="before")
     @classmethod
-    def _feed_names(cls, feeds: object) -> object:
+    def _feed_list(cls, feeds: object) -> object:
+        """``feeds: [deals, offers]`` (the older form) is the AMQP source with those feeds."""
         if isinstance(feeds, list):
-            known = {kind.value for kind in FeedKind}
-            for name in feeds:
-                if name not in known:
-                    raise ValueError(
-                        f"unknown feed {name!r}: choose from {', '.join(sorted(known))}"
-                    )
+            return {"source": "amqp", "kinds": feeds}
         return feeds
 
     @model_validator(mode="after")
     def _app_needed(self) -> Self:
-        if self.enabled and not self.simulate and self.app is None:
+        alerts_only = self.feeds.source == "kafka"  # Kafka feeds need no app registration
+        if self.enabled and not self.simulate and self.app is None and not alerts_only:
             raise ValueError("app is required: the app name ChatWars registered for this bot")
         if self.reconnect_min_delay > self.reconnect_max_delay:
             raise ValueError("reconnect_min_delay is larger than reconnect_max_delay")
@@ -151,19 +243,26 @@ class ChatWarsConfig(PluginConfig):
     def app_name(self) -> str:
         return self.app or SIMULATED_APP
 
-    def new_client(self) -> ChatWarsClient:
-        """A client configured from this section (not started)."""
+    @property
+    def has_app(self) -> bool:
+        """False when only the Kafka market feeds are used (no app registered, no AMQP)."""
+        return self.simulate or self.app is not None
+
+    def new_client(self, *, asks: OperationAsks | None = None) -> ChatWarsClient:
+        """A client configured from this section (not started); ``asks`` keeps its
+        permission requests (the plugin passes the stored one)."""
         return ChatWarsClient(
             self.amqp_url.get_secret_value(),
             self.app_name,
             test_mode=self.test_mode,
             timeout=self.timeout,
             max_rate=self.max_requests_per_second,
-            feeds=self.feeds,
+            feeds=self.feeds.amqp_kinds,
             operation_cooldown=self.operation_cooldown,
             reconnect_delays=partial(
                 backoff_delays, self.reconnect_min_delay, self.reconnect_max_delay
             ),
+            asks=asks,
         )
 
     def new_simulator(self) -> ChatWarsSimulator:

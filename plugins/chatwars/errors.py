@@ -73,6 +73,15 @@ class ChatWarsNotConnected(NotConnected):
         self.reason = reason
 
 
+class ChatWarsNotSent(ChatWarsNotConnected):
+    """The request waited its whole timeout without being sent (nothing reached ChatWars)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.message = f"ChatWars was not asked: {reason}. Please try again in a while."
+        self.args = (self.message,)
+
+
 class OperationRequestPending(ChatWarsError):
     """We already asked this player for this permission recently; asking again is spam.
 

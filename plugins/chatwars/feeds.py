@@ -1,9 +1,14 @@
-"""The four public market feeds: what each message means, parsed into dataclasses.
+"""The public market feeds: what each message means, parsed into dataclasses.
 
-Feeds arrive on fan-out exchanges the app only reads from (``<app>_deals`` and so on). They
-are parsed here, apart from the client, so the alert layer and the simulator share one reading
-of the document's shapes; a message that does not fit raises :class:`FeedFormatError`, which
-the client logs and drops without stopping the consumer.
+Feeds arrive on fan-out exchanges the app only reads from (``<app>_deals`` and so on), or
+(since 2020, how public bots read them) as Kafka topics ``cw3-deals`` ... on the ChatWars
+digest service (``kafka_feeds.py``). They are parsed here, apart from both consumers, so the
+alert layer and the simulator share one reading of the shapes; a message that does not fit
+raises :class:`FeedFormatError`, which the consumer logs and drops without stopping.
+
+Four feeds are in the v0.5 document. ``duels`` and ``au_digest`` are not: their shapes are
+those savely-krasovsky/go-chatwars-api reads (``Duel``, ``AuctionDigestItem`` in types.go);
+Cactiw/Dark-Desire-Order-Bot consumes ``duels`` from Kafka too.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ class FeedKind(enum.StrEnum):
     OFFERS = "offers"
     DIGEST = "sex_digest"
     YELLOW_PAGES = "yellow_pages"
+    DUELS = "duels"
+    AU_DIGEST = "au_digest"
+
+
+#: the feeds of the v0.5 document (the AMQP default: an app's queue exists only on request)
+DOCUMENTED_FEEDS = (FeedKind.DEALS, FeedKind.OFFERS, FeedKind.DIGEST, FeedKind.YELLOW_PAGES)
 
 
 class FeedFormatError(ValueError):
@@ -111,7 +122,53 @@ class YellowPages:
     kind = FeedKind.YELLOW_PAGES
 
 
-FeedMessage = Deal | Offer | Digest | YellowPages
+@dataclass(frozen=True, slots=True)
+class Duelist:
+    id: str
+    name: str
+    tag: str | None
+    castle: str
+    level: int | None
+    hp: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Duel:
+    """One finished arena duel (``duels``)."""
+
+    winner: Duelist
+    loser: Duelist
+    is_challenge: bool
+    is_guild_duel: bool
+
+    kind = FeedKind.DUELS
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """One auction lot of the digest; ``status`` and the buyer once it ended."""
+
+    lot_id: str
+    item: str
+    seller_name: str
+    seller_castle: str
+    price: int
+    quality: str | None
+    status: str | None
+    buyer_name: str | None
+    buyer_castle: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionDigest:
+    """The auction's lots (``au_digest``), a periodic snapshot."""
+
+    lots: tuple[Lot, ...]
+
+    kind = FeedKind.AU_DIGEST
+
+
+FeedMessage = Deal | Offer | Digest | YellowPages | Duel | AuctionDigest
 
 
 def _deal(data: Mapping[str, Any]) -> Deal:
@@ -184,11 +241,58 @@ def _yellow_pages(data: Any) -> YellowPages:
     return YellowPages(tuple(_shop(raw, f"yellow_pages[{i}]") for i, raw in enumerate(shops)))
 
 
+def _optional_str(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    return as_str(value, f"{where}.{key}") if value not in (None, "") else None
+
+
+def _duelist(raw: Any, where: str) -> Duelist:
+    data = as_mapping(raw, where)
+    return Duelist(
+        id=as_str(data.get("id", ""), f"{where}.id"),
+        name=as_str(require(data, "name", where), f"{where}.name"),
+        tag=_optional_str(data, "tag", where),
+        castle=as_str(data.get("castle", ""), f"{where}.castle"),
+        level=optional_int(data.get("level"), f"{where}.level"),
+        hp=optional_int(data.get("hp"), f"{where}.hp"),
+    )
+
+
+def _duel(data: Mapping[str, Any]) -> Duel:
+    return Duel(
+        winner=_duelist(require(data, "winner", "duel"), "duel.winner"),
+        loser=_duelist(require(data, "loser", "duel"), "duel.loser"),
+        is_challenge=data.get("isChallenge") is True,
+        is_guild_duel=data.get("isGuildDuel") is True,
+    )
+
+
+def _auction(data: Any) -> AuctionDigest:
+    lots = []
+    for i, raw in enumerate(as_list(data, "au_digest")):
+        where = f"au_digest[{i}]"
+        lot = as_mapping(raw, where)
+        lots.append(
+            Lot(
+                lot_id=as_str(lot.get("lotId", ""), f"{where}.lotId"),
+                item=as_str(require(lot, "itemName", where), f"{where}.itemName"),
+                seller_name=as_str(lot.get("sellerName", ""), f"{where}.sellerName"),
+                seller_castle=as_str(lot.get("sellerCastle", ""), f"{where}.sellerCastle"),
+                price=as_int(require(lot, "price", where), f"{where}.price"),
+                quality=_optional_str(lot, "quality", where),
+                status=_optional_str(lot, "status", where),
+                buyer_name=_optional_str(lot, "buyerName", where),
+                buyer_castle=_optional_str(lot, "buyerCastle", where),
+            )
+        )
+    return AuctionDigest(tuple(lots))
+
+
 def parse_feed(kind: FeedKind, body: bytes | str) -> FeedMessage:
     """Read one feed message; raises FeedFormatError with a reason fit for the log."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise FeedFormatError(f"{kind} message is not JSON: {exc}") from None
     try:
         match kind:
@@ -200,6 +304,10 @@ def parse_feed(kind: FeedKind, body: bytes | str) -> FeedMessage:
                 return _digest(data)
             case FeedKind.YELLOW_PAGES:
                 return _yellow_pages(data)
+            case FeedKind.DUELS:
+                return _duel(as_mapping(data, "duel"))
+            case FeedKind.AU_DIGEST:
+                return _auction(data)
     except FormatProblem as exc:
         raise FeedFormatError(f"{kind} message: {exc}") from None
     raise FeedFormatError(f"unknown feed {kind!r}")

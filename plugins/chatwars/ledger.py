@@ -35,14 +35,15 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    DUPLICATE_TRANSACTION,
     SERVICE,
     AuthorizationFailed,
     ChatWarsError,
     DuplicateTransaction,
     ProtocolError,
 )
-from .models import PaymentAuthorized, PaymentDone, PayoutDone
-from .requests import AuthorizePayment, Pay, Payout, Request
+from .models import BuyOrderPlaced, PaymentAuthorized, PaymentDone, PayoutDone
+from .requests import AuthorizePayment, Pay, Payout, Reply, Request, WantToBuy
 
 if TYPE_CHECKING:
     from bot.store import LedgerEntry, Store
@@ -64,6 +65,9 @@ class Status(enum.StrEnum):
 class Kind(enum.StrEnum):
     PAYMENT = "payment"
     PAYOUT = "payout"
+    #: a wantToBuy exchange order: ``amount`` is the most gold it may spend (quantity times
+    #: the highest price), ``message`` says what was ordered
+    BUY = "buy"
 
 
 FINAL = frozenset({Status.DONE, Status.FAILED, Status.EXPIRED, Status.CANCELLED})
@@ -78,6 +82,8 @@ ANY = frozenset(Status)
 TIMEOUT = "Timeout"
 NOT_CONNECTED = "NotConnected"
 INTERRUPTED = "Interrupted"
+#: the plugin's table of payouts sent again (migrations/chatwars.py)
+RETRIES = "chatwars_payout_retries"
 
 
 def result_code(outcome: Any) -> str:
@@ -114,7 +120,8 @@ class PaymentLedger:
         transaction_id: str,
         message: str | None = None,
     ) -> LedgerEntry:
-        """Write the row before anything is sent; its id is the one every retry uses."""
+        """Write the row before anything is sent; its id is the one every retry uses.
+        (``pouches``: for a buy, the most gold it may spend.)"""
         return self.store.ledger_create(
             service=SERVICE,
             kind=kind.value,
@@ -203,7 +210,11 @@ class PaymentLedger:
         sent. They become ``unknown``, for health to report and ``cw retry`` / ``cw confirm``
         to settle with their own transactionId."""
         changed = []
-        for kind, status in ((Kind.PAYOUT, Status.PENDING), (Kind.PAYMENT, Status.PAYING)):
+        for kind, status in (
+            (Kind.PAYOUT, Status.PENDING),
+            (Kind.PAYMENT, Status.PAYING),
+            (Kind.BUY, Status.PENDING),
+        ):
             for entry in self.store.ledger_entries(SERVICE, status=status.value, limit=1000):
                 if entry.kind == kind:
                     moved = self.move(
@@ -212,6 +223,20 @@ class PaymentLedger:
                     if moved is not None:
                         changed.append(moved)
         return changed
+
+    def mark_retried(self, transaction_id: str) -> None:
+        """Record that this payout is being sent again (before it goes out)."""
+        self.store.conn.execute(
+            f"insert into {RETRIES} (transaction_id, tries, at) values (?, 1, ?) "
+            "on conflict(transaction_id) do update set tries = tries + 1, at = excluded.at",
+            (transaction_id, self._clock()),
+        )
+
+    def was_retried(self, transaction_id: str) -> bool:
+        row = self.store.conn.execute(
+            f"select 1 from {RETRIES} where transaction_id = ?", (transaction_id,)
+        ).fetchone()
+        return row is not None
 
     def unresolved_payouts(self) -> int:
         """Payouts whose outcome is not known (for health: an admin should look)."""
@@ -222,6 +247,51 @@ class PaymentLedger:
         return int(row[0])
 
     # ------------------------------------------------------------------ late replies
+
+    def apply_stray(self, reply: Reply) -> LedgerEntry | None:
+        """Settle a payout from a reply that matched nothing in flight (client hook).
+
+        The answer to a payout sent before a restart (or after its grace ended) still
+        arrives; it names only the player. It settles that player's one payout whose outcome
+        is unknown; with several, it could belong to any of them and settles nothing. A
+        refusal never fails a payout that was retried (an earlier try may have gone).
+        """
+        if reply.action not in ("payout", None) or reply.user_id is None:
+            return None
+        rows = self.store.conn.execute(
+            "select transaction_id from ledger where service = ? and kind = ? and account = ? "
+            "and status = ?",
+            # Only unknown rows: a pending one may be waiting for its own reply right now.
+            (SERVICE, Kind.PAYOUT.value, str(reply.user_id), Status.UNKNOWN.value),
+        ).fetchall()
+        if reply.action is None and reply.result != DUPLICATE_TRANSACTION:
+            return None  # without an action only a DuplicateTransaction is surely a payout's
+        if reply.transaction_id is not None:
+            rows = [r for r in rows if r[0] == reply.transaction_id]
+        if len(rows) != 1:
+            if rows:
+                log.warning(
+                    "ChatWars ledger: a stray payout reply for user %s could answer %d payouts; "
+                    "left unknown",
+                    reply.user_id,
+                    len(rows),
+                )
+            return None
+        (transaction_id,) = rows[0]
+        if reply.ok or reply.result == DUPLICATE_TRANSACTION:
+            moved = self.move(transaction_id, IN_DOUBT, status=Status.DONE, result=reply.result)
+        elif self.was_retried(transaction_id):
+            moved = self.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=reply.result)
+        else:
+            moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=reply.result)
+        if moved is not None:
+            log.info(
+                "ChatWars ledger: a reply after the request's wait settled payout %s: %s -> %s",
+                transaction_id,
+                reply.result,
+                moved.status,
+            )
+        return moved
 
     def apply_late(self, request: Request[Any], outcome: Any) -> LedgerEntry | None:
         """Record the reply to a request whose caller had stopped waiting (client hook).
@@ -238,6 +308,18 @@ class PaymentLedger:
                 moved = self.move(
                     transaction_id, ANY - {Status.DONE}, status=Status.DONE, result=code
                 )
+            elif isinstance(outcome, ChatWarsError) and (
+                request.retry or self.was_retried(transaction_id)
+            ):
+                # Replies name only the player, so this refusal may answer a retry while an
+                # earlier try went through: it never marks the payout failed.
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=code)
+            elif isinstance(outcome, ChatWarsError):
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=code)
+        elif isinstance(request, WantToBuy):
+            # Never re-sent, so its one reply is the truth either way.
+            if isinstance(outcome, BuyOrderPlaced | ProtocolError):
+                moved = self.move(transaction_id, IN_DOUBT, status=Status.DONE, result=code)
             elif isinstance(outcome, ChatWarsError):
                 moved = self.move(transaction_id, IN_DOUBT, status=Status.FAILED, result=code)
         elif isinstance(request, AuthorizePayment):

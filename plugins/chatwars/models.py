@@ -116,6 +116,12 @@ class Profile:
     stamina: int | None
     guild: str | None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Sent by the game beyond the v0.5 document (read by Cactiw/Dark-Desire-Order-Bot and
+    # savely-krasovsky/go-chatwars-api): all optional.
+    guild_tag: str | None = None
+    guild_emoji: str | None = None
+    hp: int | None = None
+    max_hp: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +130,83 @@ class Stock:
 
     user_id: int
     items: Mapping[str, int]
+
+
+# --- beyond the v0.5 document: the actions public clients use (see requests.py) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class BasicInfo:
+    """requestBasicInfo: the player's class, attack and defence only."""
+
+    user_id: int
+    character_class: str
+    attack: int | None
+    defense: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GearItem:
+    """One equipped item. Only ``name`` is certain: one public client reads the slot as a
+    bare name, another as an object with attack, defence, quality and condition."""
+
+    name: str
+    attack: int | None = None
+    defense: int | None = None
+    quality: str | None = None
+    condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gear:
+    """requestGearInfo: what the player wears, by slot, and their ammunition counts."""
+
+    user_id: int
+    slots: Mapping[str, GearItem]
+    ammo: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildInfo:
+    """guildInfo: the caller's guild with its stock."""
+
+    user_id: int
+    tag: str
+    name: str
+    castle: str
+    level: int | None
+    glory: int | None
+    members: int | None
+    lobby: str | None
+    stock_size: int | None
+    stock_limit: int | None
+    stock: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """One recipe of the craftbook: the game's item id, its name and its price."""
+
+    id: str
+    name: str
+    price: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Craftbook:
+    """viewCraftbook: the recipes the player knows, alchemy and crafting."""
+
+    user_id: int
+    alchemy: tuple[Recipe, ...]
+    craft: tuple[Recipe, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BuyOrderPlaced:
+    """wantToBuy answered Ok: the exchange order for ``quantity`` of the item was placed
+    (it spends the player's gold). ``item`` is what the reply named, code or name."""
+
+    user_id: int
+    transaction_id: str
+    item: str
+    quantity: int

@@ -30,9 +30,9 @@ from .errors import (
     UserIsBusy,
 )
 from .ledger import AWAITING_CODE, IN_DOUBT, NOT_CONNECTED, TIMEOUT, Kind, PaymentLedger, Status
-from .models import PaymentAuthorized, UserToken
+from .models import BuyOrderPlaced, PaymentAuthorized, UserToken
 from .replies import pouches
-from .requests import AuthorizePayment, Pay, Payout
+from .requests import AuthorizePayment, Pay, Payout, WantToBuy
 
 if TYPE_CHECKING:
     from bot.store import LedgerEntry
@@ -73,7 +73,7 @@ class MoneyFlows:
     """Payments and payouts for one running plugin (its client and the ledger)."""
 
     def __init__(
-        self, client: ChatWarsClient, ledger: PaymentLedger, *, payout_attempts: int = 2
+        self, client: ChatWarsClient, ledger: PaymentLedger, *, payout_attempts: int = 1
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -260,7 +260,8 @@ class MoneyFlows:
         *,
         prefix: str = "!",
     ) -> Settled:
-        """Write the row, then send the payout (retrying a timeout with the same id)."""
+        """Write the row, then send the payout once (``payout_attempts`` > 1 re-sends a
+        timeout with the same id; the default never re-sends by itself)."""
         transaction_id = self.client.new_transaction_id()
         text = (message or "").strip()
         request = Payout(user, pouches, transaction_id, text)  # refuses bad input
@@ -279,10 +280,28 @@ class MoneyFlows:
         self, entry: LedgerEntry, user: UserToken, *, prefix: str = "!"
     ) -> Settled:
         """Send a payout again with its own transactionId: it cannot be paid twice."""
+        if entry.kind == Kind.PAYOUT and entry.status == Status.DONE:
+            return Settled(entry)
+        self.check_retry(entry, user, prefix=prefix)
+        try:
+            request = Payout(
+                user,
+                entry.amount,
+                entry.transaction_id,
+                entry.message or "",
+                retry=entry.status in IN_DOUBT,
+            )
+        except InvalidRequest as exc:  # pragma: no cover - it was valid when written
+            raise UserError(exc.message) from None
+        if request.retry:
+            self.ledger.mark_retried(entry.transaction_id)
+        return await self.send_payout(request, prefix=prefix, in_doubt=entry.status in IN_DOUBT)
+
+    @staticmethod
+    def check_retry(entry: LedgerEntry, user: UserToken, *, prefix: str = "!") -> None:
+        """Raise a UserError saying why this row cannot be sent again (nothing is sent)."""
         if entry.kind != Kind.PAYOUT:
             raise UserError("Only payouts can be retried; a payment is confirmed by its player.")
-        if entry.status == Status.DONE:
-            return Settled(entry)
         retryable = entry.status in IN_DOUBT or (
             entry.status == Status.FAILED and entry.result in TRANSIENT_CODES
         )
@@ -293,11 +312,6 @@ class MoneyFlows:
             )
         if int(entry.account) != user.user_id:
             raise UserError("That player has linked another ChatWars account since; not retried.")
-        try:
-            request = Payout(user, entry.amount, entry.transaction_id, entry.message or "")
-        except InvalidRequest as exc:  # pragma: no cover - it was valid when written
-            raise UserError(exc.message) from None
-        return await self.send_payout(request, prefix=prefix, in_doubt=entry.status in IN_DOUBT)
 
     async def send_payout(self, request: Payout, *, prefix: str, in_doubt: bool) -> Settled:
         """Send (and on a timeout resend) one payout with its ledger row's transactionId.
@@ -318,6 +332,9 @@ class MoneyFlows:
             except ChatWarsTimeout:
                 maybe_sent = True
                 self.ledger.move(transaction_id, IN_DOUBT, status=Status.UNKNOWN, result=TIMEOUT)
+                # A re-send (only with payout_attempts > 1) is a retry of a payout in doubt.
+                request = request.retried()
+                self.ledger.mark_retried(transaction_id)
                 continue
             except ChatWarsNotConnected:
                 if not maybe_sent:
@@ -363,6 +380,58 @@ class MoneyFlows:
             "twice).",
             entry,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BuyPlaced:
+    entry: LedgerEntry
+    order: BuyOrderPlaced | None
+
+
+async def buy(
+    flows: MoneyFlows,
+    platform: str,
+    user_id: str,
+    user: UserToken,
+    request: WantToBuy,
+    description: str,
+) -> BuyPlaced:
+    """Write the row, then send the exchange order once (it spends the player's gold).
+
+    The game takes no transactionId for wantToBuy, so a timeout is never re-sent: the row
+    stays ``unknown`` until the late reply settles it.
+    """
+    ledger, transaction_id = flows.ledger, request.txid
+    ledger.open(
+        Kind.BUY,
+        platform=platform,
+        user_id=user_id,
+        telegram_id=user.user_id,
+        pouches=request.quantity * request.price,
+        transaction_id=transaction_id,
+        message=description,
+    )
+    try:
+        order = await flows.client.call(request)
+    except ProtocolError:
+        # Only an Ok reply can be unreadable: the order was placed.
+        return BuyPlaced(flows._done(transaction_id, "Ok"), None)
+    except ChatWarsTimeout:
+        entry = ledger.move(transaction_id, {Status.PENDING}, status=Status.UNKNOWN, result=TIMEOUT)
+        raise PaymentInDoubt(
+            "ChatWars did not answer in time, so the order may or may not have been placed. "
+            "It is not sent again (that could buy twice): check your stock before buying "
+            f"again. The ledger row {transaction_id[:8]} is updated when ChatWars answers.",
+            entry or flows._row(transaction_id),
+        ) from None
+    except ChatWarsNotConnected:
+        ledger.move(transaction_id, {Status.PENDING}, status=Status.FAILED, result=NOT_CONNECTED)
+        raise
+    except ChatWarsError as exc:
+        ledger.move(transaction_id, {Status.PENDING}, status=Status.FAILED, result=exc.code)
+        raise
+    moved = ledger.move(transaction_id, {Status.PENDING}, status=Status.DONE, result="Ok")
+    return BuyPlaced(moved or flows._done(transaction_id, "Ok"), order)
 
 
 def _still_open(entry: LedgerEntry, prefix: str) -> str:

@@ -14,11 +14,13 @@ from .alerts import clean
 if TYPE_CHECKING:
     from bot.store import LedgerEntry
 
-    from .models import Profile, Stock
+    from .models import Craftbook, Gear, GuildInfo, Profile, Stock
 
 GOLD_PER_POUCH = 100
 #: stock lines shown before "+N more"
 MAX_STOCK_LINES = 40
+#: recipes listed per kind before "+N more"
+MAX_RECIPES = 30
 
 #: what each permission lets the bot do, for the question asking the player to allow it
 OPERATIONS = {
@@ -26,6 +28,8 @@ OPERATIONS = {
     "GetStock": "read your stock",
     "GetGearInfo": "read your gear",
     "TradeTerminal": "trade on the exchange for you",
+    "GuildStock": "read your guild and its stock",
+    "ViewCraftbook": "read your craftbook",
 }
 
 
@@ -55,6 +59,8 @@ def duration(seconds: float) -> str:
 
 def describe_profile(profile: Profile) -> str:
     name = clean(profile.user_name) or "Your character"
+    if profile.guild_tag:  # as the game writes it: castle, guild emoji, [TAG], name
+        name = f"{clean(profile.guild_emoji or '', 4)}[{clean(profile.guild_tag, 12)}]{name}"
     head = f"{clean(profile.castle, 4)}{name}".strip()
     if profile.character_class:
         head += f" {clean(profile.character_class, 4)}"
@@ -70,6 +76,8 @@ def describe_profile(profile: Profile) -> str:
         fight.append(f"🛡{profile.defense}")
     if profile.exp is not None:
         fight.append(f"exp {profile.exp:,}")
+    if profile.hp is not None:
+        fight.append(f"❤️{profile.hp}" + (f"/{profile.max_hp}" if profile.max_hp else ""))
     if fight:
         lines.append(" ".join(fight))
     purse = []
@@ -100,12 +108,19 @@ def describe_stock(stock: Stock) -> str:
 def describe_entry(entry: LedgerEntry, who: str | None = None) -> str:
     """One ledger row on one line: id, when, what, to or from whom, status."""
     when = datetime.fromtimestamp(entry.created, UTC).strftime("%Y-%m-%d %H:%M")
-    direction = "from" if entry.kind == "payment" else "to"
     party = who or f"Telegram {entry.account}"
-    line = (
-        f"{entry.transaction_id[:8]} {when} {entry.kind} {pouches(entry.amount)} {direction} "
-        f"{party}: {entry.status}"
-    )
+    if entry.kind == "buy":  # an exchange order: the amount is the most gold it may spend
+        what = clean(entry.message or "", 60)
+        line = (
+            f"{entry.transaction_id[:8]} {when} buy by {party}: {what} (at most "
+            f"{gold(entry.amount)}): {entry.status}"
+        )
+    else:
+        direction = "from" if entry.kind == "payment" else "to"
+        line = (
+            f"{entry.transaction_id[:8]} {when} {entry.kind} {pouches(entry.amount)} "
+            f"{direction} {party}: {entry.status}"
+        )
     if entry.result and entry.result != "Ok":
         line += f" ({entry.result})"
     if entry.fee is not None:
@@ -113,3 +128,64 @@ def describe_entry(entry: LedgerEntry, who: str | None = None) -> str:
     if entry.debit is not None and entry.kind == "payment":
         line += f", credited {gold(entry.debit)}"
     return line
+
+
+# --- beyond the v0.5 document ----------------------------------------------------------------
+
+
+def describe_guild(guild: GuildInfo) -> str:
+    tag = f"[{clean(guild.tag, 12)}] " if guild.tag else ""
+    head = f"{clean(guild.castle, 4)}{tag}{clean(guild.name) or 'Your guild'}".strip()
+    facts = []
+    if guild.level is not None:
+        facts.append(f"level {guild.level}")
+    if guild.glory is not None:
+        facts.append(f"🎖{guild.glory:,} glory")
+    if guild.members is not None:
+        facts.append(f"{guild.members} members")
+    if guild.stock_size is not None and guild.stock_limit is not None:
+        facts.append(f"stock {guild.stock_size:,}/{guild.stock_limit:,}")
+    lines = [head + (": " + ", ".join(facts) if facts else "")]
+    items = sorted(guild.stock.items(), key=lambda kv: kv[0].casefold())
+    lines += [f"{clean(name)}: {qty:,}" for name, qty in items[:MAX_STOCK_LINES]]
+    if len(items) > MAX_STOCK_LINES:
+        lines.append(f"+{len(items) - MAX_STOCK_LINES} more")
+    return "\n".join(lines)
+
+
+def describe_gear(gear: Gear) -> str:
+    if not gear.slots:
+        return "You wear nothing."
+    lines = ["Your gear:"]
+    for slot, item in list(gear.slots.items())[:MAX_STOCK_LINES]:
+        stats = []
+        if item.attack:
+            stats.append(f"⚔{item.attack}")
+        if item.defense:
+            stats.append(f"🛡{item.defense}")
+        if item.quality:
+            stats.append(f"quality {clean(item.quality, 8)}")
+        if item.condition:
+            stats.append(clean(item.condition, 16))
+        extra = f" ({', '.join(stats)})" if stats else ""
+        lines.append(f"{clean(slot, 16)}: {clean(item.name)}{extra}")
+    if gear.ammo:
+        ammo = ", ".join(f"{clean(k, 20)} {v:,}" for k, v in list(gear.ammo.items())[:10])
+        lines.append(f"Ammo: {ammo}")
+    return "\n".join(lines)
+
+
+def describe_craftbook(book: Craftbook) -> str:
+    if not book.alchemy and not book.craft:
+        return "Your craftbook is empty."
+    lines = []
+    for title, recipes in (("Alchemy", book.alchemy), ("Craft", book.craft)):
+        if not recipes:
+            continue
+        shown = ", ".join(
+            clean(r.name) + (f" ({gold(r.price)})" if r.price is not None else "")
+            for r in recipes[:MAX_RECIPES]
+        )
+        more = f", +{len(recipes) - MAX_RECIPES} more" if len(recipes) > MAX_RECIPES else ""
+        lines.append(f"{title} ({len(recipes)}): {shown}{more}")
+    return "\n".join(lines)

@@ -21,19 +21,27 @@ from .errors import InvalidRequest, ProtocolError, error_for_result
 from .models import (
     AppInfo,
     AuthCodeSent,
+    BasicInfo,
+    BuyOrderPlaced,
+    Craftbook,
+    Gear,
+    GearItem,
     GrantedToken,
+    GuildInfo,
     OperationGranted,
     OperationRequest,
     PaymentAuthorized,
     PaymentDone,
     PayoutDone,
     Profile,
+    Recipe,
     Stock,
     UserToken,
 )
 from .parsing import (
     FormatProblem,
     as_int,
+    as_list,
     as_mapping,
     as_str,
     optional_int,
@@ -134,7 +142,7 @@ class Reply:
     def from_body(cls, body: bytes | str) -> Reply:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise FormatProblem(f"reply is not JSON: {exc}") from None
         data = as_mapping(data, "reply")
         result = as_str(require(data, "result", "reply"), "reply.result")
@@ -460,11 +468,19 @@ class Payout(_MoneyRequest[PayoutDone]):
     pouches: int
     txid: str
     message: str = ""
+    #: not sent: this id was sent before and that earlier try may have gone through, so a
+    #: refusal of this one proves nothing about the payout (the ledger keeps it unknown)
+    retry: bool = field(default=False, compare=False)
     action: ClassVar[str] = "payout"
 
     def __post_init__(self) -> None:
         self._check_money()
         object.__setattr__(self, "message", payout_message(self.message))
+
+    def retried(self) -> Payout:
+        """The same payout, sent again after a try whose outcome is unknown."""
+        # ``message`` holds the escaped text; __post_init__ escapes what it is given.
+        return Payout(self.user, self.pouches, self.txid, html.unescape(self.message), retry=True)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -507,6 +523,10 @@ _PROFILE_FIELDS = {
     "mana",
     "stamina",
     "guild",
+    "guild_tag",
+    "guild_emoji",
+    "hp",
+    "maxHp",
 }
 
 
@@ -545,6 +565,10 @@ class RequestProfile(_UserRequest[Profile]):
             stamina=number("stamina"),
             guild=as_str(guild, "profile.guild") if guild else None,
             extra={k: v for k, v in data.items() if k not in _PROFILE_FIELDS},
+            guild_tag=_optional_text(data, "guild_tag", "profile"),
+            guild_emoji=_optional_text(data, "guild_emoji", "profile"),
+            hp=number("hp"),
+            max_hp=number("maxHp"),
         )
 
 
@@ -565,3 +589,219 @@ class RequestStock(_UserRequest[Stock]):
         data = as_mapping(require(reply.payload, "stock", "payload"), "payload.stock")
         items = {as_str(k, "stock item"): as_int(v, f"stock.{k}") for k, v in data.items()}
         return Stock(user_id=self.reply_user_id(reply), items=items)
+
+
+def _optional_text(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    return as_str(value, f"{where}.{key}") if value not in (None, "") else None
+
+
+# --- beyond the v0.5 document ---------------------------------------------------------------
+# The actions below are not in the document. Their shapes are those the public clients read:
+# alevinru/CWClient (src/exchange/CWExchange.js), Cactiw/Dark-Desire-Order-Bot
+# (castle_files/libs/api.py) and savely-krasovsky/go-chatwars-api (types.go). Where they
+# disagree, both readings are accepted.
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBasicInfo(_UserRequest[BasicInfo]):
+    """The player's class, attack and defence (go-chatwars-api's ``BasicProfile``)."""
+
+    user: UserToken
+    action: ClassVar[str] = "requestBasicInfo"
+
+    def __post_init__(self) -> None:
+        check_user_token(self.user)
+
+    def payload(self) -> None:
+        return None
+
+    def _read(self, reply: Reply) -> BasicInfo:
+        data = as_mapping(require(reply.payload, "profile", "payload"), "payload.profile")
+        return BasicInfo(
+            user_id=self.reply_user_id(reply),
+            character_class=as_str(data.get("class", ""), "profile.class"),
+            attack=optional_int(data.get("atk"), "profile.atk"),
+            defense=optional_int(data.get("def"), "profile.def"),
+        )
+
+
+def _gear_item(raw: Any, where: str) -> GearItem:
+    """A slot as Cactiw's bot reads it (an object) or as the Go client does (a name)."""
+    if isinstance(raw, str):
+        return GearItem(name=raw)
+    item = as_mapping(raw, where)
+    quality, condition = item.get("quality"), item.get("condition")
+    return GearItem(
+        name=as_str(require(item, "name", where), f"{where}.name"),
+        attack=optional_int(item.get("atk"), f"{where}.atk"),
+        defense=optional_int(item.get("def"), f"{where}.def"),
+        quality=as_str(quality, f"{where}.quality") if quality else None,
+        condition=as_str(condition, f"{where}.condition") if condition else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestGearInfo(_UserRequest[Gear]):
+    """What the player wears; needs GetGearInfo (Cactiw's bot asks for that operation)."""
+
+    user: UserToken
+    action: ClassVar[str] = "requestGearInfo"
+
+    def __post_init__(self) -> None:
+        check_user_token(self.user)
+
+    def payload(self) -> None:
+        return None
+
+    def _read(self, reply: Reply) -> Gear:
+        payload = reply.payload
+        # Cactiw's bot reads ``gearInfo`` (slot -> object), the Go client ``gear`` (slot ->
+        # name) and ``ammo``.
+        raw = payload.get("gearInfo")
+        key = "gearInfo"
+        if raw is None:
+            raw, key = payload.get("gear"), "gear"
+        slots = as_mapping(raw if raw is not None else {}, f"payload.{key}")
+        ammo = as_mapping(payload.get("ammo") or {}, "payload.ammo")
+        return Gear(
+            user_id=self.reply_user_id(reply),
+            slots={
+                as_str(slot, "gear slot"): _gear_item(item, f"{key}.{slot}")
+                for slot, item in slots.items()
+            },
+            ammo={as_str(k, "ammo"): as_int(v, f"ammo.{k}") for k, v in ammo.items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GuildInfoRequest(_UserRequest[GuildInfo]):
+    """The player's guild and its stock (fields as both Cactiw's bot and the Go client read)."""
+
+    user: UserToken
+    action: ClassVar[str] = "guildInfo"
+
+    def __post_init__(self) -> None:
+        check_user_token(self.user)
+
+    def payload(self) -> None:
+        return None
+
+    def _read(self, reply: Reply) -> GuildInfo:
+        data = reply.payload
+
+        def number(key: str) -> int | None:
+            return optional_int(data.get(key), f"payload.{key}")
+
+        stock = as_mapping(data.get("stock") or {}, "payload.stock")
+        lobby = data.get("lobby")
+        return GuildInfo(
+            user_id=self.reply_user_id(reply),
+            tag=as_str(data.get("tag", ""), "payload.tag"),
+            name=as_str(data.get("name", ""), "payload.name"),
+            castle=as_str(data.get("castle", ""), "payload.castle"),
+            level=number("level"),
+            glory=number("glory"),
+            members=number("members"),
+            lobby=as_str(lobby, "payload.lobby") if lobby else None,
+            stock_size=number("stockSize"),
+            stock_limit=number("stockLimit"),
+            stock={as_str(k, "stock item"): as_int(v, f"stock.{k}") for k, v in stock.items()},
+        )
+
+
+def _recipes(raw: Any, where: str) -> tuple[Recipe, ...]:
+    recipes = []
+    for i, item in enumerate(as_list(raw if raw is not None else [], where)):
+        entry = as_mapping(item, f"{where}[{i}]")
+        recipes.append(
+            Recipe(
+                id=as_str(entry.get("id", ""), f"{where}[{i}].id"),
+                name=as_str(require(entry, "name", f"{where}[{i}]"), f"{where}[{i}].name"),
+                price=optional_int(entry.get("price"), f"{where}[{i}].price"),
+            )
+        )
+    return tuple(recipes)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewCraftbook(_UserRequest[Craftbook]):
+    """The recipes the player knows (go-chatwars-api's ``ResViewCraftbook``)."""
+
+    user: UserToken
+    action: ClassVar[str] = "viewCraftbook"
+
+    def __post_init__(self) -> None:
+        check_user_token(self.user)
+
+    def payload(self) -> None:
+        return None
+
+    def _read(self, reply: Reply) -> Craftbook:
+        return Craftbook(
+            user_id=self.reply_user_id(reply),
+            alchemy=_recipes(reply.payload.get("alchemy"), "payload.alchemy"),
+            craft=_recipes(reply.payload.get("craft"), "payload.craft"),
+        )
+
+
+#: the exchange's sanity bounds (ours: a typo must not order 10^9 of anything)
+MAX_BUY_QUANTITY = 10_000
+MAX_BUY_PRICE = 10_000
+_ITEM_CODE = re.compile(r"[a-z]?[0-9]{1,3}")
+
+
+@dataclass(frozen=True, slots=True)
+class WantToBuy(_UserRequest[BuyOrderPlaced]):
+    """An exchange buy order that spends the player's gold; needs TradeTerminal.
+
+    Payload as all three public clients send it: ``itemCode``, ``quantity``, ``price`` and
+    ``exactPrice`` (false: buy at ``price`` or cheaper). The reply names the item as
+    ``itemName`` (CWClient reads that) or ``itemCode`` (the Go client). The game takes no
+    transactionId, so a buy whose reply is lost cannot be told apart from a new one: it is
+    never re-sent; ``txid`` is only the ledger row's id, not sent.
+    """
+
+    user: UserToken
+    item_code: str
+    quantity: int
+    price: int
+    txid: str
+    exact_price: bool = False
+    action: ClassVar[str] = "wantToBuy"
+    idempotent: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_user_token(self.user)
+        check_transaction_id(self.txid)
+        if not isinstance(self.item_code, str) or not _ITEM_CODE.fullmatch(self.item_code):
+            raise InvalidRequest("That is not an item code of the exchange (like 08).")
+        for value, limit, what in (
+            (self.quantity, MAX_BUY_QUANTITY, "quantity"),
+            (self.price, MAX_BUY_PRICE, "price"),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+                raise InvalidRequest(f"The {what} must be a whole number from 1 to {limit:,}.")
+
+    @property
+    def transaction_id(self) -> str | None:
+        return self.txid
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "itemCode": self.item_code,
+            "quantity": self.quantity,
+            "price": self.price,
+            "exactPrice": self.exact_price,
+        }
+
+    def _read(self, reply: Reply) -> BuyOrderPlaced:
+        payload = reply.payload
+        item = payload.get("itemName") or payload.get("itemCode") or self.item_code
+        quantity = optional_int(payload.get("quantity"), "payload.quantity")
+        return BuyOrderPlaced(
+            user_id=self.reply_user_id(reply),
+            transaction_id=self.txid,
+            item=as_str(item, "payload.itemName"),
+            quantity=quantity if quantity is not None else self.quantity,
+        )

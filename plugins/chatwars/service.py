@@ -18,14 +18,16 @@ import contextlib
 import logging
 import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bot import NotConnected, metrics
 from bot.backoff import backoff_delays
 
 from .alerts import FeedAlerts
+from .antispam import LinkLimit, PendingLink, PendingLinks
 from .errors import ChatWarsNotConnected
+from .kafka_feeds import KafkaFeeds
 from .ledger import PaymentLedger
 from .payments import MoneyFlows
 
@@ -46,12 +48,6 @@ STARTUP_WAIT = 3.0
 _SERVICES: weakref.WeakKeyDictionary[PluginRuntime, ChatWarsService] = weakref.WeakKeyDictionary()
 
 
-@dataclass(frozen=True, slots=True)
-class PendingLink:
-    telegram_id: int
-    at: float
-
-
 class ChatWarsService:
     """The client plus everything the commands need to remember between messages."""
 
@@ -61,23 +57,31 @@ class ChatWarsService:
         config: ChatWarsConfig,
         client: ChatWarsClient,
         *,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.plugin = plugin
         self.config = config
         self.client = client
         self.ledger = PaymentLedger(plugin.store, payment_expiry=config.payment_expiry)
         self.money = MoneyFlows(client, self.ledger, payout_attempts=config.payout_attempts)
+        self.link_limit = LinkLimit(
+            plugin.store,
+            per_player=config.link_codes_per_player,
+            window=config.link_code_window,
+            clock=clock,
+        )
         self.feeds = FeedAlerts(plugin.publish, config.alert_interval)
+        #: the Kafka feed reader when ``feeds.source: kafka``
+        self.kafka: KafkaFeeds | None = None
         self.simulator: ChatWarsSimulator | None = None
         #: why the bundled simulator is not running (None: running or not used)
         self.simulator_problem: str | None = None
         self.simulator_running = False
         #: set once the first attempt to start (simulator, then client) has ended either way
         self.first_attempt = asyncio.Event()
-        self._links: dict[tuple[str, str], PendingLink] = {}
-        self._clock = clock
+        self.links = PendingLinks(plugin.store, ttl=LINK_TTL, clock=clock)
         client.add_late_reply_handler(self.ledger.apply_late)
+        client.add_stray_reply_handler(self.ledger.apply_stray)
         client.add_feed_handler(self.feeds.on_feed)
 
     # ------------------------------------------------------------------ registry
@@ -90,6 +94,12 @@ class ChatWarsService:
     def api(self) -> ChatWarsClient:
         """The client for a command, or at once why it cannot be used: with the bundled
         simulator down, its problem says more than the client's "not started"."""
+        if not self.config.has_app:
+            raise NotConnected(
+                "This bot has no ChatWars app registered (chatwars.app), so only the market "
+                "alerts work (cw alerts).",
+                service="chatwars",
+            )
         if self.simulator_problem is not None and not self.client.connected:
             raise ChatWarsNotConnected(
                 f"the ChatWars simulator cannot start: {self.simulator_problem}"
@@ -99,18 +109,13 @@ class ChatWarsService:
     # ------------------------------------------------------------------ linking
 
     def remember_link(self, platform: str, user_id: str, telegram_id: int) -> None:
-        now = self._clock()
-        self._links = {k: v for k, v in self._links.items() if now - v.at < LINK_TTL}
-        self._links[(platform, str(user_id))] = PendingLink(telegram_id, now)
+        self.links.remember(platform, user_id, telegram_id)
 
     def pending_link(self, platform: str, user_id: str) -> PendingLink | None:
-        found = self._links.get((platform, str(user_id)))
-        if found is None or self._clock() - found.at >= LINK_TTL:
-            return None
-        return found
+        return self.links.get(platform, user_id)
 
     def forget_link(self, platform: str, user_id: str) -> None:
-        self._links.pop((platform, str(user_id)), None)
+        self.links.forget(platform, user_id)
 
     # ------------------------------------------------------------------ simulator
 
@@ -146,6 +151,7 @@ class ChatWarsService:
                 with contextlib.suppress(Exception):
                     await sim.stop()
                 self.first_attempt.set()
+                self.client.end_start_wait()
                 await asyncio.sleep(next(delays))
             else:
                 break

@@ -107,6 +107,17 @@ class ChatWarsSimulator(Simulator):
         self._connection = connection
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=128)
+        # The feeds first: a client waiting for the app's queues connects as soon as the reply
+        # queue exists, and must then find its feed queues too.
+        for kind in FeedKind:
+            feed = await channel.declare_exchange(
+                self.feed_exchange(kind), aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            queue = await channel.declare_queue(
+                Routing(self.app).feed_queue(kind), durable=True, arguments=QUEUE_ARGUMENTS
+            )
+            await queue.bind(feed)
+            self._feed_exchanges[kind] = feed
         exchange = await channel.declare_exchange(
             Routing(self.app).exchange, aio_pika.ExchangeType.DIRECT, durable=True
         )
@@ -120,15 +131,6 @@ class ChatWarsSimulator(Simulator):
                 routing.inbound_queue, durable=True, arguments=QUEUE_ARGUMENTS
             )
             await requests.consume(partial(self._on_request, routing))
-        for kind in FeedKind:
-            feed = await channel.declare_exchange(
-                self.feed_exchange(kind), aio_pika.ExchangeType.FANOUT, durable=True
-            )
-            queue = await channel.declare_queue(
-                Routing(self.app).feed_queue(kind), durable=True, arguments=QUEUE_ARGUMENTS
-            )
-            await queue.bind(feed)
-            self._feed_exchanges[kind] = feed
         self._channel = channel
         if self.feed_interval:
             self._feed_task = asyncio.create_task(self._feed_loop())

@@ -17,6 +17,33 @@ Where the document is silent, the simulator decides, and says so here:
   token has neither unless ``initial_operations`` says so.
 * An unknown ``requestId`` in grantAdditionalOperation is ``InvalidCode``; an authorized
   payment not paid within ``payment_ttl`` seconds expires (``AuthorizationFailed``).
+
+Where the real service differs from the document, the simulator follows the public clients
+that ran against it for years, and says which:
+
+* The ``authAdditionalOperation`` Ok reply carries ``action`` (alevinru/CWClient,
+  Cactiw/Dark-Desire-Order-Bot and savely-krasovsky/go-chatwars-api all dispatch replies on
+  it); the client still accepts a reply without it, as the document shows.
+* ``authorizePayment`` and ``pay`` replies carry ``transactionId`` (go-chatwars-api's
+  ``ResAuthorizePayment``/``ResPay``); ``payout`` replies carry only ``userId``, as there.
+* Profiles carry ``guild_tag``, ``guild_emoji``, ``hp`` and ``maxHp`` (Cactiw's bot reads all
+  four; go-chatwars-api reads ``guild_tag``, ``hp``, ``maxHp``).
+* ``requestBasicInfo`` answers ``profile: {class, atk, def}`` (go-chatwars-api) and needs no
+  extra operation (our choice: no client asks for one).
+* ``requestGearInfo`` needs ``GetGearInfo`` (Cactiw's bot asks for it) and answers both
+  ``gearInfo`` (slot -> {name, atk, def, quality, condition}, Cactiw's bot) and ``gear`` (slot
+  -> name) with ``ammo`` (go-chatwars-api).
+* ``guildInfo`` answers ``tag, name, castle, level, glory, members, lobby, stockSize,
+  stockLimit, stock`` (Cactiw's bot and go-chatwars-api) and needs ``GuildStock``;
+  ``viewCraftbook`` answers ``alchemy`` and ``craft`` lists of ``{id, name, price}``
+  (go-chatwars-api) and needs ``ViewCraftbook``. Those two operation names are our choice:
+  the clients learn them from ``Forbidden``'s ``requiredOperation``, as ours does.
+* ``wantToBuy`` takes ``itemCode, quantity, price, exactPrice`` (all three clients), needs
+  ``TradeTerminal`` (Cactiw's bot asks for it), spends the player's gold at the cheapest
+  offer at or under ``price`` (exactly ``price`` with ``exactPrice``), and answers
+  ``itemName`` (CWClient reads it), ``itemCode`` (go-chatwars-api) and ``quantity``.
+  Refusals: ``NoOffersFoundByPrice``, ``InsufficientFunds``, ``LevelIsLow`` (below level 5),
+  the ones CWClient handles.
 """
 
 from __future__ import annotations
@@ -35,9 +62,38 @@ from .feeds import FeedKind
 log = logging.getLogger(__name__)
 
 #: Which operation each guarded action needs (the doc's "NB: Requires ...").
-REQUIRED_OPERATIONS = {"requestProfile": "GetUserProfile", "requestStock": "GetStock"}
+REQUIRED_OPERATIONS = {
+    "requestProfile": "GetUserProfile",
+    "requestStock": "GetStock",
+    "requestGearInfo": "GetGearInfo",
+    "guildInfo": "GuildStock",
+    "viewCraftbook": "ViewCraftbook",
+    "wantToBuy": "TradeTerminal",
+}
 #: Operations a token can be granted; anything else is NoSuchOperation.
-KNOWN_OPERATIONS = frozenset({"GetUserProfile", "GetStock", "GetGearInfo", "TradeTerminal"})
+KNOWN_OPERATIONS = frozenset(
+    {"GetUserProfile", "GetStock", "GetGearInfo", "TradeTerminal", "GuildStock", "ViewCraftbook"}
+)
+#: the game's exchange codes of the simulated items (as alevinru/CWClient lists them)
+ITEM_CODES = {
+    "Thread": "01",
+    "Stick": "02",
+    "Pelt": "03",
+    "Bone": "04",
+    "Coal": "05",
+    "Charcoal": "06",
+    "Powder": "07",
+    "Iron ore": "08",
+    "Cloth": "09",
+    "Silver ore": "10",
+    "Magic stone": "13",
+    "Steel": "19",
+    "Leather": "20",
+    "Bone powder": "21",
+    "Metal plate": "33",
+}
+#: wantToBuy is refused below this level
+WTB_MIN_LEVEL = 5
 GOLD_PER_POUCH = 100
 PAYOUT_MESSAGE_LIMIT = 100
 
@@ -83,7 +139,14 @@ class SimUser:
     mana: int = 880
     stamina: int = 4
     guild: str = "No Correlation"
+    guild_tag: str | None = "NC"
+    guild_emoji: str | None = None
+    hp: int = 1200
+    max_hp: int = 1200
     stock: dict[str, int] = field(default_factory=dict)
+    gear: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ammo: dict[str, int] = field(default_factory=dict)
+    craftbook: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     active: bool = True
 
     def profile(self) -> dict[str, Any]:
@@ -100,6 +163,44 @@ class SimUser:
             "pouches": self.pouches,
             "stamina": self.stamina,
             "userName": self.name,
+            "hp": self.hp,
+            "maxHp": self.max_hp,
+        } | {
+            key: value
+            for key, value in (("guild_tag", self.guild_tag), ("guild_emoji", self.guild_emoji))
+            if value
+        }
+
+    def gear_info(self) -> dict[str, dict[str, Any]]:
+        return {slot: dict(item) for slot, item in self.gear.items()}
+
+
+@dataclass
+class SimGuild:
+    """A guild, found by its name on the player's profile."""
+
+    tag: str
+    name: str
+    castle: str
+    level: int = 12
+    glory: int = 3400
+    members: int = 18
+    lobby: str = "🌲Forest"
+    stock_limit: int = 20_000
+    stock: dict[str, int] = field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "name": self.name,
+            "castle": self.castle,
+            "level": self.level,
+            "glory": self.glory,
+            "members": self.members,
+            "lobby": self.lobby,
+            "stockSize": sum(self.stock.values()),
+            "stockLimit": self.stock_limit,
+            "stock": dict(self.stock),
         }
 
 
@@ -206,7 +307,11 @@ class ChatWarsWorld:
         initial_operations: Iterable[str] = (),
         payment_ttl: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        document_shapes: bool = False,
     ) -> None:
+        #: reply exactly as the v0.5 document shows (no ``action`` on authAdditionalOperation,
+        #: no ``transactionId`` on authorizePayment/pay), to test a client's tolerance
+        self.document_shapes = document_shapes
         self.rng = random.Random(seed)
         self.balance = balance
         self.auto_register = auto_register
@@ -226,6 +331,13 @@ class ChatWarsWorld:
         self._used_transactions: set[str] = set()
         self._paid: set[str] = set()
         self._injections: list[Rule] = []
+        self.guilds: dict[str, SimGuild] = {}
+        #: the exchange: item code -> the cheapest offer's price in gold
+        self.market: dict[str, int] = {
+            code: 3 + i % 7 for i, code in enumerate(ITEM_CODES.values())
+        }
+        #: every wantToBuy carried out: (user_id, item code, quantity, gold spent)
+        self.purchases: list[tuple[int, str, int, int]] = []
 
     # ------------------------------------------------------------------ test hooks
 
@@ -291,7 +403,7 @@ class ChatWarsWorld:
         """One request in, its reply out (exactly in the document's shapes)."""
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             self.requests.append(body.decode("utf-8", "replace"))
             return Handled({"result": "BadFormat", "payload": {}}, None, None)
         self.requests.append(data)
@@ -340,6 +452,11 @@ class ChatWarsWorld:
             "payload": result_payload,
         }
         reply.update((key, None) for key, value in extra.items() if value is None)
+        if self.document_shapes:
+            if action == "authAdditionalOperation":
+                reply["action"] = None
+            if action in ("authorizePayment", "pay"):
+                result_payload.pop("transactionId", None)
         return {key: value for key, value in reply.items() if value is not None}
 
     def _subject(self, token: Any, payload: Mapping[str, Any]) -> int | None:
@@ -401,8 +518,9 @@ class ChatWarsWorld:
             raise Refusal("NoSuchOperation")
         code = self._send_code(user.user_id, "operation", 6, request_id=uuid)
         self._operation_requests[uuid] = _OperationRequest(token, user.user_id, operation, code)
-        # Observed shape: no "action"; the uuid is the requestId to complete it with.
-        return {"operation": operation, "userId": user.user_id}, {"action": None}
+        # The uuid is the requestId to complete it with. The document's reply has no
+        # "action"; the real one has it (all three public clients dispatch on it).
+        return {"operation": operation, "userId": user.user_id}, {}
 
     def _do_grantAdditionalOperation(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
         grant, user = self._token(token)
@@ -467,7 +585,9 @@ class ChatWarsWorld:
             user.user_id, pouches, code, fee, debit, self.clock() + self.payment_ttl
         )
         self._used_transactions.add(transaction_id)
-        return {"fee": {"gold": fee}, "debit": {"gold": debit}, "userId": user.user_id}, {}
+        # transactionId: as go-chatwars-api reads it (not in the document's reply).
+        reply = {"fee": {"gold": fee}, "debit": {"gold": debit}, "userId": user.user_id}
+        return {**reply, "transactionId": transaction_id}, {}
 
     def _do_pay(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
         _grant, user = self._token(token)
@@ -496,7 +616,12 @@ class ChatWarsWorld:
         self.transfers.append(
             Transfer("payment", transaction_id, user.user_id, pouches, held.fee, held.debit)
         )
-        reply = {"fee": {"gold": held.fee}, "debit": {"gold": held.debit}, "userId": user.user_id}
+        reply = {
+            "fee": {"gold": held.fee},
+            "debit": {"gold": held.debit},
+            "userId": user.user_id,
+            "transactionId": transaction_id,  # as go-chatwars-api reads it
+        }
         return reply, {"token": token}
 
     def _do_payout(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
@@ -539,6 +664,78 @@ class ChatWarsWorld:
         user = self._guarded(token, "requestStock")
         return {"stock": dict(user.stock), "userId": user.user_id}, {"uuid": None}
 
+    # Beyond the document (see the module docstring for whose reading each follows).
+
+    def _do_requestBasicInfo(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
+        _grant, user = self._token(token)
+        profile = {"class": user.character_class, "atk": user.atk, "def": user.defense}
+        return {"profile": profile, "userId": user.user_id}, {"uuid": None}
+
+    def _do_requestGearInfo(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
+        user = self._guarded(token, "requestGearInfo")
+        gear = user.gear_info()
+        return {
+            "gearInfo": gear,
+            "gear": {slot: item["name"] for slot, item in gear.items()},
+            "ammo": dict(user.ammo),
+            "userId": user.user_id,
+        }, {"uuid": None}
+
+    def guild_of(self, user: SimUser) -> SimGuild | None:
+        if not user.guild:
+            return None
+        guild = self.guilds.get(user.guild)
+        if guild is None:
+            tag = user.guild_tag or "".join(w[0] for w in user.guild.split()).upper()[:4]
+            stock = {item: self.rng.randint(10, 900) for item in self.rng.sample(ITEMS, 5)}
+            guild = SimGuild(tag, user.guild, user.castle, stock=dict(sorted(stock.items())))
+            self.guilds[user.guild] = guild
+        return guild
+
+    def _do_guildInfo(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
+        user = self._guarded(token, "guildInfo")
+        guild = self.guild_of(user)
+        if guild is None:
+            raise Refusal("NotInGuild")
+        return {**guild.info(), "userId": user.user_id}, {"uuid": None}
+
+    def _do_viewCraftbook(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
+        user = self._guarded(token, "viewCraftbook")
+        book = {kind: [dict(r) for r in recipes] for kind, recipes in user.craftbook.items()}
+        return {
+            "alchemy": book.get("alchemy", []),
+            "craft": book.get("craft", []),
+            "userId": user.user_id,
+        }, {"uuid": None}
+
+    def _do_wantToBuy(self, token: Any, payload: dict[str, Any], uuid: str) -> tuple:
+        user = self._guarded(token, "wantToBuy")
+        code, quantity, price = (payload.get(k) for k in ("itemCode", "quantity", "price"))
+        exact = payload.get("exactPrice", False)
+        if (
+            not isinstance(code, str)
+            or not isinstance(exact, bool)
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in (quantity, price))
+        ):
+            raise Refusal("BadFormat")
+        if quantity <= 0 or price <= 0:
+            raise Refusal("BadAmount")
+        if user.level < WTB_MIN_LEVEL:
+            raise Refusal("LevelIsLow")
+        names = {c: n for n, c in ITEM_CODES.items()}
+        offer = self.market.get(code)
+        if code not in names or offer is None or offer > price or (exact and offer != price):
+            raise Refusal("NoOffersFoundByPrice")
+        cost = offer * quantity
+        if user.gold < cost:
+            raise Refusal("InsufficientFunds")
+        user.gold -= cost
+        name = names[code]
+        user.stock[name] = user.stock.get(name, 0) + quantity
+        self.purchases.append((user.user_id, code, quantity, cost))
+        reply = {"itemName": name, "itemCode": code, "quantity": quantity, "userId": user.user_id}
+        return reply, {"uuid": None}
+
     # ------------------------------------------------------------------ generated data
 
     def _xid(self) -> str:
@@ -552,6 +749,18 @@ class ChatWarsWorld:
         rng = self.rng
         stock = {item: rng.randint(1, 300) for item in rng.sample(ITEMS, 6)}
         stock["Pouch of gold"] = rng.randint(0, 50)
+        gear = {
+            "weapon": {"name": "Hunter Bow", "atk": 21, "quality": "C", "condition": "reinforced"},
+            "armor": {"name": "Hunter Armor", "def": 13},
+            "boots": {"name": "Steel boots", "def": 5},
+        }
+        craftbook = {
+            "alchemy": [{"id": "p01", "name": "Vial of Rage", "price": 15}],
+            "craft": [
+                {"id": "a01", "name": "Steel boots", "price": 30},
+                {"id": "a02", "name": "Hunter Armor", "price": 80},
+            ],
+        }
         return SimUser(
             user_id=user_id,
             game_id=self._hex(32),
@@ -560,6 +769,9 @@ class ChatWarsWorld:
             character_class=rng.choice(CLASSES),
             level=rng.randint(5, 60),
             stock=dict(sorted(stock.items())),
+            gear=gear,
+            ammo={"arrows": 120},
+            craftbook=craftbook,
         )
 
     def feed_payload(self, kind: FeedKind) -> Any:
@@ -578,6 +790,42 @@ class ChatWarsWorld:
             return {**trader("seller"), **trader("buyer"), **item}
         if kind is FeedKind.OFFERS:
             return {**trader("seller"), **item}
+        if kind is FeedKind.DUELS:  # go-chatwars-api's Duel
+
+            def duelist() -> dict[str, Any]:
+                return {
+                    "id": self._hex(32),
+                    "name": rng.choice(NAMES),
+                    "tag": rng.choice(("NC", "DD", None)),
+                    "castle": rng.choice(CASTLES),
+                    "level": rng.randint(10, 70),
+                    "hp": rng.randint(0, 900),
+                }
+
+            return {
+                "winner": duelist(),
+                "loser": duelist(),
+                "isChallenge": rng.random() < 0.2,
+                "isGuildDuel": rng.random() < 0.1,
+            }
+        if kind is FeedKind.AU_DIGEST:  # go-chatwars-api's AuctionDigestItem list
+            return [
+                {
+                    "lotId": str(rng.randint(10_000, 99_999)),
+                    "itemName": rng.choice(("Hunter Bow", "Steel boots", "Mithril shield")),
+                    "sellerName": rng.choice(NAMES),
+                    "sellerCastle": rng.choice(CASTLES),
+                    "quality": rng.choice(("Fine", None)),
+                    "startedAt": "2026-12-02T10:00:00.000Z",
+                    "endAt": "2026-12-02T14:00:00.000Z",
+                    "buyerCastle": None,
+                    "status": "Active",
+                    "buyerName": None,
+                    "price": rng.randint(1, 400),
+                    "stats": {"atk": rng.randint(1, 30)},
+                }
+                for _ in range(3)
+            ]
         if kind is FeedKind.DIGEST:
             return [
                 {"name": name, "prices": sorted(rng.randint(1, 40) for _ in range(10))}

@@ -12,7 +12,8 @@ in the background and ``bot_health`` says why it is down. Only with ``simulate: 
 start-up wait (briefly) for the connection, because the simulator runs in this very process
 and a first command typed right after start should not be told "not connected".
 
-The plugin owns no tables: sales go to the core ledger (see ``sales.py`` for its columns).
+Sales go to the core ledger (see ``sales.py`` for its columns); the plugin's one table holds
+the point of sale each chat picked (``selection.py``, ``migrations/concertpos.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .errors import ConcertPOSError
 from .simulator import ConcertPOSSimulator, simulator_from_args
 
 if TYPE_CHECKING:
+    from sqlite_utils.migrations import Migrations
+
     from bot import Command, PluginRuntime, Simulator, Topic
 
 __version__ = "0.2.0"
@@ -47,6 +50,13 @@ _WAIT_STEP = 3600.0
 @hookimpl
 def bot_config_model() -> type[ConcertPOSConfig]:
     return ConcertPOSConfig
+
+
+@hookimpl
+def bot_migrations() -> Migrations:
+    from bot_migrations.concertpos import migrations
+
+    return migrations
 
 
 @hookimpl

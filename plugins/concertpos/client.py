@@ -49,6 +49,7 @@ from .models import (
     InstanceConfig,
     License,
     PaymentMethod,
+    PointOfSale,
     PosEvent,
     Product,
     Sale,
@@ -59,9 +60,10 @@ from .models import (
     as_text,
     parse_items_booked,
     parse_payment_methods,
+    parse_points_of_sale,
     parse_products,
 )
-from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW, RateBudget
+from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW, BudgetMode, RateBudgets
 
 if TYPE_CHECKING:
     from .config import ConcertPOSConfig
@@ -108,6 +110,9 @@ class ConcertPOSClient:
         reconnect_max: float = 15.0,
         fetch_license: bool = True,
         late_reply_grace: float | None = None,
+        rate_budget: BudgetMode = "shared",
+        max_retry_after: float = 300.0,
+        max_frame: int = 16 * 1024 * 1024,
     ) -> None:
         self._pos_id = self._check_pos(pos_id)
         self._pos_password = pos_password
@@ -116,11 +121,11 @@ class ConcertPOSClient:
             if points > rate_limit:
                 raise ValueError(f"{command} costs more points than the whole rate limit")
         self._costs = costs
-        self._budget = RateBudget(rate_limit, rate_window, margin=rate_margin)
+        self._budgets = RateBudgets(rate_budget, rate_limit, rate_window, margin=rate_margin)
         self._connection = PosConnection(
             urls,
             api_key,
-            budget=self._budget,
+            budgets=self._budgets,
             costs=costs,
             on_event=self._on_event,
             on_reconnect=self._invalidate,
@@ -129,6 +134,8 @@ class ConcertPOSClient:
             reconnect_min=reconnect_min,
             reconnect_max=reconnect_max,
             late_reply_grace=late_reply_grace,
+            max_retry_after=max_retry_after,
+            max_frame=max_frame,
         )
         #: the last refusal of our credentials or instance, until a call succeeds again
         self._refusal: ConcertPOSError | None = None
@@ -172,6 +179,8 @@ class ConcertPOSClient:
             max_amount=config.max_amount,
             reconnect_min=config.reconnect_min,
             reconnect_max=config.reconnect_max,
+            rate_budget=config.rate_budget,
+            max_retry_after=config.max_retry_after,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -222,14 +231,15 @@ class ConcertPOSClient:
         return self._connection.state()
 
     def rate_budget(self) -> BudgetSnapshot:
-        return self._budget.snapshot()
+        """The shared budget, or (``per_command``) the busiest command's."""
+        return self._budgets.snapshot()
 
     def budget_wait(self, command: str, *, reserve: int = 0) -> float:
         """Seconds until ``command`` could be sent with ``reserve`` points still left after
         it (0: now). Lets optional calls (``version`` in ``pos status``) give way to sales
         instead of spending the budget a sale needs."""
-        points = min(self._budget.limit, self._costs[command] + max(0, reserve))
-        return self._budget.wait_time(points)
+        points = min(self._budgets.limit, self._costs[command] + max(0, reserve))
+        return self._budgets.for_command(command).wait_time(points)
 
     def is_cached(self, command: str, pos_id: int | None = None) -> bool:
         """Whether ``command``'s answer would come from the cache now (no points spent)."""
@@ -395,10 +405,16 @@ class ConcertPOSClient:
         return self._pos_id if pos_id is None else self._check_pos(pos_id)
 
     def _pos_params(self, pos: int) -> dict[str, Any]:
+        """``POSID``, and ``posPassword`` for the configured point of sale (its password is
+        never sent for another one)."""
         params: dict[str, Any] = {"POSID": pos}
-        if self._pos_password is not None:
+        if self._pos_password is not None and pos == self._pos_id:
             params["posPassword"] = self._pos_password
         return params
+
+    def has_password_for(self, pos_id: int) -> bool:
+        """Whether the config holds a password for ``pos_id`` (only ever the configured one)."""
+        return self._pos_password is not None and pos_id == self._pos_id
 
     # ------------------------------------------------------------------ commands
 
@@ -478,6 +494,11 @@ class ConcertPOSClient:
         for product_id in amounts:
             if product_id not in products:
                 raise UnknownProduct(product_id)
+            if products[product_id].problem:
+                raise InvalidRequest(
+                    f"Product #{product_id} cannot be sold: ConcertPOS sent bad data for it "
+                    f"({products[product_id].problem})."
+                )
         if payment_method not in methods:
             raise UnknownPaymentMethod(payment_method)
         deposit = Decimal(0)
@@ -552,6 +573,21 @@ class ConcertPOSClient:
         return await self._cached(
             ("getstatus",), fetch, refresh=refresh, ttl=self._ttl["getstatus"]
         )
+
+    async def list_points_of_sale(self) -> tuple[PointOfSale, ...]:
+        """Every point of sale of the instance (``listpos``; not in the doc, the vendor's
+        client calls it at start to let the till pick one)."""
+        return parse_points_of_sale(await self._call("listpos"))
+
+    async def verify_auth(self, pos_id: int | None = None) -> bool:
+        """Whether ConcertPOS accepts the configured ``pos_password`` for ``pos_id``
+        (``verifyauth``, as the vendor's client checks a workplace password). False when no
+        password is configured for it."""
+        pos = self._pos(pos_id)
+        if not self.has_password_for(pos):
+            return False
+        reply = await self._call("verifyauth", {"password": self._pos_password, "workplace": pos})
+        return reply.get("success") is True or as_text(reply.get("success")).lower() == "true"
 
     async def list_transactions(
         self, limit: int | None = 20, *, pos_id: int | None = None

@@ -73,6 +73,12 @@ class ConcertPOSConfig(PluginConfig):
     rate_window: float = Field(default=DEFAULT_WINDOW, gt=0)
     #: seconds added to the window on our side, against network jitter
     rate_margin: float = Field(default=1.0, ge=0)
+    #: ``shared``: all commands spend from one budget (the doc read strictly, the safe
+    #: default); ``per_command``: each command has its own (the vendor client's start-up
+    #: spends more than 100 points a second without being limited)
+    rate_budget: Literal["shared", "per_command"] = "shared"
+    #: the longest pause a server ``ratelimit`` may impose, in seconds (it may ask for more)
+    max_retry_after: float = Field(default=300.0, ge=1, le=3600)
     #: override the doc's points per command, e.g. ``{version: 50}``
     costs: dict[str, int] = Field(default_factory=dict)
     #: seconds a ``version`` / ``getstatus`` answer is reused (they cost 50 and 15 points)

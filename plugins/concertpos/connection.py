@@ -3,15 +3,26 @@
 Why it is shaped like this:
 
 * **Replies carry no request id.** They are matched by ``result.event`` (``payitems`` answers
-  as ``payitem``) in order per event. Error replies name no event, so they go to the oldest
-  request still waiting (``ratelimit`` names its command and is routed by that; an error
-  named after a command, like the official client's ``getlicense``, goes to that command).
-  A request that times out leaves a placeholder that swallows its late reply, so the reply
-  can never be handed to the next caller; if the reply never comes, the connection is
-  recycled to get back in step.
+  as ``payitem``) in order per event. A request that times out leaves a placeholder that
+  swallows its late reply, so that reply can never answer a later call.
+* **A placeholder must never swallow someone else's reply.** If the late reply never comes,
+  the next reply of that event belongs to a newer request, and the placeholder would take
+  it (and the newer request's own placeholder the one after, for ever). So no request of an
+  event is sent while a placeholder of that event is outstanding: the new caller waits a
+  little for the late reply, and if it does not come the connection is recycled. Recycling
+  drains first: nothing new goes out on the old connection, requests still in flight there
+  get their replies, then it is closed and a fresh one (with a fresh reply stream) opened.
+  A placeholder left unanswered for ``late_reply_grace`` triggers the same recycle.
+* **Errors name no event.** An error is given to a request only when it can be tied to one:
+  ``ratelimit`` names its command, an error named after a command (the official client's
+  ``getlicense``) goes to that command, and an unnamed error goes to the only request in
+  flight. Otherwise it fails nothing (logged and published). A sale is never reported
+  refused on an unnamed error: it may have been booked, so it is :class:`~.errors.OutcomeUnknown`.
 * **The server's rate limit must never trip.** Every request spends its points from the
-  :class:`~.ratelimit.RateBudget` before it is sent; a ``ratelimit`` reply pauses the budget
-  for its ``retry_after``.
+  :class:`~.ratelimit.RateBudgets` before it is sent; a ``ratelimit`` reply pauses the budget
+  for its ``retry_after``, capped at ``max_retry_after`` (the server's wish is logged).
+* **Hostile frames cost one log line each.** Frames are bounded in size (websockets'
+  ``max_size``) and nesting (checked before parsing, see :mod:`.wire`).
 * **Shards.** A connection failure moves on to the next URL; after a whole round fails the
   connection backs off (``bot.backoff``) and starts over. A connection that drops fails every
   waiting request at once (a sale with :class:`~.errors.OutcomeUnknown`: it may have been
@@ -24,11 +35,11 @@ are frames (websockets would log them, key included, at DEBUG).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,7 +56,8 @@ from .errors import (
     error_from_reply,
 )
 from .models import ConnectionState, PosEvent, as_text
-from .ratelimit import RateBudget
+from .ratelimit import RateBudgets
+from .wire import BadFrame, decode, encode, wants_json5
 
 log = logging.getLogger(__name__)
 #: websockets logs every frame at DEBUG, and every frame carries the api key: its logger for
@@ -57,6 +69,9 @@ wire_log.addFilter(lambda record: record.levelno >= logging.INFO)
 
 #: reply event name -> the command it answers (when they differ)
 _COMMAND_OF_EVENT = {"payitem": "payitems"}
+#: errors that refuse the instance or our key, whatever the request: each request on the
+#: connection is answered with one
+_REFUSES_EVERY_REQUEST = frozenset({"api_key_mismatch", "no_api_key", "invalid_instance"})
 #: a connection that lived this long resets the reconnect backoff
 _STABLE_AFTER = 10.0
 #: the largest frame we accept; an unlimited transaction list can be big
@@ -97,12 +112,15 @@ def redact_url(url: str) -> str:
 
 @dataclass(eq=False, slots=True)
 class _Pending:
-    """A request waiting for its reply; ``abandoned`` once its caller stopped waiting."""
+    """A request waiting for its reply; ``abandoned`` once its caller stopped waiting (it is
+    then a placeholder for the late reply). ``gone`` is set when it leaves the routing tables:
+    answered, swallowed a late reply, or failed with its connection."""
 
     seq: int
     command: str
     future: asyncio.Future[Mapping[str, Any]]
     abandoned: bool = False
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class PosConnection:
@@ -117,7 +135,7 @@ class PosConnection:
         urls: Sequence[str],
         api_key: str,
         *,
-        budget: RateBudget,
+        budgets: RateBudgets,
         costs: Mapping[str, int],
         on_event: Callable[[PosEvent], None],
         on_reconnect: Callable[[], None],
@@ -126,6 +144,8 @@ class PosConnection:
         reconnect_min: float = 0.2,
         reconnect_max: float = 15.0,
         late_reply_grace: float | None = None,
+        max_retry_after: float = 300.0,
+        max_frame: int = _MAX_FRAME,
     ) -> None:
         if not urls:
             raise ValueError("at least one ConcertPOS URL is needed")
@@ -135,8 +155,10 @@ class PosConnection:
             raise ValueError("timeouts must be positive")
         self._urls = list(urls)
         self._api_key = api_key
-        self._budget = budget
+        self._budgets = budgets
         self._costs = dict(costs)
+        self._max_retry_after = max_retry_after
+        self._max_frame = max_frame
         self._publish = on_event
         self._on_reconnect = on_reconnect
         self._timeout = timeout
@@ -154,6 +176,17 @@ class PosConnection:
         self._ever_connected = False
         self._reconnects = 0
         self._last_error: str | None = None
+        #: JSON5 on the wire (the current URL says ``Content-Type=json5``)
+        self._json5 = False
+        #: the connection being drained before a recycle; nothing new is sent on it
+        self._draining: ClientConnection | None = None
+        #: a recycle is under way: callers wait for the fresh connection instead of failing
+        self._resyncing = False
+        #: the last close was a deliberate recycle: reconnect at once, without backoff
+        self._recycled = False
+        #: frames that could not be read, and errors no request could be tied to (counters)
+        self.bad_frames = 0
+        self.stray_errors = 0
 
         self._seq = 0
         self._send_lock = asyncio.Lock()
@@ -178,6 +211,7 @@ class PosConnection:
     async def close(self) -> None:
         """Stop reconnecting, close the connection and fail whatever still waits."""
         self._closing = True
+        self._resyncing = False  # nobody should wait for a connection that will not come
         supervisor, self._supervisor = self._supervisor, None
         ws = self._ws
         if ws is not None:
@@ -221,6 +255,8 @@ class PosConnection:
             ),
             reconnects=self._reconnects,
             last_error=self._last_error,
+            bad_frames=self.bad_frames,
+            stray_errors=self.stray_errors,
         )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -245,13 +281,14 @@ class PosConnection:
                     url,
                     open_timeout=self._connect_timeout,
                     close_timeout=2,
-                    max_size=_MAX_FRAME,
+                    max_size=self._max_frame,
                     logger=wire_log,
                 )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self._last_error = f"cannot connect to {redact_url(url)} ({_why(exc)})"
+                self._resyncing = False  # waiting callers fail now instead of waiting on
                 log.warning("ConcertPOS: %s", self._last_error)
                 self._url_index = (self._url_index + 1) % len(self._urls)
                 failures += 1
@@ -265,6 +302,10 @@ class PosConnection:
             if self._closing:
                 break
             self._reconnects += 1
+            if self._recycled:
+                # Our own close to get back in step: the server is fine, come back at once.
+                self._recycled = False
+                continue
             if loop.time() - opened >= _STABLE_AFTER:
                 delays = self._delays()
             await asyncio.sleep(next(delays))
@@ -274,25 +315,41 @@ class PosConnection:
         if self._ever_connected:
             # An updatepos may have been broadcast while we were away.
             self._on_reconnect()
+            # A pause the server asked for belongs to its window, not to a dead connection.
+            self._budgets.shorten_pauses(self._budgets.window)
         self._ever_connected = True
         self._ws, self._current_url, self._connected_at = ws, url, loop.time()
+        self._json5 = wants_json5(url)
         self._last_error = None
+        self._resyncing = False
         self._connected.set()
         log.info("ConcertPOS: connected to %s", redact_url(url))
+        oversized = False
         try:
             async for raw in ws:
                 try:
                     self._on_message(raw)
+                except BadFrame as bad:
+                    self.bad_frames += 1
+                    log.warning("ConcertPOS: ignoring %s", bad.reason)
                 except Exception:
                     log.exception("ConcertPOS: could not handle a message")
-        except ConnectionClosed:
-            pass
+                self._close_if_drained()
+        except ConnectionClosed as closed:
+            if closed.sent is not None and closed.sent.code == 1009:
+                self.bad_frames += 1
+                oversized = True
         finally:
             self._ws = None
+            self._draining = None
             self._connected.clear()
             self._fail_all()
-            if not self._closing:
+            if self._recycled:
+                log.info("ConcertPOS: closed the connection to %s to resync", redact_url(url))
+            elif not self._closing:
                 self._last_error = f"the connection to {redact_url(url)} was lost"
+                if oversized:
+                    self._last_error += f" (it sent a frame over {self._max_frame} bytes)"
                 log.warning("ConcertPOS: %s", self._last_error)
 
     def _fail_all(self) -> None:
@@ -301,6 +358,7 @@ class PosConnection:
         self._in_order.clear()
         self._by_command.clear()
         for item in pending:
+            item.gone.set()
             if item.abandoned or item.future.done():
                 continue
             if item.command == "payitems":
@@ -325,36 +383,21 @@ class PosConnection:
         queue = self._by_command.get(item.command)
         if queue and item in queue:
             queue.remove(item)
+        item.gone.set()
 
-    def _take(self, command: str | None) -> _Pending | None:
-        """The oldest request waiting for ``command``'s reply, or the oldest of all."""
-        if command is not None:
-            queue = self._by_command.get(command)
-            if not queue:
-                return None
-            item = queue.popleft()
-            self._in_order.pop(item.seq, None)
-            return item
-        if not self._in_order:
+    def _take(self, command: str) -> _Pending | None:
+        """The oldest request (or placeholder) waiting for ``command``'s reply."""
+        queue = self._by_command.get(command)
+        if not queue:
             return None
-        item = self._in_order.pop(next(iter(self._in_order)))
-        self._by_command[item.command].remove(item)
+        item = queue[0]
+        self._unregister(item)
         return item
 
     def _on_message(self, raw: str | bytes) -> None:
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                log.debug("ConcertPOS: ignoring a binary frame")
-                return
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            log.debug("ConcertPOS: ignoring a frame that is not JSON")
-            return
+        message = decode(raw, json5_mode=self._json5)
         if not isinstance(message, dict):
-            return
+            raise BadFrame("a frame that is not a JSON object")
         kind = message.get("type")
         result = message.get("result")
         if kind == "command":
@@ -362,8 +405,7 @@ class PosConnection:
             self._publish(PosEvent("command", as_text(message.get("command")), {"result": result}))
             return
         if not isinstance(result, dict):
-            log.debug("ConcertPOS: ignoring a %s without a result object", kind)
-            return
+            raise BadFrame(f"a {safe_kind(kind)} without a result object")
         params = result.get("parameters")
         if not isinstance(params, dict):
             params = {} if params is None else {"value": params}
@@ -372,7 +414,9 @@ class PosConnection:
             item = self._take(_COMMAND_OF_EVENT.get(name, name))
             if item is None:
                 self._publish(PosEvent("event", name, params))
-            elif not item.abandoned and not item.future.done():
+            elif item.abandoned:
+                log.info("ConcertPOS: a late reply to %s arrived and was set aside", item.command)
+            elif not item.future.done():
                 item.future.set_result(params)
         elif kind == "error":
             self._on_error(result.get("error"), result.get("code"))
@@ -380,44 +424,104 @@ class PosConnection:
             name = as_text(result.get("message"))
             self._publish(PosEvent("broadcast", name, params))
         else:
-            log.debug("ConcertPOS: ignoring a message of type %r", kind)
+            raise BadFrame(f"a message of type {safe_kind(kind)}")
 
-    def _on_error(self, error: Any, code: Any) -> None:
-        name = as_text(error).lower()
+    def _owner(self, name: str, code: Any) -> tuple[_Pending | None, bool]:
+        """The request an error belongs to, and whether the error named it.
+
+        Named: ``ratelimit`` with ``code.command``, or an error called after a command. An
+        unnamed error belongs to the only request in flight (a placeholder counts: it may be
+        that request's late answer); with several in flight, or none, to nobody.
+        """
         target: str | None = None
         if name == "ratelimit" and isinstance(code, Mapping):
             target = as_text(code.get("command")).lower() or None
         elif name in self._costs or name in _COMMAND_OF_EVENT:
-            target = _COMMAND_OF_EVENT.get(name, name)  # e.g. the "getlicense" error
-        item = self._take(target) if target else None
-        if item is None:
-            item = self._take(None)
-        exc = error_from_reply(error, code, command=item.command if item else None)
+            target = name  # e.g. the "getlicense" error
+        if target is not None:
+            target = _COMMAND_OF_EVENT.get(target, target)
+            return self._take(target), True
+        if len(self._in_order) == 1:
+            item = next(iter(self._in_order.values()))
+        elif name in _REFUSES_EVERY_REQUEST:
+            # Every request on this connection gets this refusal, in order: the oldest read
+            # takes it (never a sale: a stray one must not read as "nothing was sold").
+            item = next(
+                (p for p in self._in_order.values() if p.command != "payitems" and not p.abandoned),
+                None,
+            )
+        else:
+            item = None
+        if item is not None:
+            self._unregister(item)
+        return item, False
+
+    def _on_error(self, error: Any, code: Any) -> None:
+        name = as_text(error).lower()
+        item, named = self._owner(name, code)
+        exc = error_from_reply(
+            error, code, command=item.command if item else None, max_wait=self._max_retry_after
+        )
         if isinstance(exc, RateLimited):
-            self._budget.pause(exc.retry_after)
-            log.warning("ConcertPOS: the server rate-limited us (%s)", exc.command)
+            self._honour_ratelimit(exc, code)
         if item is None:
-            log.warning("ConcertPOS: error %r with no request waiting", exc.code)
+            self.stray_errors += 1
+            log.warning("ConcertPOS: error %r that no single request can be tied to", exc.code)
             self._publish(PosEvent("error", exc.code or "unknown", {"message": exc.message}))
-        elif not item.abandoned and not item.future.done():
+        elif item.abandoned:
+            log.info("ConcertPOS: a late error for %s arrived and was set aside", item.command)
+        elif not item.future.done():
+            if item.command == "payitems" and not named:
+                # A stray error during a sale must not read as "nothing was sold".
+                exc = OutcomeUnknown(
+                    f"ConcertPOS answered with an error ({exc.code}) that may not be this sale's"
+                )
             item.future.set_exception(exc)
+
+    def _honour_ratelimit(self, exc: RateLimited, code: Any) -> None:
+        """Pause the budget for what the server asked, but never longer than the cap."""
+        asked = exc.asked if exc.asked is not None else exc.retry_after
+        command = exc.command if exc.command in self._costs else None
+        if asked > exc.retry_after:
+            log.warning(
+                "ConcertPOS: the server rate-limited %s and asked for %s s; waiting %g s "
+                "(max_retry_after)",
+                exc.command,
+                f"{asked:.0f}" if math.isfinite(asked) else "ever",
+                exc.retry_after,
+            )
+        else:
+            log.warning(
+                "ConcertPOS: the server rate-limited %s; retry after %.1f s",
+                exc.command,
+                exc.retry_after,
+            )
+        self._budgets.pause(exc.retry_after, command)
 
     # ------------------------------------------------------------------ requests
 
     async def call(
         self, command: str, params: Mapping[str, Any] | None = None
     ) -> Mapping[str, Any]:
-        """Spend the command's points, send it, and return its reply's ``parameters``."""
-        if self._ws is None:
-            raise ConcertPOSNotConnected()
-        spend = await self._budget.acquire(
-            self._costs[command], max_wait=self._timeout, command=command
-        )
-        payload = json.dumps(
-            {"command": command, "parameters": {"api_key": self._api_key, **(params or {})}},
-            separators=(",", ":"),
-        )
+        """Spend the command's points, send it, and return its reply's ``parameters``.
+
+        The whole call (waiting for a usable connection, for rate budget and for the reply)
+        is bounded by ``timeout``.
+        """
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        budget = self._budgets.for_command(command)
+        while True:
+            ws = await self._usable(command, deadline)
+            spend = await budget.acquire(
+                self._costs[command], max_wait=max(0.0, deadline - loop.time()), command=command
+            )
+            if ws is self._ws and self._may_send(ws, command):
+                break
+            budget.refund(spend)  # the connection changed while we waited for budget
+        payload = encode(
+            command, {"api_key": self._api_key, **(params or {})}, json5_mode=self._json5
+        )
         self._seq += 1
         item = _Pending(self._seq, command, loop.create_future())
         # A caller cancelled at the wrong moment leaves nobody to read the failure that
@@ -425,9 +529,11 @@ class PosConnection:
         item.future.add_done_callback(_mark_retrieved)
         try:
             async with self._send_lock:
-                ws = self._ws
-                if ws is None:
-                    raise ConcertPOSNotConnected()
+                if self._ws is not ws or not self._may_send(ws, command):
+                    raise ConcertPOSNotConnected(
+                        "The connection to ConcertPOS is being renewed; nothing was sent. "
+                        "Try again."
+                    )
                 self._register(item)
                 try:
                     await ws.send(payload)
@@ -438,18 +544,19 @@ class PosConnection:
                     ) from None
                 except BaseException:
                     # Cancelled mid-send: the frame may be out. Keep its place (and its
-                    # points) so a reply that still comes is swallowed, not misdelivered;
-                    # if none comes, the connection is recycled as after a timeout.
+                    # points) so a reply that still comes is swallowed, not misdelivered.
                     self._abandon(item, ws)
                     raise
         except BaseException:
             if not item.abandoned:
-                self._budget.refund(spend)  # nothing went out
+                budget.refund(spend)  # nothing went out
             raise
-        self._budget.mark_sent(spend)
+        budget.mark_sent(spend)
         log.debug("ConcertPOS: sent %s", command)
         try:
-            return await asyncio.wait_for(asyncio.shield(item.future), self._timeout)
+            return await asyncio.wait_for(
+                asyncio.shield(item.future), max(0.0, deadline - loop.time())
+            )
         except TimeoutError:
             if item.future.done() and not item.future.cancelled():
                 return item.future.result()
@@ -461,16 +568,86 @@ class PosConnection:
             self._abandon(item, ws)
             raise
 
+    def _may_send(self, ws: ClientConnection, command: str) -> bool:
+        """Not on a connection being drained, nor while a placeholder of the same event
+        could take this request's reply."""
+        if ws is self._draining:
+            return False
+        return not any(p.abandoned for p in self._by_command.get(command, ()))
+
+    async def _usable(self, command: str, deadline: float) -> ClientConnection:
+        """A connection ``command`` may be sent on now, waiting (until ``deadline``) for a
+        late reply to clear its way or for a recycle to finish; fails fast when there is
+        simply no connection."""
+        loop = asyncio.get_running_loop()
+        while True:
+            ws = self._ws
+            if ws is None and not self._resyncing:
+                raise ConcertPOSNotConnected()
+            left = deadline - loop.time()
+            if ws is not None and ws is not self._draining:
+                blocking = [p for p in self._by_command.get(command, ()) if p.abandoned]
+                if not blocking:
+                    return ws
+                # A late reply may still come: give it part of our time, then recycle.
+                if left > 0 and await _all_gone(blocking, left / 2):
+                    continue
+                self._resync(ws, f"an earlier {command} was never answered")
+                continue
+            if left <= 0 or not await self.wait_connected(left):
+                raise ConcertPOSNotConnected(
+                    "ConcertPOS is reconnecting to get its replies back in step; nothing was "
+                    "sent. Try again in a moment."
+                )
+
     def _abandon(self, item: _Pending, ws: ClientConnection) -> None:
         """Keep the request's place so its late reply is swallowed, not misdelivered; if the
-        reply still has not come after another timeout, reconnect to get back in step."""
+        reply still has not come after ``late_reply_grace``, recycle the connection."""
         item.abandoned = True
         if item.seq not in self._in_order:
             return
 
         def check() -> None:
             if item.seq in self._in_order and self._ws is ws:
-                log.warning("ConcertPOS: %s never answered; reconnecting to resync", item.command)
-                self._spawn(ws.close())
+                self._resync(ws, f"{item.command} never answered")
 
         asyncio.get_running_loop().call_later(self._grace, check)
+        self._close_if_drained()
+
+    def _resync(self, ws: ClientConnection, why: str) -> None:
+        """Drain ``ws`` (send nothing new on it) and close it once no live request is left
+        on it; callers wait for the fresh connection meanwhile."""
+        if self._ws is not ws or self._draining is ws:
+            return
+        log.warning("ConcertPOS: %s; reconnecting to get replies back in step", why)
+        self._draining = ws
+        self._resyncing = True
+        self._connected.clear()
+        self._close_if_drained()
+
+    def _close_if_drained(self) -> None:
+        ws = self._draining
+        if ws is None or ws is not self._ws or self._recycled:
+            return
+        if any(not p.abandoned and not p.future.done() for p in self._in_order.values()):
+            return  # a live request may still get its reply here
+        self._recycled = True
+        self._spawn(ws.close())
+
+
+async def _all_gone(items: Sequence[_Pending], within: float) -> bool:
+    """Whether every placeholder in ``items`` got its late reply (or its connection ended)
+    within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            for item in items:
+                await item.gone.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def safe_kind(kind: object) -> str:
+    """A message ``type`` for a log line: short and plain, or "an unknown type"."""
+    text = str(kind)
+    return repr(text) if len(text) <= 20 and text.isidentifier() else "message of unknown type"

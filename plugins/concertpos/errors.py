@@ -68,11 +68,19 @@ class RateLimited(ConcertPOSError):
     """
 
     def __init__(
-        self, message: str, *, retry_after: float, command: str, code: str = "ratelimit"
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        command: str,
+        code: str = "ratelimit",
+        asked: float | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
         self.command = command
+        #: what the server asked for, when the cap made ``retry_after`` shorter
+        self.asked = asked
 
 
 class BudgetExhausted(RateLimited):
@@ -125,6 +133,7 @@ class ProtocolError(ConcertPOSError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"ConcertPOS sent a reply the bot cannot read ({what}).", code="bad_reply")
+        self.what = what
 
 
 class InvalidRequest(ConcertPOSError):
@@ -162,6 +171,17 @@ class UnknownPaymentMethod(InvalidRequest):
         self.query = query
 
 
+class UnknownPointOfSale(InvalidRequest):
+    """No point of sale (that may be picked) with that id or name."""
+
+    def __init__(self, query: int | str) -> None:
+        super().__init__(
+            f"There is no point of sale {_quoted(query)!r} to pick; see pos list.",
+            code="unknown_pos",
+        )
+        self.query = query
+
+
 class AmbiguousName(InvalidRequest):
     """A name prefix matches more than one product or payment method."""
 
@@ -187,11 +207,15 @@ _REQUEST_MESSAGES = {
 }
 
 
-def error_from_reply(error: object, code: object, *, command: str | None) -> ConcertPOSError:
+def error_from_reply(
+    error: object, code: object, *, command: str | None, max_wait: float = math.inf
+) -> ConcertPOSError:
     """Turn an error model (``result.error`` and ``result.code``) into the matching exception.
 
     ``command`` is the request the error was routed to, used in messages when the error
-    itself does not name one.
+    itself does not name one. A ``ratelimit``'s ``retry_after`` is capped at ``max_wait``
+    seconds (the server's wish is kept in ``asked``): a server asking for a day, or for
+    1e308 ms, must not stop the plugin for that long.
     """
     name = safe_name(error)
     if name == "ratelimit":
@@ -203,11 +227,13 @@ def error_from_reply(error: object, code: object, *, command: str | None) -> Con
                 limited = safe_name(code.get("command"))
         else:
             retry_ms = _number(code)
-        retry_after = max(0.0, retry_ms / 1000.0)
+        asked = max(0.0, retry_ms / 1000.0)
+        retry_after = min(asked, max(0.0, max_wait))
         return RateLimited(
             f"ConcertPOS is rate limiting {limited}; try again in {seconds_text(retry_after)} s.",
             retry_after=retry_after,
             command=limited,
+            asked=asked if asked > retry_after else None,
         )
     if name in _AUTH_MESSAGES:
         return ConcertPOSAuthError(_AUTH_MESSAGES[name], code=name)
@@ -232,9 +258,14 @@ def error_from_reply(error: object, code: object, *, command: str | None) -> Con
 
 
 def _number(value: Any) -> float:
-    """Tolerate numbers sent as strings; anything unreadable counts as zero."""
+    """Tolerate numbers sent as strings; anything unreadable counts as zero, and infinity
+    as the longest wait there is (the cap then applies)."""
+    if isinstance(value, bool):
+        return 0.0
     try:
         result = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
-    return result if math.isfinite(result) else 0.0
+    if math.isnan(result):
+        return 0.0
+    return result

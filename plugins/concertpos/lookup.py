@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from bot import clip
+
+from .errors import AmbiguousName, UnknownPointOfSale
+from .models import PointOfSale
+
 
 class Named(Protocol):
     @property
@@ -48,5 +53,18 @@ def find_by_id_or_name(
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise ambiguous(text, [f"{item.name} (#{item.id})" for item in matches])
+        # API text in a reply: clipped, control characters blanked
+        raise ambiguous(text, [f"{clip(item.name, 60)} (#{item.id})" for item in matches])
     raise unknown(query)
+
+
+def find_point_of_sale(items: Sequence[PointOfSale], query: str) -> PointOfSale:
+    """A point of sale by id or name, like products; one the vendor's client would not offer
+    (disabled, special, admin) cannot be picked."""
+    found = find_by_id_or_name(
+        [item for item in items if item.selectable],
+        query,
+        unknown=UnknownPointOfSale,
+        ambiguous=AmbiguousName,
+    )
+    return found

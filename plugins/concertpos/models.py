@@ -17,23 +17,36 @@ from typing import Any
 
 from .errors import ProtocolError
 
+#: the largest amount of money believed from the API (a till's prices and totals are far
+#: below; 1e308 would overflow every sum and every rounding)
+MAX_MONEY = Decimal(10) ** 9
+#: ids and counts beyond JavaScript's safe integers cannot be what the server meant
+MAX_ID = 2**53 - 1
+#: the longest name kept from the API (names are clipped again where chat shows them)
+MAX_NAME = 200
+
 # ---------------------------------------------------------------- tolerant scalar parsing
 
 
 def as_int(value: Any, what: str) -> int:
-    """An integer from an int, an integral float or a numeric string."""
+    """An integer from an int, an integral float or a numeric string, within ±``MAX_ID``."""
+    number: int | None = None
     if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) <= 32:
         try:
-            return int(value.strip())
+            number = int(value.strip())
         except ValueError:
             pass
-    raise ProtocolError(f"{what} is not a whole number")
+    if number is None:
+        raise ProtocolError(f"{what} is not a whole number")
+    if abs(number) > MAX_ID:
+        raise ProtocolError(f"{what} is out of range")
+    return number
 
 
 def as_optional_int(value: Any, what: str) -> int | None:
@@ -44,13 +57,17 @@ def as_money(value: Any, what: str) -> Decimal:
     """A Decimal from a number or a string (a comma decimal is accepted too)."""
     if isinstance(value, bool) or value is None:
         raise ProtocolError(f"{what} is not an amount of money")
+    if isinstance(value, str) and len(value) > 40:
+        raise ProtocolError(f"{what} is not an amount of money")
     text = str(value).strip().replace(",", ".")
     try:
         result = Decimal(text)
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):
         raise ProtocolError(f"{what} is not an amount of money") from None
     if not result.is_finite():
         raise ProtocolError(f"{what} is not an amount of money")
+    if abs(result) > MAX_MONEY:
+        raise ProtocolError(f"{what} is out of range")
     return result
 
 
@@ -63,6 +80,14 @@ def as_flag(value: Any) -> bool:
 
 def as_text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def as_name(value: Any) -> str:
+    """A display name from the API: text, stripped, at most ``MAX_NAME`` characters."""
+    if value is None or isinstance(value, dict | list):
+        return ""
+    text = str(value).strip()
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 
 
 def as_time(value: Any) -> datetime | None:
@@ -84,40 +109,55 @@ def _record(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
-def _records(value: Any, what: str) -> list[Mapping[str, Any]]:
-    """A list of objects; an object keyed by id (seen from some PHP/JS backends) also works."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if not isinstance(value, list):
-        raise ProtocolError(f"{what} is not a list")
-    return [_record(item, what) for item in value]
-
-
 # ---------------------------------------------------------------- products and methods
 
 
 @dataclass(frozen=True, slots=True)
 class Product:
-    """A product sold at a point of sale. ``deposit`` means the deposit price is added."""
+    """A product sold at a point of sale. ``deposit`` means the deposit price is added.
+
+    ``problem`` is set (and ``price`` is 0) when the API sent a product the bot cannot
+    believe, e.g. a price of 1e308: it is listed as bad, and never sold.
+    """
 
     id: int
     name: str
     price: Decimal
     deposit: bool = False
     crew_blocked: bool = False
+    problem: str | None = None
 
     @classmethod
     def parse(cls, data: Any) -> Product:
         rec = _record(data, "a product")
+        pid = as_int(rec.get("ID"), "a product's ID")
         return cls(
-            id=as_int(rec.get("ID"), "a product's ID"),
-            name=as_text(rec.get("ProductName")).strip() or f"#{rec.get('ID')}",
+            id=pid,
+            name=as_name(rec.get("ProductName")) or f"#{pid}",
             price=as_money(rec.get("Price"), "a product's Price"),
             deposit=as_flag(rec.get("Deposit")),
             crew_blocked=as_flag(rec.get("CrewBlocked")),
         )
+
+    @classmethod
+    def parse_or_flag(cls, data: Any) -> Product | None:
+        """The product, or a flagged stand-in when only its ID can be read; None when not
+        even that (nothing to show or to sell)."""
+        try:
+            return cls.parse(data)
+        except ProtocolError as exc:
+            if not isinstance(data, Mapping):
+                return None
+            try:
+                pid = as_int(data.get("ID"), "a product's ID")
+            except ProtocolError:
+                return None
+            return cls(
+                id=pid,
+                name=as_name(data.get("ProductName")) or f"#{pid}",
+                price=Decimal(0),
+                problem=exc.what,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,21 +172,93 @@ class PaymentMethod:
     def parse(cls, data: Any) -> PaymentMethod:
         rec = _record(data, "a payment method")
         color = rec.get("color", rec.get("Color"))
+        pid = as_int(rec.get("ID"), "a payment method's ID")
         return cls(
-            id=as_int(rec.get("ID"), "a payment method's ID"),
-            name=as_text(rec.get("Payment", rec.get("Name"))).strip() or f"#{rec.get('ID')}",
-            color=None if color is None else str(color),
+            id=pid,
+            name=as_name(rec.get("Payment", rec.get("Name"))) or f"#{pid}",
+            color=None if color is None else as_name(color)[:32],
         )
 
 
+#: the most products or payment methods one point of sale can list (a till's screen)
+MAX_LISTED = 5000
+
+
+def _listed(value: Any, what: str, limit: int = MAX_LISTED) -> list[Any]:
+    """The raw entries of a list the API sent (a dict keyed by id works too), bounded."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if not isinstance(value, list):
+        raise ProtocolError(f"{what} is not a list")
+    if len(value) > limit:
+        raise ProtocolError(f"{what} has more than {limit} entries")
+    return value
+
+
 def parse_products(params: Mapping[str, Any]) -> tuple[Product, ...]:
-    return tuple(Product.parse(p) for p in _records(params.get("Products"), "Products"))
+    """Every product; one the bot cannot believe is kept flagged, so the listing still
+    works and shows it as bad (entries without even a readable ID are left out)."""
+    products = (Product.parse_or_flag(p) for p in _listed(params.get("Products"), "Products"))
+    return tuple(p for p in products if p is not None)
 
 
 def parse_payment_methods(params: Mapping[str, Any]) -> tuple[PaymentMethod, ...]:
-    return tuple(
-        PaymentMethod.parse(p) for p in _records(params.get("PaymentMethods"), "PaymentMethods")
-    )
+    """Every readable payment method; unreadable entries are left out (none can be used)."""
+    methods = []
+    for entry in _listed(params.get("PaymentMethods"), "PaymentMethods"):
+        try:
+            methods.append(PaymentMethod.parse(entry))
+        except ProtocolError:
+            continue
+    return tuple(methods)
+
+
+@dataclass(frozen=True, slots=True)
+class PointOfSale:
+    """A point of sale ("workplace" in the vendor's client) from ``listpos``.
+
+    The doc does not describe ``listpos``; the fields are the ones the vendor's client reads:
+    ``ID``, ``PointOfSale`` (the name), ``enabled``, ``special``, ``admin`` and ``password``
+    (truthy when selling there needs a password). The vendor's client offers only enabled,
+    non-special, non-admin ones to pick.
+    """
+
+    id: int
+    name: str
+    enabled: bool = True
+    special: bool = False
+    admin: bool = False
+    password: bool = False
+
+    @property
+    def selectable(self) -> bool:
+        return self.enabled and not self.special and not self.admin
+
+    @classmethod
+    def parse(cls, data: Any) -> PointOfSale:
+        rec = _record(data, "a point of sale")
+        pid = as_int(rec.get("ID"), "a point of sale's ID")
+        return cls(
+            id=pid,
+            name=as_name(rec.get("PointOfSale", rec.get("Name"))) or f"#{pid}",
+            enabled=as_flag(rec.get("enabled", True)),
+            special=as_flag(rec.get("special")),
+            admin=as_flag(rec.get("admin")),
+            password=as_flag(rec.get("password")),
+        )
+
+
+def parse_points_of_sale(params: Mapping[str, Any]) -> tuple[PointOfSale, ...]:
+    """Every readable point of sale; unreadable entries are left out."""
+    found = []
+    for entry in _listed(params.get("POS"), "POS"):
+        try:
+            found.append(PointOfSale.parse(entry))
+        except ProtocolError:
+            continue
+    return tuple(found)
 
 
 # ---------------------------------------------------------------- transactions
@@ -185,18 +297,29 @@ class Transaction:
 
 @dataclass(frozen=True, slots=True)
 class TransactionList:
-    """``count`` is the server's ``Count`` (it may exceed ``len(transactions)`` with a Limit)."""
+    """``count`` is the server's ``Count`` (it may exceed ``len(transactions)`` with a Limit);
+    ``unreadable`` rows the API sent with values the bot cannot believe are left out and
+    counted, so one bad row does not hide the others."""
 
     count: int
     transactions: tuple[Transaction, ...]
+    unreadable: int = 0
 
     @classmethod
     def parse(cls, params: Mapping[str, Any]) -> TransactionList:
-        items = tuple(
-            Transaction.parse(t) for t in _records(params.get("Transactions"), "Transactions")
-        )
-        count = as_optional_int(params.get("Count"), "Count")
-        return cls(count=len(items) if count is None else count, transactions=items)
+        rows = _listed(params.get("Transactions"), "Transactions", limit=1_000_000)
+        items = []
+        for row in rows:
+            try:
+                items.append(Transaction.parse(row))
+            except ProtocolError:
+                continue
+        try:
+            count = as_optional_int(params.get("Count"), "Count")
+        except ProtocolError:
+            count = None
+        total = len(rows) if count is None or count < len(rows) else count
+        return cls(count=total, transactions=tuple(items), unreadable=len(rows) - len(items))
 
 
 # ---------------------------------------------------------------- instance information
@@ -430,3 +553,6 @@ class ConnectionState:
     reconnects: int
     #: why the last connection attempt failed or the last connection ended (no secrets)
     last_error: str | None = None
+    #: frames that could not be read, and errors no single request could be tied to
+    bad_frames: int = 0
+    stray_errors: int = 0

@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bot import metrics
 
@@ -36,9 +37,16 @@ DEFAULT_COSTS: Mapping[str, int] = {
     "version": 50,
     "getstatus": 15,
     "listtransactions": 2,
+    # Not in the doc (the vendor client sends them): priced like the calls they resemble,
+    # a list of points of sale like ``listproducts``, a password check like ``registerdevice``.
+    "listpos": 25,
+    "verifyauth": 10,
 }
 DEFAULT_LIMIT = 100
 DEFAULT_WINDOW = 30.0
+#: ``shared``: every command spends from one budget (the doc's strict reading, the default);
+#: ``per_command``: each command has its own (what the vendor client's start-up suggests)
+BudgetMode = Literal["shared", "per_command"]
 
 
 @dataclass(slots=True, eq=False)
@@ -166,8 +174,63 @@ class RateBudget:
         """The server said ``retry_after``: send nothing at all before then."""
         self._not_before = max(self._not_before, self._clock() + max(0.0, seconds))
 
+    def shorten_pause(self, at_most: float) -> None:
+        """Keep a pause from outliving ``at_most`` seconds from now (after a reconnect, a
+        wait longer than one window has nothing in the doc's limit to explain it)."""
+        self._not_before = min(self._not_before, self._clock() + max(0.0, at_most))
+
     def snapshot(self) -> BudgetSnapshot:
         now = self._clock()
         self._prune(now)
         used = sum(s.points for s in self._spends if s.at > now - self.window)
         return BudgetSnapshot(limit=self.limit, window=self.window, used=used)
+
+
+class RateBudgets:
+    """The budget each command spends from: one shared by all (``shared``) or one per
+    command (``per_command``), created on first use."""
+
+    def __init__(
+        self,
+        mode: BudgetMode = "shared",
+        limit: int = DEFAULT_LIMIT,
+        window: float = DEFAULT_WINDOW,
+        *,
+        margin: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if mode not in ("shared", "per_command"):
+            raise ValueError("the rate budget is 'shared' or 'per_command'")
+        self.mode = mode
+        self.limit = limit
+        self.window = window
+        self._make = lambda: RateBudget(limit, window, margin=margin, clock=clock)
+        self._shared = self._make()
+        self._own: dict[str, RateBudget] = {}
+
+    def for_command(self, command: str) -> RateBudget:
+        if self.mode == "shared":
+            return self._shared
+        budget = self._own.get(command)
+        if budget is None:
+            budget = self._own[command] = self._make()
+        return budget
+
+    def all(self) -> list[RateBudget]:
+        return [self._shared] if self.mode == "shared" else list(self._own.values())
+
+    def pause(self, seconds: float, command: str | None = None) -> None:
+        """A ``ratelimit`` naming ``command`` pauses that command's budget (all of them when
+        shared, or when no command is named)."""
+        targets = self.all() if command is None else [self.for_command(command)]
+        for budget in targets:
+            budget.pause(seconds)
+
+    def shorten_pauses(self, at_most: float) -> None:
+        for budget in self.all():
+            budget.shorten_pause(at_most)
+
+    def snapshot(self) -> BudgetSnapshot:
+        """The shared budget, or the busiest command's when each has its own."""
+        snapshots = [b.snapshot() for b in self.all()] or [self._shared.snapshot()]
+        return max(snapshots, key=lambda s: s.used)

@@ -12,12 +12,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from bot import clip
+
 from .models import (
     BudgetSnapshot,
     ConnectionState,
     InstanceConfig,
     License,
     PaymentMethod,
+    PointOfSale,
     Product,
     ServiceStatus,
     TransactionList,
@@ -25,6 +28,14 @@ from .models import (
 )
 
 _CENT = Decimal("0.01")
+#: the longest product, method or point-of-sale name shown (API text is clipped, with a marker)
+NAME_LIMIT = 60
+
+
+def name(value: object) -> str:
+    """A name the API sent, fit for one chat line (clipped, control characters blanked)."""
+    return clip(value, NAME_LIMIT)
+
 
 #: a value that looks like a credential whatever its key is called: long, no spaces, and
 #: letters mixed with digits (license keys, api keys, hashes)
@@ -42,8 +53,14 @@ def cents(value: Decimal) -> int:
 
 
 def product_line(product: Product, deposit: Decimal | None) -> str:
-    """``#1 Beer 4.50 (+2.00 deposit)``; the deposit is shown only when it is known."""
-    text = f"#{product.id} {product.name} {money(product.price)}"
+    """``#1 Beer 4.50 (+2.00 deposit)``; the deposit is shown only when it is known. A
+    product the API sent with values the bot cannot believe is shown as bad."""
+    if product.problem:
+        return (
+            f"#{product.id} {name(product.name)}: bad product data from ConcertPOS "
+            f"({product.problem})"
+        )
+    text = f"#{product.id} {name(product.name)} {money(product.price)}"
     if product.deposit:
         text += f" (+{money(deposit)} deposit)" if deposit is not None else " (+deposit)"
     if product.crew_blocked:
@@ -65,12 +82,12 @@ def methods_text(pos_id: int, methods: Iterable[PaymentMethod]) -> str:
     if not items:
         return f"Point of sale {pos_id} offers no payment methods."
     lines = [f"Payment methods at point of sale {pos_id}:"]
-    lines += [f"#{m.id} {m.name}" for m in items]
+    lines += [f"#{m.id} {name(m.name)}" for m in items]
     return "\n".join(lines)
 
 
 def method_names(methods: Iterable[PaymentMethod]) -> str:
-    return ", ".join(f"{m.name} (#{m.id})" for m in methods) or "none"
+    return ", ".join(f"{name(m.name)} (#{m.id})" for m in methods) or "none"
 
 
 def _when(value: datetime | None) -> str:
@@ -90,19 +107,28 @@ def transactions_text(
 ) -> str:
     """Newest first, one line each; unknown ids (a product since removed) show as ``#id``."""
     rows = listing.transactions
+    bad = (
+        f"\n({listing.unreadable} row(s) ConcertPOS sent could not be read)"
+        if listing.unreadable
+        else ""
+    )
     if not rows:
-        return f"No transactions at point of sale {pos_id} yet."
+        return (
+            f"No readable transactions at point of sale {pos_id}.{bad}"
+            if bad
+            else (f"No transactions at point of sale {pos_id} yet.")
+        )
     shown = f"the latest {len(rows)}" if listing.count > len(rows) else f"{len(rows)}"
     lines = [f"Transactions at point of sale {pos_id} ({shown} of {listing.count}, times UTC):"]
     for t in rows:
-        product = products.get(t.product_id, f"product #{t.product_id}")
-        method = methods.get(t.payment_id, f"method #{t.payment_id}")
-        note = f" - {t.note}" if t.note else ""
+        product = name(products.get(t.product_id, f"product #{t.product_id}"))
+        method = name(methods.get(t.payment_id, f"method #{t.payment_id}"))
+        note = f" - {clip(t.note, 100)}" if t.note else ""
         lines.append(
             f"#{t.id} {_when(t.timestamp)} {t.amount_product} x {product} "
             f"{money(t.amount_money)} ({method}){note}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + bad
 
 
 def _limit(value: int | None) -> str:
@@ -112,7 +138,7 @@ def _limit(value: int | None) -> str:
 def license_text(lic: License, now: datetime) -> str:
     state = "valid" if lic.valid_at(now) else "NOT valid" if lic.active else "inactive"
     lines = [
-        f"License: {lic.name or '(no name)'} ({lic.type or 'unknown type'}), {state}",
+        f"License: {name(lic.name) or '(no name)'} ({name(lic.type) or 'unknown type'}), {state}",
         f"Key: {lic.masked_key or '(none)'}",
         f"Since: {_when(lic.created)}; expires: {_when(lic.expires) if lic.expires else 'never'}",
         (
@@ -141,7 +167,7 @@ def config_text(config: InstanceConfig) -> str:
     if not values:
         return "The ConcertPOS instance has no configuration values."
     lines = ["ConcertPOS instance configuration (secret-looking values masked):"]
-    lines += [f"{key}: {value}" for key, value in sorted(values.items())]
+    lines += [f"{clip(key, 60)}: {clip(value, 200)}" for key, value in sorted(values.items())]
     return "\n".join(lines)
 
 
@@ -156,7 +182,13 @@ def connection_line(state: ConnectionState, shards: int) -> str:
         else ""
     )
     since = f" for {state.connected_for:.0f} s" if state.connected_for is not None else ""
-    return f"Connection: {where}{shard}{since}, {state.reconnects} reconnect(s)"
+    noise = ""
+    if state.bad_frames or state.stray_errors:
+        noise = (
+            f"; ignored {state.bad_frames} unreadable frame(s) and "
+            f"{state.stray_errors} error(s) no request could be tied to"
+        )
+    return f"Connection: {where}{shard}{since}, {state.reconnects} reconnect(s){noise}"
 
 
 def budget_line(budget: BudgetSnapshot) -> str:
@@ -167,5 +199,28 @@ def budget_line(budget: BudgetSnapshot) -> str:
 
 
 def service_line(status: ServiceStatus) -> str:
-    text = status.message or "(no message)"
-    return f"Service: {status.status or 'unknown'} - {text}"
+    text = clip(status.message, 200) or "(no message)"
+    return f"Service: {clip(status.status, 20) or 'unknown'} - {text}"
+
+
+def points_of_sale_text(items: Iterable[PointOfSale], *, current: int, default: int) -> str:
+    """One point of sale per line, the chat's marked; ones that cannot be picked say why."""
+    rows = list(items)
+    if not rows:
+        return "ConcertPOS lists no points of sale."
+    lines = ["Points of sale (pick one for this chat with pos list <id>):"]
+    for pos in rows:
+        notes = []
+        if pos.id == current:
+            notes.append("this chat")
+        if pos.id == default:
+            notes.append("default")
+        if pos.password:
+            notes.append("password")
+        if not pos.enabled:
+            notes.append("disabled")
+        elif pos.special or pos.admin:
+            notes.append("not for sales")
+        tail = f" ({', '.join(notes)})" if notes else ""
+        lines.append(f"#{pos.id} {name(pos.name)}{tail}")
+    return "\n".join(lines)

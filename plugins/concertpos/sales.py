@@ -13,14 +13,16 @@ cents, ``result`` the number of items ConcertPOS reported booked (or the error c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from bot import UserError
+
 from .errors import SERVICE
-from .models import PaymentMethod, Product, Sale
-from .replies import cents, money
+from .models import PaymentMethod, Product, Sale, SaleItem
+from .replies import cents, money, name
 
 if TYPE_CHECKING:
     from bot.store import LedgerEntry, Store
@@ -32,8 +34,9 @@ KIND = "sale"
 
 
 def may_sell(config: ConcertPOSConfig, *, is_admin: bool, roles: Iterable[object]) -> bool:
-    """Admins always may; otherwise ``sell_permission`` decides (roles compare ignoring case,
-    since a Discord role's name is typed by hand in the config)."""
+    """Admins always may; otherwise ``sell_permission`` decides. ``roles`` holds the caller's
+    role ids and names (Discord supplies both), so ``seller_role`` may be either; they
+    compare ignoring case, since a role's name is typed by hand in the config."""
     if is_admin or config.sell_permission == "everyone":
         return True
     if config.sell_permission == "admins":
@@ -49,13 +52,11 @@ def who_may_sell(config: ConcertPOSConfig) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Quote:
-    """What the seller is asked to confirm, priced from the lists the client holds."""
+class QuoteLine:
+    """One product of a quote and the deposit added to each (0 when it has none)."""
 
-    pos_id: int
     product: Product
     amount: int
-    method: PaymentMethod
     deposit: Decimal
 
     @property
@@ -70,28 +71,80 @@ class Quote:
         """``2 x Beer (#1) at 4.50 + 2.00 deposit``."""
         deposit = f" + {money(self.deposit)} deposit" if self.deposit else ""
         return (
-            f"{self.amount} x {self.product.name} (#{self.product.id}) at "
+            f"{self.amount} x {name(self.product.name)} (#{self.product.id}) at "
             f"{money(self.product.price)}{deposit}"
         )
 
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What the seller is asked to confirm, priced from the lists the client holds: one or
+    more products, one payment method, one total."""
+
+    pos_id: int
+    lines: tuple[QuoteLine, ...]
+    method: PaymentMethod
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.total for line in self.lines), Decimal(0))
+
+    def describe(self) -> str:
+        return ", ".join(line.describe() for line in self.lines)
+
     def question(self) -> str:
-        return f"Sell {self.describe()} for {money(self.total)}, paid by {self.method.name}?"
+        return f"Sell {self.describe()} for {money(self.total)}, paid by {name(self.method.name)}?"
+
+    def items(self) -> list[SaleItem]:
+        return [SaleItem(line.product.id, line.amount) for line in self.lines]
+
+
+def sellable(product: Product) -> Product:
+    """``product``, unless the API sent it with values the bot cannot believe."""
+    if product.problem:
+        raise UserError(
+            f"{name(product.name)} (#{product.id}) cannot be sold: ConcertPOS sent bad data "
+            f"for it ({product.problem})."
+        )
+    return product
 
 
 async def price(
-    client: ConcertPOSClient, product: Product, amount: int, method: PaymentMethod
+    client: ConcertPOSClient,
+    lines: Sequence[tuple[Product, int]],
+    method: PaymentMethod,
+    *,
+    pos_id: int | None = None,
 ) -> Quote:
-    """Price a sale from the lists the client holds (the deposit only if the product has one)."""
-    deposit = (await client.get_deposit()).price if product.deposit else Decimal(0)
-    return Quote(client.pos_id, product, amount, method, deposit)
+    """Price a sale from the lists the client holds (a deposit only for products with one).
+    The same product twice is one line."""
+    merged: dict[int, tuple[Product, int]] = {}
+    for product, amount in lines:
+        sellable(product)
+        seen = merged.get(product.id)
+        merged[product.id] = (product, amount + (seen[1] if seen else 0))
+    deposit = Decimal(0)
+    if any(product.deposit for product, _ in merged.values()):
+        deposit = (await client.get_deposit()).price
+    return Quote(
+        client.pos_id if pos_id is None else pos_id,
+        tuple(
+            QuoteLine(product, amount, deposit if product.deposit else Decimal(0))
+            for product, amount in merged.values()
+        ),
+        method,
+    )
 
 
 async def requote(client: ConcertPOSClient, quote: Quote) -> Quote:
     """The same sale priced again now: the lists may have changed since ``quote``
     (an ``updatepos`` while the seller was confirming)."""
-    product = await client.find_product(quote.product.id)
-    method = await client.find_payment_method(quote.method.id)
-    return await price(client, product, quote.amount, method)
+    lines = [
+        (await client.find_product(line.product.id, quote.pos_id), line.amount)
+        for line in quote.lines
+    ]
+    method = await client.find_payment_method(quote.method.id, quote.pos_id)
+    return await price(client, lines, method, pos_id=quote.pos_id)
 
 
 def record(store: Store, quote: Quote, *, platform: str, user_id: str) -> LedgerEntry:
@@ -103,7 +156,7 @@ def record(store: Store, quote: Quote, *, platform: str, user_id: str) -> Ledger
         user_id=user_id,
         account=f"pos:{quote.pos_id}",
         amount=cents(quote.total),
-        message=f"{quote.describe()}, paid by {quote.method.name} (#{quote.method.id})",
+        message=f"{quote.describe()}, paid by {name(quote.method.name)} (#{quote.method.id})",
     )
 
 
@@ -135,8 +188,10 @@ def sold_text(sale: Sale, entry: LedgerEntry) -> str:
     parts = []
     for line in sale.lines:
         deposit = f" incl. {money(line.deposit * line.amount)} deposit" if line.deposit else ""
-        parts.append(f"{line.amount} x {line.product.name} for {money(line.subtotal)}{deposit}")
+        parts.append(
+            f"{line.amount} x {name(line.product.name)} for {money(line.subtotal)}{deposit}"
+        )
     return (
-        f"Sold {', '.join(parts)}, paid by {sale.payment_method.name}. "
+        f"Sold {', '.join(parts)}, paid by {name(sale.payment_method.name)}. "
         f"Total: {money(sale.total)}. (sale {short_id(entry)})"
     )

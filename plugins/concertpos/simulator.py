@@ -4,20 +4,41 @@ It serves one instance on one or more shards (each shard its own server and port
 the instance's state and broadcasts, as the doc says of the real shards), so tests can take
 the first shard down and watch the client fail over.
 
-Behaviour follows the doc and the notes on the real service: replies are event models named
-after the command (``payitems`` answers ``payitem`` with an ``Items`` count); errors are error
-models (``api_key_mismatch``, ``no_api_key``, ``invalid_instance``, ``invalid_json``,
-``missing_parameter_api`` for a missing api key, ``ratelimit`` with ``{command,
-retry_after}`` in ms). The rate limit is enforced strictly: the points received in any
-``rate_window`` seconds may not exceed ``rate_limit``. Where the doc is silent the simulator
-picks plain names of its own: ``unknown_command``, ``missing_parameter_<Name>`` and
-``invalid_parameter``. A URL may name the instance as its last path segment
-(``/INSTANCE_SLUG``) or as a query (``/?instance=SLUG&Content-Type=json``).
+Where each behaviour comes from:
+
+* **The doc** (``protocols/concertpos-websocket.md``): the request template, the event /
+  error / broadcast models, the ten documented commands and their points, ``updatepos``;
+  replies named after the command. The rate limit read strictly (``rate_budget="shared"``,
+  the default): the points received in any ``rate_window`` seconds, all commands together,
+  may not exceed ``rate_limit``.
+* **The notes on the real service** (``protocols/README.md``): ``payitems`` answers
+  ``payitem`` with an ``Items`` count; the error names (``api_key_mismatch``,
+  ``no_api_key``, ``invalid_instance``, ``invalid_json``, ``invalid_json5``,
+  ``missing_parameter_api``, ``ratelimit`` with ``{command, retry_after}`` in ms); the
+  ``/?instance=SLUG&Content-Type=json`` URL form.
+* **The vendor's own client** (PixelcatProductions/ConcertPOS-client, ``src/App.js``,
+  ``src/components/Auth.js``, ``SelectWorkplace.js``, ``.env``):
+  ``listpos`` answers event ``listpos`` with ``POS``, a list of ``{ID, PointOfSale,
+  enabled, special, admin, password}``; ``verifyauth`` takes ``password`` and ``workplace``
+  and answers ``{success, password}``. The client connects with ``Content-Type=json5`` and
+  sends ``JSON5.stringify`` output, so in that mode this server parses JSON5 (refusing
+  what is not with ``invalid_json5``); with ``Content-Type=json`` or none it parses strict
+  JSON (``invalid_json``). Its start-up (``listpos``, ``getlicense``, ``getconfig``,
+  ``registerdevice``, ``getstatus``, then lists) spends more than 100 points at once without
+  being limited, which suggests a budget per command: ``rate_budget="per_command"`` plays that.
+  The vendor's production URL in ``.env`` reads ``&Content-Typejson5`` (no ``=``): a URL
+  without a proper ``Content-Type=json5`` gets strict JSON here.
+* **Our own choices** where all of those are silent: ``unknown_command``,
+  ``missing_parameter_<Name>`` and ``invalid_parameter``; the costs of ``listpos`` (25) and
+  ``verifyauth`` (10).
+
+A URL may name the instance as its last path segment (``/INSTANCE_SLUG``) or as a query.
 
 Test hooks: :meth:`broadcast_updatepos`, :meth:`set_price`, :attr:`ratelimit_errors`,
-:attr:`command_counts`, :attr:`muted` (commands left unanswered), :attr:`delays` (replies held
-back), :meth:`send_raw`, :meth:`drop_connections`,
-:meth:`stop_shard` / :meth:`start_shard`, :attr:`transactions`.
+:attr:`command_counts`, :attr:`muted` (commands left unanswered), :attr:`skip_next` (the next
+N requests of a command left unanswered), :attr:`delays` (replies held back),
+:meth:`send_raw`, :meth:`drop_connections`, :meth:`stop_shard` / :meth:`start_shard`,
+:attr:`transactions`.
 """
 
 from __future__ import annotations
@@ -38,12 +59,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import json5
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from bot.simulation import Simulator
 
-from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW
+from .ratelimit import DEFAULT_COSTS, DEFAULT_LIMIT, DEFAULT_WINDOW, BudgetMode
+from .wire import wants_json5
 
 if TYPE_CHECKING:
     from .config import ConcertPOSConfig
@@ -85,6 +108,13 @@ class SimPointOfSale:
     products: list[int]
     payment_methods: list[int]
     password: str | None = None
+    enabled: bool = True
+    special: bool = False
+    admin: bool = False
+
+    @property
+    def selectable(self) -> bool:
+        return self.enabled and not self.special and not self.admin
 
 
 @dataclass
@@ -161,6 +191,8 @@ def _default_pos() -> list[SimPointOfSale]:
     return [
         SimPointOfSale(1, "Bar", [1, 2, 3, 4, 5], [1, 2]),
         SimPointOfSale(2, "Merch", [6], [1, 2, 3]),
+        SimPointOfSale(3, "Backstage", [1, 2, 3], [1], password="crew-only"),
+        SimPointOfSale(4, "Office", [], [1], admin=True),
     ]
 
 
@@ -191,6 +223,7 @@ class ConcertPOSSimulator(Simulator):
         shards: Sequence[str] = ("exon",),
         rate_limit: int = DEFAULT_LIMIT,
         rate_window: float = DEFAULT_WINDOW,
+        rate_budget: BudgetMode = "shared",
         costs: Mapping[str, int] | None = None,
         products: Iterable[SimProduct] | None = None,
         payment_methods: Iterable[SimPaymentMethod] | None = None,
@@ -211,6 +244,7 @@ class ConcertPOSSimulator(Simulator):
         self.shards = list(dict.fromkeys(shards))
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        self.rate_budget = rate_budget
         self.costs = {**DEFAULT_COSTS, **(costs or {})}
         self.products = {p.id: p for p in (products or _default_products())}
         self.payment_methods = {m.id: m for m in (payment_methods or _default_methods())}
@@ -246,6 +280,8 @@ class ConcertPOSSimulator(Simulator):
         self.errors_sent: Counter[str] = Counter()
         self.ratelimit_errors = 0
         self.muted: set[str] = set()
+        #: the next N requests of a command get no reply (a reply lost once, then normal)
+        self.skip_next: Counter[str] = Counter()
         #: seconds to hold back the reply to a command (timeouts, late replies)
         self.delays: dict[str, float] = {}
 
@@ -253,7 +289,7 @@ class ConcertPOSSimulator(Simulator):
         self._ports: dict[str, int] = {}
         self._servers: dict[str, Server] = {}
         self._connections: set[ServerConnection] = set()
-        self._spent: list[tuple[float, int]] = []
+        self._spent: dict[str, list[tuple[float, int]]] = {}
         self._seed_history(random.Random(seed), history)
 
     @classmethod
@@ -269,6 +305,7 @@ class ConcertPOSSimulator(Simulator):
             api_key=config.api_key.get_secret_value() if config.api_key else DEFAULT_API_KEY,
             rate_limit=config.rate_limit,
             rate_window=config.rate_window,
+            rate_budget=config.rate_budget,
             costs=config.costs_table(),
         )
         if config.pos_id not in sim.points_of_sale:
@@ -313,10 +350,11 @@ class ConcertPOSSimulator(Simulator):
         if shard not in self._servers:
             await self._start_shard(shard, self._ports.get(shard, 0))
 
-    def query_url(self, shard: str | None = None) -> str:
-        """The later service's URL form: the instance in the query string."""
+    def query_url(self, shard: str | None = None, content_type: str = "json") -> str:
+        """The later service's URL form: the instance in the query string (``content_type``
+        ``json5`` is the vendor client's)."""
         port = self._ports[shard or self.shards[0]]
-        return f"ws://{self.host}:{port}/?instance={self.instance}&Content-Type=json"
+        return f"ws://{self.host}:{port}/?instance={self.instance}&Content-Type={content_type}"
 
     @property
     def connection_count(self) -> int:
@@ -360,11 +398,13 @@ class ConcertPOSSimulator(Simulator):
     # ------------------------------------------------------------------ serving
 
     async def _serve(self, ws: ServerConnection, shard: str) -> None:
-        instance = _instance_of(ws.request.path if ws.request else "")
+        path = ws.request.path if ws.request else ""
+        instance = _instance_of(path)
+        json5_mode = wants_json5(path)
         self._connections.add(ws)
         try:
             async for raw in ws:
-                command, reply = self.respond(raw, instance)
+                command, reply = self.respond(raw, instance, json5_mode=json5_mode)
                 if reply is None:
                     continue
                 delay = self.delays.get(command, 0.0)
@@ -378,7 +418,9 @@ class ConcertPOSSimulator(Simulator):
         finally:
             self._connections.discard(ws)
 
-    def respond(self, raw: str | bytes, instance: str | None) -> tuple[str, Reply | None]:
+    def respond(
+        self, raw: str | bytes, instance: str | None, *, json5_mode: bool = False
+    ) -> tuple[str, Reply | None]:
         """One request frame in; its command name and reply model out (None: no reply).
 
         The reply is computed when the request arrives (a delayed reply shows the state of
@@ -386,13 +428,19 @@ class ConcertPOSSimulator(Simulator):
         """
         command = ""
         try:
-            request = _parse(raw)
+            request = _parse(raw, json5_mode=json5_mode)
             command = str(request.get("command", ""))
             params = request.get("parameters")
             if not isinstance(params, dict):
                 raise _Reject("missing_parameter_api")
             self.command_counts[command] += 1
             if command in self.muted:
+                return command, None
+            if self.skip_next[command] > 0:
+                self.skip_next[command] -= 1
+                if command in self._actions():
+                    self._spend(command)
+                    self._actions()[command](params)  # it takes effect; only the reply is lost
                 return command, None
             if instance != self.instance:
                 raise _Reject("invalid_instance")
@@ -419,11 +467,13 @@ class ConcertPOSSimulator(Simulator):
         """Points received in the last ``rate_window`` seconds, plus these, must fit."""
         cost = self.costs[command]
         now = self._clock()
-        self._spent = [(t, p) for t, p in self._spent if t > now - self.rate_window]
-        used = sum(p for _, p in self._spent)
+        key = "" if self.rate_budget == "shared" else command
+        spent = [(t, p) for t, p in self._spent.get(key, []) if t > now - self.rate_window]
+        self._spent[key] = spent
+        used = sum(p for _, p in spent)
         if used + cost > self.rate_limit:
             free_at = now
-            for at, points in self._spent:
+            for at, points in spent:
                 free_at = at + self.rate_window
                 used -= points
                 if used + cost <= self.rate_limit:
@@ -431,7 +481,7 @@ class ConcertPOSSimulator(Simulator):
             self.ratelimit_errors += 1
             retry_ms = max(1, round((free_at - now) * 1000))
             raise _Reject("ratelimit", {"command": command, "retry_after": retry_ms})
-        self._spent.append((now, cost))
+        spent.append((now, cost))
 
     def _actions(self) -> dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]]:
         return {
@@ -448,7 +498,36 @@ class ConcertPOSSimulator(Simulator):
             "version": lambda p: ("version", {"Version": self.version}),
             "getstatus": lambda p: ("getstatus", dict(self.status)),
             "listtransactions": self._listtransactions,
+            "listpos": self._listpos,
+            "verifyauth": self._verifyauth,
         }
+
+    def _listpos(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "listpos", {
+            "POS": [
+                {
+                    "ID": pos.id,
+                    "PointOfSale": pos.name,
+                    "enabled": int(pos.enabled),
+                    "special": int(pos.special),
+                    "admin": int(pos.admin),
+                    "password": int(pos.password is not None),
+                }
+                for pos in self.points_of_sale.values()
+            ]
+        }
+
+    def _verifyauth(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The vendor client's workplace login: ``success``, and the password echoed back
+        on success (the client keeps it as ``posPassword``)."""
+        pos = self.points_of_sale.get(_int_param(params, "workplace"))
+        if pos is None:
+            raise _Reject("invalid_parameter")
+        password = params.get("password")
+        if password is None:
+            raise _Reject("missing_parameter_password")
+        ok = pos.password is None or password == pos.password
+        return "verifyauth", {"success": ok, "password": password if ok else None}
 
     def _pos(self, params: dict[str, Any]) -> SimPointOfSale:
         pos_id = _int_param(params, "POSID")
@@ -544,8 +623,13 @@ class ConcertPOSSimulator(Simulator):
     def _seed_history(self, rng: random.Random, count: int) -> None:
         """Plausible past sales, reproducible from ``seed``."""
         at = datetime(2020, 5, 8, 18, 0, tzinfo=UTC)
-        for _ in range(count):
-            pos = self.points_of_sale[rng.choice(sorted(self.points_of_sale))]
+        tills = sorted(
+            pos.id
+            for pos in self.points_of_sale.values()
+            if pos.products and pos.password is None and pos.selectable
+        )
+        for _ in range(count if tills else 0):
+            pos = self.points_of_sale[rng.choice(tills)]
             product = self.products[rng.choice(pos.products)]
             amount = rng.randint(1, 4)
             unit = product.price + (self.deposit if product.deposit else 0)
@@ -554,13 +638,21 @@ class ConcertPOSSimulator(Simulator):
             self._book(pos.id, method, product.id, amount, unit * amount, at)
 
 
-def _parse(raw: str | bytes) -> dict[str, Any]:
+def _parse(raw: str | bytes, *, json5_mode: bool = False) -> dict[str, Any]:
+    """A request: strict JSON, or JSON5 when the connection asked for it."""
+    error = "invalid_json5" if json5_mode else "invalid_json"
     try:
-        request = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _Reject("invalid_json") from None
+        if json5_mode:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if len(text) > 100_000:
+                raise ValueError("too large for the JSON5 parser")
+            request = json5.loads(text)
+        else:
+            request = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _Reject(error) from None
     if not isinstance(request, dict):
-        raise _Reject("invalid_json")
+        raise _Reject(error)
     return request
 
 
@@ -602,6 +694,12 @@ def simulator_from_args(argv: list[str]) -> Simulator:
     parser.add_argument("--shards", default="exon", help="comma-separated shard names")
     parser.add_argument("--rate-limit", type=int, default=DEFAULT_LIMIT)
     parser.add_argument("--rate-window", type=float, default=DEFAULT_WINDOW)
+    parser.add_argument(
+        "--rate-budget",
+        choices=("shared", "per_command"),
+        default="shared",
+        help="one budget for all commands (the doc, strict) or one per command",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample history")
     parser.add_argument("--history", type=int, default=12, help="sample transactions")
     args = parser.parse_args(argv)
@@ -618,6 +716,7 @@ def simulator_from_args(argv: list[str]) -> Simulator:
         shards=shards,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
+        rate_budget=args.rate_budget,
         seed=args.seed,
         history=max(0, args.history),
     )

@@ -47,13 +47,15 @@ def test_link_token_is_unreadable_in_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     store = Store(path)
     store.migrate([core])
-    store.set_link("telegram", "42", "chatwars", "hero", token="tok-SECRET-9f8e", data={"id": "x1"})
+    # Values long enough that random ciphertext bytes cannot contain them by chance.
+    data = {"id": "data-SECRET-71c3d2"}
+    store.set_link("telegram", "42", "chatwars", "hero", token="tok-SECRET-9f8e", data=data)
     link = store.get_link("telegram", "42", "chatwars")
-    assert link is not None and link.token == "tok-SECRET-9f8e" and link.data == {"id": "x1"}
+    assert link is not None and link.token == "tok-SECRET-9f8e" and link.data == data
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("bot.db"))
     assert b"tok-SECRET-9f8e" not in raw
-    assert b"x1" not in raw
+    assert b"data-SECRET-71c3d2" not in raw
     key_file = tmp_path / "bot.db.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 

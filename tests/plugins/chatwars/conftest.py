@@ -44,7 +44,22 @@ def _load_rabbitmq_support() -> ModuleType:
     return module
 
 
+def _load_support(module: str) -> ModuleType:
+    """tests/ has no packages (rootdir-based test names), so load a helper by path."""
+    name = f"chatwars_test_support_{module}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parents[2] / "support" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
 rabbitmq = _load_rabbitmq_support()
+kafka = _load_support("kafka")
 
 #: The app's broker password in tests; asserted never to appear in messages or status.
 APP_PASSWORD = "s3cret-app-pw"
@@ -61,6 +76,17 @@ def rabbitmq_broker() -> Iterator[Any]:
         pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
     with rabbitmq.running_broker() as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The session's private Kafka-protocol broker (tests/support/kafka.py), started on the
+    first test that needs it. Skipped where its binary cannot be fetched."""
+    try:
+        with kafka.running_kafka() as bootstrap:
+            yield bootstrap
+    except kafka.BrokerError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -224,6 +250,7 @@ def chatwars_link(chatwars_sim: ChatWarsSimulator) -> Callable[..., UserToken]:
                 "telegram_id": telegram_id,
                 "game_id": chatwars_sim.world.users[telegram_id].game_id,
             },
+            proof="proven",  # as cw code leaves it: the game proved the account
         )
         return token
 

@@ -22,7 +22,7 @@ async def test_link_flow_stores_token_and_game_id_encrypted(
     world = chatwars_sim.world
     world.add_user(5101, name="Wolpertinger")
     async with chatwars_bot() as bot:
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         [reply] = await chat.say("!cw link 5101", user="u1")
         assert "sent Telegram user 5101 a code" in reply and "!cw code <code>" in reply
         code = world.last_code(5101, "auth")
@@ -70,7 +70,7 @@ async def test_link_on_telegram_uses_the_callers_own_id(
         await tg.say(f"!cw code {code}", user="5102")
         assert bot.bot.store.get_link("telegram", "5102", "chatwars") is not None
 
-        console = bot.chat()
+        console = bot.chat(kind="private")
         [reply] = await console.say("!cw link", user="u1")
         assert reply.startswith("Tell me your Telegram user id: !cw link <id>")
         assert chatwars_sim.world.codes_sent(5102, "auth")[-1].code == code  # nothing sent
@@ -80,7 +80,7 @@ async def test_bad_link_input_is_refused_before_anything_is_sent(
     chatwars_bot: Callable[..., Any], chatwars_sim: ChatWarsSimulator
 ) -> None:
     async with chatwars_bot() as bot:
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         sent = len(chatwars_sim.world.requests)
         assert await chat.say("!cw link -5", user="u1") == [
             "A Telegram user id is a positive whole number."
@@ -108,7 +108,7 @@ async def test_profile_asks_for_permission_then_retries(
     world.add_user(5201, name="Wolpertinger", castle="🦌", level=35, guild="No Correlation")
     async with chatwars_bot() as bot:
         chatwars_link(bot, "u1", 5201)
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         [question] = await chat.say("!cw profile", user="u1")
         assert question == (
             "The bot needs your permission to read your profile: ChatWars has sent you a "
@@ -116,7 +116,9 @@ async def test_profile_asks_for_permission_then_retries(
         )
         [sent] = world.codes_sent(5201, "operation")
         [profile] = await chat.say(sent.code, user="u1")
-        assert profile.splitlines()[0].startswith("🦌Wolpertinger")
+        # Named as the game writes it: castle, [guild tag], name.
+        assert profile.splitlines()[0].startswith("🦌[NC]Wolpertinger")
+        assert "❤️1200/1200" in profile
         assert "level 35, guild No Correlation" in profile
         assert "10 gold pouches" in profile
         # Now allowed: no question, no new request to the player.
@@ -132,7 +134,7 @@ async def test_stock_wrong_code_then_no_second_request_within_the_cooldown(
     world.add_user(5202, stock={"Bone": 239, "Charcoal": 158, "Pouch of gold": 3})
     async with chatwars_bot() as bot:
         chatwars_link(bot, "u1", 5202)
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         await chat.say("!cw stock", user="u1")
         assert await chat.say("000000", user="u1") == [
             "That code is not right; check the code the ChatWars bot sent you."
@@ -151,7 +153,7 @@ async def test_permission_can_be_cancelled_and_granted_later_with_cw_code(
     world = chatwars_sim.world
     async with chatwars_bot() as bot:
         chatwars_link(bot, "u1", 5203)
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         await chat.say("!cw stock", user="u1")
         [cancelled] = await chat.say("cancel", user="u1")
         assert cancelled == (
@@ -168,7 +170,7 @@ async def test_permission_can_be_cancelled_and_granted_later_with_cw_code(
 
 async def test_commands_need_a_link(chatwars_bot: Callable[..., Any]) -> None:
     async with chatwars_bot() as bot:
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         for text in ("!cw profile", "!cw stock", "!cw pay 1", "!cw confirm 1234"):
             assert await chat.say(text, user="u9") == [
                 "Link your ChatWars account first: !cw link <your Telegram user id>."
@@ -181,7 +183,7 @@ async def test_revoked_token_says_how_to_link_again(
     async with chatwars_bot() as bot:
         chatwars_link(bot, "u1", 5204, "GetUserProfile")
         chatwars_sim.world.revoke_tokens(5204)
-        assert await bot.chat().say("!cw profile", user="u1") == [
+        assert await bot.chat(kind="private").say("!cw profile", user="u1") == [
             "Your ChatWars link is no longer valid (access was revoked); please link your "
             "account again with !cw link."
         ]
@@ -196,7 +198,7 @@ async def test_every_result_code_reads_well_in_chat(
     world = chatwars_sim.world
     async with chatwars_bot() as bot:
         token = chatwars_link(bot, "u1", 5301, "GetUserProfile")
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         seen: list[str] = []
         for code, cls in RESULT_ERRORS.items():
             bot.clock.advance(60)  # past the command's cool-down
@@ -251,8 +253,12 @@ async def test_payout_to_a_mention(
     async with chatwars_bot() as bot:
         chatwars_link(bot, "u77", 5501)
         mention = {"<@77>": UserRef("console", "u77", "bob")}
-        [reply] = await bot.chat().say(
-            "!cw payout <@77> 2", user="boss", admin=True, mentions=mention
+        [question, reply] = await bot.chat(kind="private").say(
+            "!cw payout <@77> 2", user="boss", admin=True, confirm=True, mentions=mention
+        )
+        assert question == (
+            "Send 2 gold pouches (200 gold) from the bot's ChatWars balance to Telegram user "
+            "5501, with no message?"
         )
         assert reply.startswith("Paid 2 gold pouches to Telegram user 5501.")
         assert [t.user_id for t in chatwars_sim.world.payouts] == [5501]
@@ -268,7 +274,7 @@ async def test_an_unanswered_permission_question_says_how_to_finish_later(
         plugins={"chatwars": chatwars_settings}, config={"bot": {"ask_timeout": 0.2}}
     ) as bot:
         chatwars_link(bot, "u1", 5205)
-        chat = bot.chat()
+        chat = bot.chat(kind="private")
         await chat.say("!cw profile", user="u1")
         await chatwars_sim.wait_until(lambda: len(chat.replies) == 2)
         assert chat.replies[-1].text == (

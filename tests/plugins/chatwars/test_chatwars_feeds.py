@@ -127,14 +127,14 @@ def test_generated_feeds_parse() -> None:
 # --------------------------------------------------------------------------- over the broker
 
 
-async def test_all_four_feeds_reach_the_handler(
+async def test_every_feed_reaches_the_handler(
     chatwars_client: ChatWarsClient, chatwars_sim: ChatWarsSimulator
 ) -> None:
     received: list[FeedMessage] = []
     chatwars_client.add_feed_handler(received.append)
     assert chatwars_client.status.feeds == {kind: None for kind in FeedKind}
     sent = {kind: await chatwars_sim.publish_feed(kind) for kind in FeedKind}
-    await chatwars_sim.wait_until(lambda: len(received) == 4)
+    await chatwars_sim.wait_until(lambda: len(received) == len(FeedKind))
     by_kind = {message.kind: message for message in received}
     for kind, payload in sent.items():
         assert by_kind[kind] == parse_feed(kind, json.dumps(payload))

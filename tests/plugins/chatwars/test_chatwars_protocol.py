@@ -213,8 +213,10 @@ def test_forbidden_names_the_operation_safely() -> None:
 
 def test_config_defaults_and_client() -> None:
     config = ChatWarsConfig(app="dices", amqp_url="amqps://dices:pw@api.chatwars.me:5673/")
-    assert config.feeds == list(FeedKind)
+    # The AMQP default: the document's four feeds (an app's queue exists only on request).
+    assert config.feeds.source == "amqp" and config.feeds.selected == list(FeedKind)[:4]
     client = config.new_client()
+    assert list(client.status.feeds) == list(FeedKind)[:4]
     assert client.routing.exchange == "dices_ex" and client.routing.routing_key == "dices_o"
     assert "pw" not in client.status.broker
     assert "pw" not in repr(config)

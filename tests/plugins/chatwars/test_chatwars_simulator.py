@@ -99,8 +99,9 @@ async def test_operation_replies_have_the_observed_shapes(
             "payload": {"operation": "GetUserProfile"},
         }
     )
-    assert "action" not in asked  # as the notes say
-    assert set(asked) == {"uuid", "result", "payload"}
+    # The real reply names its action (all three public clients dispatch on it).
+    assert asked["action"] == "authAdditionalOperation"
+    assert set(asked) == {"uuid", "action", "result", "payload"}
     assert asked["payload"] == {"operation": "GetUserProfile", "userId": 11}
     code = chatwars_sim.world.last_code(11, "operation")
     assert chatwars_sim.world.codes_sent(11, "operation")[-1].request_id == asked["uuid"]
@@ -122,6 +123,8 @@ async def test_operation_replies_have_the_observed_shapes(
     assert set(profile["payload"]["profile"]) == {
         "atk", "castle", "class", "def", "exp", "gold", "guild", "lvl", "mana", "pouches",
         "stamina", "userName",
+        # beyond the document, as Cactiw's bot and go-chatwars-api read them
+        "guild_tag", "hp", "maxHp",
     }  # fmt: skip
 
 
@@ -156,7 +159,12 @@ async def test_payment_and_payout_rules(raw: RawApp, chatwars_sim: ChatWarsSimul
     assert (await authorize({"pouches": 0}))["result"] == "BadAmount"
     assert (await authorize({"pouches": 11}))["result"] == "InsufficientFunds"
     held = await authorize({"pouches": 5})
-    assert held["payload"] == {"fee": {"gold": 4}, "debit": {"gold": 496}, "userId": 12}
+    assert held["payload"] == {
+        "fee": {"gold": 4},
+        "debit": {"gold": 496},
+        "userId": 12,
+        "transactionId": "t1",  # as go-chatwars-api reads it
+    }
     assert (await authorize({"pouches": 5}))["result"] == "DuplicateTransaction"
     # The hold counts: only 5 of the 10 pouches are still free.
     assert (await authorize({"pouches": 6}, "t2"))["result"] == "InsufficientFunds"
@@ -165,6 +173,7 @@ async def test_payment_and_payout_rules(raw: RawApp, chatwars_sim: ChatWarsSimul
     pay = {"amount": {"pouches": 5}, "confirmationCode": code, "transactionId": "t1"}
     paid = await raw.ask({"token": token, "action": "pay", "payload": pay})
     assert paid["token"] == token and paid["action"] == "pay" and paid["result"] == "Ok"
+    assert paid["payload"]["transactionId"] == "t1"
     again = await raw.ask({"token": token, "action": "pay", "payload": pay})
     assert again["result"] == "DuplicateTransaction"
     assert again["payload"] == {"transactionId": "t1", "userId": 12}

@@ -6,7 +6,9 @@ reliably: every plugin's test folder has one, all named ``conftest``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from bot_plugins.concertpos.client import ConcertPOSClient
@@ -45,3 +47,41 @@ def plugin_section(url: str | list[str] | None = None, **overrides: Any) -> dict
         section["url"] = url
     section.update(overrides)
     return section
+
+
+@asynccontextmanager
+async def slow_proxy(target: str, delay: float) -> AsyncIterator[str]:
+    """A TCP forwarder to ``target``'s port that answers each connection only after
+    ``delay`` seconds: a gateway that is slow to accept, on real sockets."""
+    target_port = int(target.split(":")[2].split("/")[0])
+    pipes: set[asyncio.Task[None]] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(delay)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        for task in (
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        ):
+            pipes.add(task)
+            task.add_done_callback(pipes.discard)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield target.replace(f":{target_port}/", f":{port}/")
+    finally:
+        server.close()
+        for task in list(pipes):
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)

@@ -354,10 +354,11 @@ async def test_concurrent_sales_are_each_booked_once(
 async def test_a_late_reply_is_swallowed_not_given_to_the_next_caller(
     concertpos_client_factory: ClientFactory, concertpos_sim: ConcertPOSSimulator
 ) -> None:
+    # The retry waits up to half its timeout for the late reply before it recycles.
     client = await concertpos_client_factory(
-        timeout=0.3, late_reply_grace=3.0, status_ttl=0, fetch_license=False
+        timeout=1.0, late_reply_grace=5.0, status_ttl=0, fetch_license=False
     )
-    concertpos_sim.delays["getstatus"] = 0.5
+    concertpos_sim.delays["getstatus"] = 1.2
     concertpos_sim.status = {"status": "warning", "message": "old news"}
     with pytest.raises(ConcertPOSTimeout) as caught:
         await client.get_status()
@@ -577,3 +578,62 @@ async def test_simulate_config_runs_a_matching_simulator() -> None:
         ) as client:
             sale = await client.pay_items([SaleItem(3, 2)], 1)
             assert sale.pos_id == 7 and sale.total == Decimal("9.00")
+
+
+# ---------------------------------------------------------------- issue 15
+
+
+async def test_points_of_sale_and_password_check(
+    concertpos_client_factory: ClientFactory, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    client = await concertpos_client_factory(pos_id=3, pos_password="crew-only")
+    listing = await client.list_points_of_sale()
+    assert [(p.id, p.name, p.password, p.selectable) for p in listing] == [
+        (1, "Bar", False, True),
+        (2, "Merch", False, True),
+        (3, "Backstage", True, True),
+        (4, "Office", False, False),
+    ]
+    assert await client.verify_auth() is True
+    assert await client.verify_auth(1) is False  # no password configured for it: not asked
+    assert concertpos_sim.command_counts["verifyauth"] == 1
+    assert [p.name for p in await client.list_products()] == ["Beer", "Cola", "Water"]
+    wrong = await concertpos_client_factory(pos_id=3, pos_password="guess")
+    assert await wrong.verify_auth() is False
+
+
+async def test_a_json5_url_sends_json5_and_reads_json5_replies(
+    concertpos_client_factory: ClientFactory, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    client = await concertpos_client_factory(urls=[concertpos_sim.query_url(content_type="json5")])
+    sale = await client.pay_items([SaleItem(1, 1)], 1)
+    assert sale.total == Decimal("6.50")
+    assert concertpos_sim.errors_sent == {}
+    # a JSON5 reply (unquoted keys, trailing comma) is read in this mode
+    events = events_into(client)
+    await concertpos_sim.send_raw(
+        "{type:'broadcast', result:{message:'updatepos', parameters:{},},}"
+    )
+    assert (await asyncio.wait_for(events.get(), 2)).is_updatepos
+
+
+async def test_the_per_command_budget_is_configurable_and_shared_stays_the_default(
+    concertpos_client_factory: ClientFactory, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    assert ConcertPOSConfig(simulate=True).rate_budget == "shared"
+    concertpos_sim.rate_budget = "per_command"
+    # A window of 5 s and a timeout of 2 s: had any call to wait for room, it would fail
+    # with BudgetExhausted instead of waiting.
+    client = await concertpos_client_factory(
+        rate_budget="per_command", fetch_license=False, rate_window=5.0
+    )
+    # 50 + 25 + 20 + 25 + 15 points at once: over 100, each command well inside its own
+    await asyncio.gather(
+        client.version(),
+        client.get_config(),
+        client.list_payment_methods(),
+        client.list_points_of_sale(),
+        client.get_status(),
+    )
+    assert concertpos_sim.ratelimit_errors == 0
+    assert client.rate_budget().used == 50  # the busiest command's budget

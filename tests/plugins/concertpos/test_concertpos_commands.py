@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
-from concertpos_support import CONCERTPOS_API_KEY, CONCERTPOS_INSTANCE, plugin_section
+from concertpos_support import CONCERTPOS_API_KEY, CONCERTPOS_INSTANCE, plugin_section, slow_proxy
 
 from bot.messages import Message, Reply
 from bot.testing import BotHarness
@@ -282,9 +282,15 @@ async def test_bad_input_gets_a_clear_reply_and_sells_nothing(
         assert await sell("b 1 cash") == (
             "'b' could mean Beer (#1), Bratwurst (#4); type more of the name or use the id."
         )
-        assert await sell("beer 1.5 cash") == (
-            "<amount> must be a whole number, not '1.5'\n"
-            "Usage: !pos sell <product> [amount] [method]"
+        assert await sell("beer 1.5 cash") == "The amount must be a whole number greater than 0."
+        assert await sell("'beer 1 cash") == (
+            "A quote is not closed; put quotes around the whole name."
+        )
+        assert await sell("2 beer,, 1 fries") == (
+            "An item between two commas is empty; write e.g. 2 Beer, 1 Fries."
+        )
+        assert await sell("60 beer, 50 beer by cash") == (
+            "At most 100 of one product can be sold at once."
         )
         # the merch shirt exists, but not at this point of sale
         assert await sell("'Tour Shirt' 1 cash") == (
@@ -357,19 +363,38 @@ async def test_a_lost_confirmation_reads_clearly_and_is_left_unknown_in_the_ledg
         assert concertpos_sim.command_counts["payitems"] == 1  # never retried
 
 
-async def test_a_refused_sale_is_marked_failed(
+async def test_a_sale_refused_by_name_is_marked_failed(
     bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
 ) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        chat = bot.chat()
+        await chat.say("!pos products")
+        booked = len(concertpos_sim.transactions)
+        concertpos_sim.costs["payitems"] = 1000  # the server's ratelimit names payitems
+        replies = await chat.say("!pos sell fries 1 cash", user=BOSS, confirm=True)
+        assert replies[-1].startswith("Nothing was sold: ConcertPOS is rate limiting payitems;")
+        [entry] = bot.bot.store.ledger_entries("concertpos")
+        assert (entry.status, entry.result) == ("failed", "ratelimit")
+        assert len(concertpos_sim.transactions) == booked
+
+
+async def test_an_unnamed_error_during_a_sale_leaves_it_unknown_never_failed(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """An error model names no request: a stray one during a sale must not read as "nothing
+    was sold" (issue 14, item 4), even when it is in fact the sale's own refusal."""
     async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
         chat = bot.chat()
         await chat.say("!pos products")  # cache the list that still has Fries
         concertpos_sim.points_of_sale[1].products.remove(5)  # removed, no updatepos sent
         replies = await chat.say("!pos sell fries 1 cash", user=BOSS, confirm=True)
-        assert replies[-1] == (
-            "Nothing was sold: ConcertPOS refused the payitems request (invalid_parameter)."
+        assert replies[-1].startswith(
+            "The sale was sent to ConcertPOS but ConcertPOS answered with an error "
+            "(invalid_parameter) that may not be this sale's, so it may or may not be booked."
         )
+        assert "Nothing was sold" not in joined(replies)
         [entry] = bot.bot.store.ledger_entries("concertpos")
-        assert (entry.status, entry.result) == ("failed", "invalid_parameter")
+        assert entry.status == "unknown"
 
 
 class _RoleResponder:
@@ -386,8 +411,17 @@ class _RoleResponder:
         return True
 
 
-async def say_with_roles(bot: BotHarness, text: str, user: str, roles: list[str]) -> list[str]:
+async def say_with_roles(
+    bot: BotHarness,
+    text: str,
+    user: str,
+    roles: list[str],
+    role_names: list[str] | None = None,
+) -> list[str]:
     responder = _RoleResponder()
+    extra: dict[str, Any] = {"roles": roles}
+    if role_names is not None:
+        extra["role_names"] = role_names
     message = Message(
         platform="discord",
         chat_id="till-channel",
@@ -396,7 +430,7 @@ async def say_with_roles(bot: BotHarness, text: str, user: str, roles: list[str]
         text=text,
         responder=responder,
         chat_kind="group",
-        extra={"roles": roles},
+        extra=extra,
     )
     await bot.bot.dispatcher.process(message)
     return responder.replies
@@ -425,6 +459,25 @@ async def test_who_may_sell_is_configurable(
     async with pos_bot(bot_harness, section) as bot:
         assert "Sold 1 x Fries" in joined(await say_with_roles(bot, sell, "fan", []))
     assert concertpos_sim.command_counts["payitems"] == 3
+
+
+async def test_seller_role_matches_discord_role_ids_and_names(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """Issue 14, item 12: Discord gives role ids in ``roles``; a role configured by name
+    never matched. The transport now adds ``role_names``; either may be configured."""
+    sell = "!pos sell fries 1 cash"
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        replies = await say_with_roles(bot, sell, "till", ["1122334455"], ["POS-Seller"])
+        assert "Sold 1 x Fries" in joined(replies)
+        assert await say_with_roles(bot, sell, "fan", ["998877"], ["member"]) == [
+            "Only admins and members with the pos-seller role can sell."
+        ]
+    section = plugin_section(concertpos_sim.url, seller_role="1122334455")
+    async with pos_bot(bot_harness, section) as bot:
+        replies = await say_with_roles(bot, sell, "till", ["1122334455"], ["Bar staff"])
+        assert "Sold 1 x Fries" in joined(replies)
+    assert concertpos_sim.command_counts["payitems"] == 2
 
 
 # ---------------------------------------------------------------- admin commands
@@ -517,7 +570,16 @@ async def test_status_shows_service_version_connection_and_budget(
             lines[4].startswith("Rate budget: ")
             and "of 100 points used in the last 0.6 s" in (lines[4])
         )
-        await bot.chat().say("!pos status", user="fan")
+        await concertpos_sim.send_raw("not json")
+        await concertpos_sim.send_raw('{"type":"error","result":{"error":"mystery","code":0}}')
+        for _ in range(100):
+            status = joined(await bot.chat().say("!pos status", user="fan"))
+            if "error(s) no request" in status:
+                break
+            await asyncio.sleep(0.02)
+        assert "; ignored 1 unreadable frame(s) and 1 error(s) no request could be tied to" in (
+            status
+        )
         assert concertpos_sim.command_counts["version"] == 1  # 50 points: reused
         core = joined(await bot.chat().say("!status"))
         assert "plugin concertpos: up" in core
@@ -640,51 +702,33 @@ async def test_an_unreachable_service_does_not_stop_the_bot(
         assert concertpos_sim.command_counts["getlicense"] == 1  # fetched once it connected
 
 
-@asynccontextmanager
-async def slow_proxy(target: str, delay: float) -> AsyncIterator[str]:
-    """A TCP forwarder to ``target``'s port that answers each connection only after
-    ``delay`` seconds: a gateway that is slow to accept, on real sockets."""
-    target_port = int(target.split(":")[2].split("/")[0])
-    pipes: set[asyncio.Task[None]] = set()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(delay)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        for task in (
-            asyncio.create_task(pipe(reader, up_writer)),
-            asyncio.create_task(pipe(up_reader, writer)),
-        ):
-            pipes.add(task)
-            task.add_done_callback(pipes.discard)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield target.replace(f":{target_port}/", f":{port}/")
-    finally:
-        server.close()
-        for task in list(pipes):
-            task.cancel()
-        await asyncio.gather(*pipes, return_exceptions=True)
-
-
 async def test_a_command_right_after_start_waits_for_the_first_connection(
     bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
 ) -> None:
-    async with slow_proxy(concertpos_sim.url, 0.3) as url:
-        async with pos_bot(bot_harness, plugin_section(url), connected=False) as bot:
+    """Issue 13: a gateway that takes 1 s to accept; the first command waits for it (at
+    most the call timeout) instead of answering "not connected"."""
+    section = plugin_section(connect_timeout=5.0, timeout=4.0)
+    async with slow_proxy(concertpos_sim.url, 1.0) as url:
+        section["url"] = url
+        async with pos_bot(bot_harness, section, connected=False) as bot:
             assert not bot.client("concertpos").connected
+            started = asyncio.get_running_loop().time()
             assert "#1 Beer 4.50" in joined(await bot.chat().say("!pos products"))
+            assert asyncio.get_running_loop().time() - started >= 0.5  # it did wait
+
+
+async def test_the_wait_for_the_first_connection_is_bounded_by_the_call_timeout(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    section = plugin_section(connect_timeout=10.0, timeout=0.5)
+    async with slow_proxy(concertpos_sim.url, 3.0) as url:
+        section["url"] = url
+        async with pos_bot(bot_harness, section, connected=False) as bot:
+            started = asyncio.get_running_loop().time()
+            assert await bot.chat().say("!pos products") == [
+                "ConcertPOS is not connected right now; try again shortly."
+            ]
+            assert asyncio.get_running_loop().time() - started < 2.5
 
 
 # ---------------------------------------------------------------- embedded default
@@ -713,3 +757,141 @@ async def test_bot_simulate_builds_a_working_simulator_from_arguments() -> None:
         assert sim.url.startswith("ws://127.0.0.1:") and sim.url.endswith("/cli")
         async with ConcertPOSClient([sim.url], "cli-key-123", timeout=2.0) as client:
             assert (await client.list_products())[0].name == "Beer"
+
+
+# ---------------------------------------------------------------- issue 15 and bad data
+
+
+async def test_a_multi_item_sale_is_confirmed_with_the_total_and_booked_once(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        chat = bot.chat()
+        before = len(concertpos_sim.transactions)
+        replies = await chat.say(
+            "!pos sell 2 Beer, 1 Fries, 1 brat by card", user=BOSS, confirm=True
+        )
+        assert replies[0] == (
+            "Sell 2 x Beer (#1) at 4.50 + 2.00 deposit, 1 x Fries (#5) at 3.50, "
+            "1 x Bratwurst (#4) at 4.00 for 20.50, paid by Card?"
+        )
+        assert replies[1].startswith(
+            "Sold 2 x Beer for 13.00 incl. 4.00 deposit, 1 x Fries for 3.50, "
+            "1 x Bratwurst for 4.00, paid by Card. Total: 20.50. (sale "
+        )
+        assert concertpos_sim.command_counts["payitems"] == 1
+        booked = concertpos_sim.transactions[before:]
+        assert sorted((t.product_id, t.amount_product) for t in booked) == [(1, 2), (4, 1), (5, 1)]
+        [entry] = bot.bot.store.ledger_entries("concertpos")
+        assert (entry.status, entry.amount, entry.debit, entry.result) == ("done", 2050, 2050, "4")
+        # the same product twice is one line; the default method is asked for when missing
+        assert await chat.say("!pos sell 1 water, 2 water", user=BOSS, confirm=True) == [
+            "Name a payment method: Cash (#1), Card (#2)."
+        ]
+        replies = await chat.say("!pos sell 1 water, 2 water by cash", user=BOSS, confirm=True)
+        assert replies[0] == "Sell 3 x Water (#3) at 2.50 + 2.00 deposit for 13.50, paid by Cash?"
+        assert concertpos_sim.command_counts["payitems"] == 2
+
+
+async def test_a_product_with_an_absurd_price_is_listed_as_bad_and_never_sold(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """Issue 14, item 9: a price of 1e308 used to make ``pos products`` fail."""
+    concertpos_sim.products[4].price = Decimal("1e308")
+    concertpos_sim.products[5].name = "Fries " + "\x1b[2J" + "x" * 5000
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        chat = bot.chat()
+        listing = joined(await chat.say("!pos products"))
+        assert "#1 Beer 4.50 (+2.00 deposit)" in listing
+        assert (
+            "#4 Bratwurst: bad product data from ConcertPOS (a product's Price is out of range)"
+            in listing
+        )
+        fries = next(line for line in listing.splitlines() if line.startswith("#5 "))
+        assert len(fries) < 80 and fries.endswith("… 3.50") and "\x1b" not in fries
+        assert await chat.say("!pos sell brat 1 cash", user=BOSS, confirm=True) == [
+            "Bratwurst (#4) cannot be sold: ConcertPOS sent bad data for it "
+            "(a product's Price is out of range)."
+        ]
+        assert concertpos_sim.command_counts["payitems"] == 0
+
+
+async def test_pos_list_picks_a_point_of_sale_per_chat(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    async with pos_bot(bot_harness, plugin_section(concertpos_sim.url)) as bot:
+        bar, other = bot.chat(), bot.chat("merch-stand")
+        assert await bar.say("!pos list", user="fan") == ["This command is for admins only."]
+        assert await bar.say("!pos list", user=BOSS) == [
+            "Points of sale (pick one for this chat with pos list <id>):\n"
+            "#1 Bar (this chat, default)\n"
+            "#2 Merch\n"
+            "#3 Backstage (password)\n"
+            "#4 Office (not for sales)"
+        ]
+        assert await other.say("!pos list merch", user=BOSS) == [
+            "This chat now sells at point of sale 2 (Merch)."
+        ]
+        assert "#6 Tour Shirt 25.00" in joined(await other.say("!pos products"))
+        assert "Point of sale: 2 (picked for this chat; default 1)" in joined(
+            await other.say("!pos status")
+        )
+        assert "Point of sale:" not in joined(await bar.say("!pos status"))
+        assert "#1 Beer" in joined(await bar.say("!pos products"))  # other chats unchanged
+        replies = await other.say("!pos sell tour 1 voucher", user=BOSS, confirm=True)
+        assert replies[-1].startswith("Sold 1 x Tour Shirt for 25.00, paid by Voucher.")
+        assert concertpos_sim.transactions[-1].pos_id == 2
+        [entry] = bot.bot.store.ledger_entries("concertpos")
+        assert entry.account == "pos:2"
+        assert await other.say("!pos list 4", user=BOSS) == [
+            "There is no point of sale '4' to pick; see pos list."
+        ]
+        assert await other.say("!pos list backstage", user=BOSS) == [
+            "Point of sale 3 (Backstage) is protected by a password; only the configured "
+            "pos_id with its pos_password can be used for it."
+        ]
+        assert await other.say("!pos list default", user=BOSS) == [
+            "This chat sells at the configured point of sale 1 again."
+        ]
+        assert "#1 Beer" in joined(await other.say("!pos products"))
+
+
+async def test_pos_list_checks_a_configured_password_with_verifyauth(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    good = plugin_section(concertpos_sim.url, pos_id=3, pos_password="crew-only")
+    async with pos_bot(bot_harness, good) as bot:
+        assert await bot.chat().say("!pos list 3", user=BOSS) == [
+            "This chat now sells at point of sale 3 (Backstage)."
+        ]
+    bad = plugin_section(concertpos_sim.url, pos_id=3, pos_password="guess")
+    async with pos_bot(bot_harness, bad) as bot:
+        assert await bot.chat().say("!pos list 3", user=BOSS) == [
+            "ConcertPOS refused the configured pos_password for point of sale 3."
+        ]
+    assert concertpos_sim.command_counts["verifyauth"] == 2
+
+
+async def test_help_for_pos_sell_shows_both_shapes(bot_harness: Harness) -> None:
+    async with bot_harness(plugins={"concertpos": {"simulate": True}}) as bot:
+        text = joined(await bot.chat().say("!help pos sell"))
+        assert "pos sell <order...>" in text
+        assert "2 Hidden Ale, 1 Pretzel by card" in text
+
+
+async def test_a_sale_retried_after_a_lost_confirmation_gets_its_own_answer(
+    bot_harness: Harness, concertpos_sim: ConcertPOSSimulator
+) -> None:
+    """Issue 14, item 2, from chat: the retry used to be told "may or may not be booked"
+    too, because its reply went to the first sale's placeholder."""
+    section = plugin_section(concertpos_sim.url, timeout=0.6)
+    async with pos_bot(bot_harness, section) as bot:
+        chat = bot.chat()
+        concertpos_sim.skip_next["payitems"] = 1
+        first = await chat.say("!pos sell fries 1 cash", user=BOSS, confirm=True)
+        assert "may or may not be booked" in first[-1]
+        second = await chat.say("!pos sell fries 2 cash", user=BOSS, confirm=True)
+        assert second[-1].startswith("Sold 2 x Fries for 7.00, paid by Cash.")
+        rows = sorted(bot.bot.store.ledger_entries("concertpos"), key=lambda e: e.amount)
+        assert [(e.status, e.amount) for e in rows] == [("unknown", 350), ("done", 700)]
+        assert concertpos_sim.command_counts["payitems"] == 2

@@ -72,6 +72,10 @@ def test_url_template_for_other_deployments() -> None:
         ({"instance": "f", "reconnect_min": 5, "reconnect_max": 1}, "reconnect_max"),
         ({"instance": "f", "apikey": "typo"}, "Extra inputs are not permitted"),
         ({"instance": "f", "rate_limit": 20}, "getconfig costs 25 points"),
+        ({"instance": "f", "rate_budget": "each"}, "'shared' or 'per_command'"),
+        ({"instance": "f", "max_retry_after": 0}, "greater than or equal to 1"),
+        ({"instance": "f", "max_retry_after": 86400}, "less than or equal to 3600"),
+        ({"instance": "f", "costs": {"listpos": 101}}, "more than rate_limit (100)"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(

@@ -30,6 +30,7 @@ from bot_plugins.concertpos.models import (
     parse_items_booked,
     parse_products,
 )
+from bot_plugins.concertpos.replies import transactions_text
 
 
 def test_products_accept_strings_flags_and_comma_decimals() -> None:
@@ -44,21 +45,40 @@ def test_products_accept_strings_flags_and_comma_decimals() -> None:
     assert method == PaymentMethod(1, "Cash", "#fff")
 
 
+def test_a_reply_that_is_not_a_list_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_products({"Products": "oops"})
+    assert caught.value.code == "bad_reply" and isinstance(caught.value, ServiceError)
+    with pytest.raises(ProtocolError):
+        parse_products({"Products": [{"ID": 1, "Price": 1}] * 5001})
+
+
 @pytest.mark.parametrize(
-    "reply",
+    ("entry", "problem"),
     [
-        {"Products": "oops"},
-        {"Products": [{"ID": "x", "ProductName": "A", "Price": 1}]},
-        {"Products": [{"ID": 1, "ProductName": "A", "Price": "free"}]},
-        {"Products": [{"ID": 1, "ProductName": "A", "Price": None}]},
-        {"Products": [{"ID": 1, "ProductName": "A", "Price": "NaN"}]},
-        {"Products": [5]},
+        ({"ID": 1, "ProductName": "A", "Price": "free"}, "a product's Price is not an amount"),
+        ({"ID": 1, "ProductName": "A", "Price": None}, "a product's Price is not an amount"),
+        ({"ID": 1, "ProductName": "A", "Price": "NaN"}, "a product's Price is not an amount"),
+        ({"ID": 1, "ProductName": "A", "Price": 1e308}, "a product's Price is out of range"),
+        ({"ID": 1, "ProductName": "A", "Price": "-1e10"}, "a product's Price is out of range"),
+        ({"ID": 1, "ProductName": "A", "Price": "9" * 100}, "a product's Price is not an amount"),
     ],
 )
-def test_unreadable_replies_become_protocol_errors(reply: dict[str, object]) -> None:
-    with pytest.raises(ProtocolError) as caught:
-        parse_products(reply)
-    assert caught.value.code == "bad_reply" and isinstance(caught.value, ServiceError)
+def test_a_product_with_unbelievable_values_is_kept_flagged(
+    entry: dict[str, object], problem: str
+) -> None:
+    """Issue 14, item 9: one bad product must not break the listing of the others."""
+    good = {"ID": 2, "ProductName": "B", "Price": "2.50"}
+    bad, fine = parse_products({"Products": [entry, good]})
+    assert bad.id == 1 and bad.name == "A" and bad.problem and bad.problem.startswith(problem)
+    assert bad.price == 0
+    assert fine.problem is None and fine.price == Decimal("2.50")
+
+
+@pytest.mark.parametrize("entry", [5, {"ID": "x"}, {"ID": 2**60}, {"ID": None}, "A"])
+def test_a_product_without_a_readable_id_is_left_out(entry: object) -> None:
+    good = {"ID": 2, "ProductName": "B", "Price": 2}
+    assert [p.id for p in parse_products({"Products": [entry, good]})] == [2]
 
 
 def test_license_flags_limits_dates_and_masking() -> None:
@@ -162,3 +182,22 @@ def test_error_models_map_to_typed_errors() -> None:
     assert isinstance(strange, ConcertPOSRefused) and strange.code == "unknown"
     assert "<script>" not in strange.message
     assert strange.service == "concertpos"
+
+
+def test_one_unbelievable_transaction_row_does_not_hide_the_others() -> None:
+    good = {
+        "ID": 9,
+        "Payment_ID": 1,
+        "PointOfSaleID": 1,
+        "Product_ID": 1,
+        "AmountProduct": 1,
+        "AmountMoney": 18,
+        "timestamp": "2020-05-13T15:27:02.000Z",
+        "hash": "ab",
+    }
+    bad = {**good, "ID": 10, "AmountMoney": 1e308}
+    listing = TransactionList.parse({"Count": "many", "Transactions": [bad, good]})
+    assert [t.id for t in listing.transactions] == [9]
+    assert (listing.count, listing.unreadable) == (2, 1)
+    text = transactions_text(1, listing, {}, {})
+    assert text.endswith("(1 row(s) ConcertPOS sent could not be read)")

@@ -241,3 +241,64 @@ def test_seeded_history_is_reproducible() -> None:
     two = ConcertPOSSimulator(seed=7, history=5)
     assert [t.wire() for t in one.transactions] == [t.wire() for t in two.transactions]
     assert len({t.hash for t in one.transactions}) == 5
+
+
+# ---------------------------------------------------------------- the vendor client's behaviour
+
+
+async def test_listpos_and_verifyauth_answer_as_the_vendor_client_reads_them(
+    concertpos_sim: ConcertPOSSimulator,
+) -> None:
+    async with connect(concertpos_sim.url) as ws:
+        reply = await ask(ws, "listpos")
+        assert reply["result"]["event"] == "listpos"
+        points = {p["ID"]: p for p in reply["result"]["parameters"]["POS"]}
+        assert set(points[1]) == {"ID", "PointOfSale", "enabled", "special", "admin", "password"}
+        assert points[2]["PointOfSale"] == "Merch" and points[3]["password"] == 1
+        assert points[4]["admin"] == 1
+        ok = await ask(ws, "verifyauth", password="crew-only", workplace=3)
+        assert ok["result"] == {
+            "event": "verifyauth",
+            "parameters": {"success": True, "password": "crew-only"},
+        }
+        wrong = await ask(ws, "verifyauth", password="guess", workplace=3)
+        assert wrong["result"]["parameters"] == {"success": False, "password": None}
+        assert error_of(await ask(ws, "verifyauth", password="x", workplace=99)) == (
+            "invalid_parameter",
+            0,
+        )
+
+
+async def test_json5_mode_parses_json5_and_json_mode_stays_strict(
+    concertpos_sim: ConcertPOSSimulator,
+) -> None:
+    json5_request = "{command:'version', parameters:{api_key:'%s',},} // the vendor's way"
+    async with connect(concertpos_sim.query_url(content_type="json5")) as ws:
+        await ws.send(json5_request % CONCERTPOS_API_KEY)
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        assert reply["result"]["parameters"] == {"Version": "1.0.1"}
+        await ws.send("{command: 'version'")  # unbalanced
+        assert error_of(json.loads(await asyncio.wait_for(ws.recv(), 2))) == ("invalid_json5", 0)
+        await ws.send("[" * 10_000 + "]" * 10_000)
+        assert error_of(json.loads(await asyncio.wait_for(ws.recv(), 2))) == ("invalid_json5", 0)
+    async with connect(concertpos_sim.query_url()) as ws:
+        await ws.send(json5_request % CONCERTPOS_API_KEY)
+        assert error_of(json.loads(await asyncio.wait_for(ws.recv(), 2))) == ("invalid_json", 0)
+
+
+async def test_per_command_budget_lets_the_vendor_start_up_through() -> None:
+    """The vendor client's start-up spends over 100 points at once: refused under the strict
+    shared budget, accepted when each command has its own."""
+    start_up = ["listpos", "getlicense", "getconfig", "registerdevice", "getstatus", "version"]
+    params = {"registerdevice": {"UUID": "13e12ff5-c853-4049-acbc-b1307c00691d"}}
+    for mode, limited in (("shared", True), ("per_command", False)):
+        sim = ConcertPOSSimulator(api_key=CONCERTPOS_API_KEY, rate_budget=mode)
+        async with sim, connect(sim.url) as ws:
+            kinds = [(await ask(ws, c, **params.get(c, {})))["type"] for c in start_up]
+            assert ("error" in kinds) is limited, (mode, kinds)
+            assert (sim.ratelimit_errors > 0) is limited
+        if mode == "per_command":
+            async with sim, connect(sim.url) as ws:
+                reply = await ask(ws, "version")  # 100 of version's own 100 points
+                assert reply["type"] == "event"
+                assert error_of(await ask(ws, "version"))[0] == "ratelimit"
