@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -279,3 +280,31 @@ async def test_plugin_offers_the_store_the_alert_router_and_the_prefix(
         assert runtime.alerts is bot.bot.alerts
         topics = len(bot.bot.alerts.topics)
         assert await bot.chat().say("?tools") == [f"?help, {topics} topic(s), 0 link(s)"]
+
+
+def test_bot_plugins_on_the_command_line_shows_which_of_two_namesakes_runs(
+    tmp_path: Path, plugin_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    directory = plugin_dir(games=SHADOW)
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"bot:\n  database: {tmp_path / 'bot.db'}\n  plugin_dirs: [{directory}]\n")
+    bundled = Path(bot_plugins.__path__[0]) / "games"
+    saved = {n: m for n, m in sys.modules.items() if n.startswith("bot_ext_games")}
+    try:
+        assert main(["plugins", "--config", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert (
+            f"games - [directory]: not in this config\n  from: {directory / 'games.py'}\n"
+            f"  shadows: bundled plugin at {bundled}\n"
+        ) in out
+        assert main(["plugins", "--config", str(config), "--json"]) == 0
+        (games,) = [d for d in json.loads(capsys.readouterr().out) if d["name"] == "games"]
+    finally:
+        for name in [n for n in sys.modules if n.startswith("bot_ext_games")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+    assert games["source"] == "directory"
+    assert games["location"] == str(directory / "games.py")
+    assert games["shadows"] == [f"bundled plugin at {bundled}"]
