@@ -136,6 +136,10 @@ async def test_a_scrape_after_commands_has_counts_by_label_and_nothing_private(
             service="probe", kind="pay", platform="console", user_id=USER, account="b", amount=7
         )
         bot.bot.store.ledger_update(entry.transaction_id, status="unknown")
+        settled = bot.bot.store.ledger_create(
+            service="probe", kind="pay", platform="console", user_id=USER, account="c", amount=9
+        )
+        bot.bot.store.ledger_update(settled.transaction_id, status="done")
 
         async with httpx.AsyncClient(base_url=bot.bot.ops.url) as http:
             response = await http.get("/metrics")
@@ -183,6 +187,7 @@ async def test_a_scrape_after_commands_has_counts_by_label_and_nothing_private(
     assert value(found, "bot_connection_state", kind="plugin", name="deepbot", state="up") == 1
     assert value(found, "bot_ledger_rows", service="probe", state="pending") == 1
     assert value(found, "bot_ledger_rows", service="probe", state="unknown") == 1
+    assert value(found, "bot_ledger_rows", service="probe", state="done") == 1  # settled
     assert value(found, "bot_alerts_total", stage="published") == 3
 
     for private in (USER, CHAT, DEEPBOT_SECRET, "kaboom", "boss", "alice"):
