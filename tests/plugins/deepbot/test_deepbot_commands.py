@@ -401,6 +401,38 @@ async def test_admin_point_commands_change_deepbot_and_are_audited(
         ]
 
 
+async def test_huge_amounts_and_thousands_separators_are_refused_before_deepbot(
+    start_bot: StartBot, deepbot_sim: DeepBotSimulator
+) -> None:
+    """Issue 14, items 8, 10 and 12 through the admin commands: ``1e1000000`` used to raise
+    ``decimal.Overflow`` ("something went wrong"), ``1,000`` was set as 1.00, ``-0`` was sent."""
+    async with start_bot() as bot:
+        chat = bot.chat()
+        bob = deepbot_sim.user("bob")
+        sent = len(deepbot_sim.received)
+        for text in (
+            "!points set bob 1e1000000",
+            "!points add bob 1e1000000",
+            "!points remove bob -1e1000000",
+            "!escrow add bob 1e1000000",
+        ):
+            (reply,) = await chat.say(text, user="boss")
+            assert reply.startswith("<n> is too large"), (text, reply)
+        for text in ("!points set bob 1,000", "!points add bob 1,000", "!escrow add bob 1,000"):
+            (reply,) = await chat.say(text, user="boss")
+            assert reply.startswith("<n> must be written without thousands separators"), reply
+        assert len(deepbot_sim.received) == sent  # nothing reached DeepBot
+        assert (bob.points, bob.escrow) == (100, 0)
+        assert await chat.say("!points set bob -0", user="boss") == ["bob now has 0.00 points."]
+        assert [f for f in list(deepbot_sim.received)[sent:] if "set_points" in f] == [
+            "api|set_points|bob|0"
+        ]
+        assert await chat.say("!points set bob 1000", user="boss") == [
+            "bob now has 1,000.00 points."
+        ]
+        assert bob.points == 1000
+
+
 async def test_vip_set(start_bot: StartBot, deepbot_sim: DeepBotSimulator) -> None:
     async with start_bot() as bot:
         chat = bot.chat()
