@@ -73,8 +73,16 @@ class Bot:
         clock: Callable[[], float] = time.monotonic,
         store: Store | None = None,
         serve_ops: bool = True,
+        role: str = "all",
     ) -> None:
         self.loaded_config = config
+        #: "all" (one process, or both roles when a cluster is configured), "gateway" or
+        #: "worker"; see :mod:`bot.cluster`
+        self.role = role
+        #: the process's part in a cluster (a Gateway or a Worker), None in a single process
+        self.cluster: Any = None
+        #: what ``bot run`` exits with (1 when the cluster's broker was lost)
+        self.exit_code = 0
         self.settings = config.settings
         self.clock = clock
         self.store = store or Store(config.database_path())
@@ -162,6 +170,35 @@ class Bot:
         self.ops = await start_ops(self) if self._serve_ops else None
         extra = [self.loaded_config.base_dir / d for d in self.settings.bot.plugin_dirs]
         self.plugins.discover(extra)
+        if self.role == "gateway":
+            await self._start_gateway()
+        elif self.role == "worker":
+            await self._start_worker()
+        else:
+            await self._start_single()
+        if self.ops is not None:
+            self.ops.running()
+
+    async def _start_gateway(self) -> None:
+        """Transports only; commands go to the cluster's workers (bot/cluster/gateway.py)."""
+        from .cluster.gateway import Gateway, GatewayDispatcher
+
+        gateway = self.cluster = Gateway(self)
+        await gateway.start()
+        self.dispatcher = GatewayDispatcher(gateway)  # type: ignore[assignment]
+        await self._start_transports()
+        await gateway.consume_outbound()
+
+    async def _start_worker(self) -> None:
+        """Dispatch, the alert router and the plugins this worker comes to own."""
+        from .cluster.worker import Worker
+
+        await self.alerts.start()
+        await self.plugins.try_enable(CORE_PLUGIN)
+        self.cluster = Worker(self)
+        await self.cluster.start()
+
+    async def _start_single(self) -> None:
         await self.alerts.start()
         await self.plugins.try_enable(CORE_PLUGIN)
         for name, section in self.settings.plugins.items():
@@ -173,8 +210,6 @@ class Bot:
                 continue
             await self.plugins.try_enable(name)
         await self._start_transports()
-        if self.ops is not None:
-            self.ops.running()
 
     def _install_secret_filter(self) -> None:
         if self._secret_filter is None:
@@ -223,6 +258,8 @@ class Bot:
             await asyncio.wait_for(self.dispatcher.idle(), 10)
         except TimeoutError:
             log.warning("commands still running at shutdown were cancelled")
+        if self.role == "worker" and self.cluster is not None:
+            await self.cluster.stop()  # gives partitions and plugins back to the cluster
         await self.plugins.stop_all()
         await self.alerts.stop()
         for t in list(self.transports.values()):
@@ -230,6 +267,8 @@ class Bot:
                 await t.stop()
             except Exception:
                 log.exception("transport %s failed to stop", t.platform)
+        if self.role == "gateway" and self.cluster is not None:
+            await self.cluster.stop()
         self.plugins.unregister(CORE_PLUGIN)
         if self.ops is not None:
             await self.ops.stop()

@@ -83,6 +83,9 @@ async def status(ctx: Context) -> str:
     lines = [f"{bot.settings.bot.name}: up {uptime:.0f} s"]
     # The same list and words as /readyz and the connection-state metrics.
     lines += [c.line() for c in await components(bot)]
+    cluster = getattr(bot, "cluster", None)
+    if cluster is not None:
+        lines += cluster.members.lines(bot.settings.bot.cluster.name)
     claims = links.status_line(ctx)
     if claims:
         lines.append(claims)

@@ -36,39 +36,61 @@ def _load(path: str) -> LoadedConfig:
 # --------------------------------------------------------------------------- run
 
 
-async def _run(config: LoadedConfig) -> int:
+async def _run(config: LoadedConfig, role: str = "all") -> int:
     from .app import Bot
     from .store import StoreError
 
+    clustered = config.settings.bot.cluster.amqp_url is not None
+    if role != "all" and not clustered:
+        print(f"--role {role} needs bot.cluster.amqp_url in the config", file=sys.stderr)
+        return 2
+    # With a cluster configured, --role all runs a gateway and a worker in this one process.
+    roles = ["gateway", "worker"] if clustered and role == "all" else [role]
     try:
-        bot = Bot(config)
+        bots = [Bot(config, role=r, serve_ops=i == 0) for i, r in enumerate(roles)]
     except StoreError as exc:
         print(f"cannot open the database: {exc}", file=sys.stderr)
         return 2
+    stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, bot.request_stop)
+            loop.add_signal_handler(sig, stopped.set)
+    # Workers first: a gateway's first command then finds a worker waiting for it.
+    order = sorted(bots, key=lambda b: b.role != "worker")
+    started: list[Bot] = []
     try:
-        await bot.start()
-    except (BotError, OSError) as exc:
+        for bot in order:
+            started.append(bot)
+            await bot.start()
+    except Exception as exc:
+        if not isinstance(exc, (BotError, OSError)) and type(exc).__name__ != "ClusterError":
+            raise
         print(f"cannot start: {exc}", file=sys.stderr)
-        await bot.stop()
+        for bot in reversed(started):
+            await bot.stop()
         return 2
-    if not bot.transports:
+    if role != "worker" and not any(b.transports for b in bots):
         print("no transport is enabled; enable one under transports:", file=sys.stderr)
-        await bot.stop()
+        for bot in reversed(started):
+            await bot.stop()
         return 2
+    waits = [asyncio.ensure_future(b.wait_stopped()) for b in bots]
+    waits.append(asyncio.ensure_future(stopped.wait()))
     try:
-        await bot.wait_stopped()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await bot.stop()
-    return 0
+        for w in waits:
+            w.cancel()
+        # The gateway first (no new commands), then the workers finish what they hold.
+        for bot in sorted(bots, key=lambda b: b.role != "gateway"):
+            await bot.stop()
+    return max(b.exit_code for b in bots)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    return asyncio.run(_run(config))
+    return asyncio.run(_run(config, getattr(args, "role", "all")))
 
 
 def _offline_bot(config: LoadedConfig) -> Bot:
@@ -343,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the bot")
     p.add_argument("--config", "-c", default="bot.yaml", help="config file (YAML)")
+    p.add_argument(
+        "--role",
+        choices=("all", "gateway", "worker"),
+        default="all",
+        help="with bot.cluster set: gateway (transports) or worker (plugins); all runs both",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check-config", help="validate a config file without starting")

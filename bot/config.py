@@ -98,6 +98,36 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class ClusterSection(StrictModel):
+    """``bot.cluster``: run as gateway and worker processes on RabbitMQ (off when unset).
+
+    Every process of one cluster reads the same config file; ``name`` prefixes every exchange
+    and queue it declares, so two clusters can share a broker.
+    """
+
+    #: ``amqp://user:password@host:port/vhost`` of the broker every process connects to
+    amqp_url: SecretStr | None = None
+    name: str = "bot"
+    #: ingress partitions: commands of one chat always land in one, handled in order; more
+    #: partitions spread chats over more workers and run more chats in parallel
+    partitions: int = Field(default=16, ge=1, le=256)
+    #: seconds between a process's heartbeats (``status`` forgets one silent for 3 of them)
+    heartbeat: float = Field(default=2.0, gt=0, le=60)
+    #: seconds a forwarded command may take at its plugin's owner before the worker gives up
+    forward_timeout: float = Field(default=300.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError("must be letters, digits, '.', '_' or '-' (a queue name prefix)")
+        return v
+
+    def url(self) -> str:
+        assert self.amqp_url is not None
+        return self.amqp_url.get_secret_value()
+
+
 class BotSection(StrictModel):
     name: str = "bot"
     prefix: str = "!"
@@ -115,6 +145,8 @@ class BotSection(StrictModel):
     alert_global_per_second: float = 25.0
     #: the operator's listener (metrics and health); nothing listens unless ``listen`` is set
     metrics: MetricsSection = Field(default_factory=MetricsSection)
+    #: gateway and worker processes on RabbitMQ; unset, the bot is one process
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
 
     @field_validator("prefix")
     @classmethod

@@ -75,22 +75,26 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def process(self, message: Message) -> None:
+    async def process(self, message: Message) -> asyncio.Future[Any] | None:
         """Handle a message and return when it is done *or* waits for this user's next line.
 
         The console and the test harness feed lines one at a time through this: a command
-        that asks a question returns control so the next line can be its answer.
+        that asks a question returns control so the next line can be its answer. Returns the
+        task of the command this message started (still running if it asked), or None when
+        the message was an answer (a cluster worker acknowledges each message when its own
+        command is over).
         """
         key = self.key(message)
         fut = self._asks.pop(key, None)
+        started: asyncio.Future[Any] | None = None
         if fut is not None and not fut.done():
             owner = self._ask_owner.pop(key, None)
             fut.set_result(message.text)
             if owner is None:
-                return
+                return None
             task: asyncio.Future[Any] = owner
         else:
-            task = self.submit(message)
+            task = started = self.submit(message)
         listener: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ask_listeners[key] = listener
         try:
@@ -98,6 +102,7 @@ class Dispatcher:
         finally:
             if self._ask_listeners.get(key) is listener:
                 del self._ask_listeners[key]
+        return started
 
     async def idle(self) -> None:
         """Wait for every handler in flight to finish."""

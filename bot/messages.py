@@ -47,6 +47,10 @@ class Message:
     mentions: dict[str, UserRef] = field(default_factory=dict)
     #: transport-specific extras (roles on Discord, ...)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the platform's event id (``telegram:<update id>``, ``discord:<message id>``), or one
+    #: the cluster gateway made: the same on every redelivery, so a command run twice can
+    #: tell (money operations derive their transaction ids from it); "" when not known
+    id: str = ""
 
 
 class CollectingResponder:

@@ -120,3 +120,27 @@ def m003_link_proof(db: Database) -> None:
     db.execute("create index links_service_lower_account on links (service, lower(account))")
     db["link_claims"].create_index(["status"])
     db["link_claims"].create_index(["platform", "user_id", "service"])
+
+
+@migrations()
+def m004_cluster(db: Database) -> None:
+    """What the processes of a cluster share through the one database file.
+
+    ``cluster_members`` is each process's heartbeat (``status`` lists the live ones);
+    ``cluster_commands`` holds the ids of commands already answered, so a command the broker
+    delivers again after a worker died between its reply and its ack is not run twice.
+    """
+    db["cluster_members"].create(
+        {
+            "id": str,
+            "role": str,
+            "host": str,
+            "pid": int,
+            "started": float,
+            "seen": float,
+            "owns": str,  # JSON list of what the process owns
+        },
+        pk="id",
+    )
+    db["cluster_commands"].create({"id": str, "finished": float}, pk="id")
+    db["cluster_commands"].create_index(["finished"])

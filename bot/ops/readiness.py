@@ -51,6 +51,14 @@ async def components(bot: Bot) -> list[Component]:
             continue
         health = await bot.plugins.health(name)
         found.append(Component("plugin", name, health.state, bot.scrub(health.reason)))
+    cluster = getattr(bot, "cluster", None)
+    if cluster is not None and hasattr(cluster, "remote_commands"):  # a worker
+        for name in sorted(set(cluster.remote_commands) - set(bot.plugins.runtimes)):
+            if name in bot.plugins.failures:
+                continue
+            said = cluster.members.plugin_health(name)
+            state, reason = said if said else ("down", "no worker of the cluster owns it")
+            found.append(Component("plugin", name, state, bot.scrub(reason)))
     for platform, transport in sorted(bot.transports.items()):
         state, reason = transport.status()
         found.append(Component("transport", platform, state, bot.scrub(reason)))

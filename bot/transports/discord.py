@@ -513,6 +513,7 @@ class DiscordTransport(Transport):
             chat_kind="private" if m.guild is None else "group",
             mentions=mentions,
             extra=self._extra(m.author, m.guild.id if m.guild else None, str(m.id)),
+            id=f"discord:{m.id}",  # a snowflake: unique, the same on every redelivery
         )
         self.bot.dispatcher.submit(message)
 

@@ -192,7 +192,7 @@ def test_links_made_before_proof_levels(tmp_path: Path) -> None:
         "values ('telegram', '1', 'chatwars', '5101', ?), ('discord', '2', 'deepbot', 'bob', null)",
         (store.encrypt("tok"),),
     )
-    assert store.migrate([core]) == ["core:m003_link_proof"]
+    assert store.migrate([core])[0] == "core:m003_link_proof"
     assert store.get_link("telegram", "1", "chatwars").proof == "proven"
     assert store.get_link("discord", "2", "deepbot").proof == "claimed"
     store.close()

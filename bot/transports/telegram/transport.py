@@ -494,6 +494,8 @@ class TelegramTransport(Transport):
                 "username": user.username if user else None,
                 "chat_title": chat.title,
             },
+            # a chat's message ids are unique in it, and the same when Telegram resends
+            id=f"telegram:{chat.id}:{msg.message_id}",
         )
         bot.dispatcher.submit(message)
 
