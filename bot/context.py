@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from .commands import Command
     from .plugins import PluginRuntime
     from .store import Link, Proof, Store
+
+
+#: uuid5 namespace of ledger ids derived from command ids
+_LEDGER_NAMESPACE = uuid.UUID("6f1f4d1e-5a8b-4c6e-9a51-2d0b7c3e8f40")
 
 
 class Context:
@@ -136,6 +141,17 @@ class Context:
 
     def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
         return self.bot.alerts.publish(topic, text, data)
+
+    def transaction_id(self, operation: str) -> str | None:
+        """The ledger id for ``operation`` of this command, derived from the command's id.
+
+        A command the broker delivers again (its worker died mid-way) has the same id, so
+        its money operation finds the row the first run wrote instead of moving money a
+        second time. None when the message has no id (then the ledger makes a fresh one).
+        """
+        if not self.message.id:
+            return None
+        return str(uuid.uuid5(_LEDGER_NAMESPACE, f"{self.message.id}\n{operation}"))
 
     def audit(self, outcome: str, **arguments: Any) -> None:
         """Write an audit row for this caller (admin commands are audited automatically)."""

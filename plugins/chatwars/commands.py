@@ -509,7 +509,13 @@ async def cw_payout(ctx: Context, user: UserRef, amount: int, message: Rest | No
         return "Cancelled; no payout was sent."
     with _link_hint(ctx):
         settled = await service.money.payout(
-            link.platform, link.user_id, token, amount, text, prefix=prefix
+            link.platform,
+            link.user_id,
+            token,
+            amount,
+            text,
+            prefix=prefix,
+            transaction_id=ctx.transaction_id("cw payout"),
         )
     entry = settled.entry
     note = " (a retry proved it had gone through once)" if settled.duplicate else ""

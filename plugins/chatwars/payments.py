@@ -259,10 +259,26 @@ class MoneyFlows:
         message: str = "",
         *,
         prefix: str = "!",
+        transaction_id: str | None = None,
     ) -> Settled:
         """Write the row, then send the payout once (``payout_attempts`` > 1 re-sends a
-        timeout with the same id; the default never re-sends by itself)."""
-        transaction_id = self.client.new_transaction_id()
+        timeout with the same id; the default never re-sends by itself).
+
+        ``transaction_id`` comes from the command's id when it has one: a payout command
+        the cluster runs again after a crash finds the row its first run wrote and sends
+        nothing (done: it is reported paid; otherwise ``cw retry`` decides).
+        """
+        if transaction_id is not None:
+            earlier = self.ledger.get(transaction_id)
+            if earlier is not None:
+                if earlier.status == Status.DONE:
+                    return Settled(earlier)
+                raise UserError(
+                    f"This command already started payout {transaction_id[:8]} "
+                    f"({earlier.status}); nothing was sent again. If it stays unknown, "
+                    f"{prefix}cw retry {transaction_id[:8]} checks the balance first."
+                )
+        transaction_id = transaction_id or self.client.new_transaction_id()
         text = (message or "").strip()
         request = Payout(user, pouches, transaction_id, text)  # refuses bad input
         self.ledger.open(

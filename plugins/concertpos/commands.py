@@ -249,7 +249,13 @@ async def pos_sell(ctx: Context, order: Rest) -> str:
         )
 
     store = ctx.store
-    entry = record(store, fresh, platform=ctx.platform, user_id=ctx.user_id)
+    entry = record(
+        store,
+        fresh,
+        platform=ctx.platform,
+        user_id=ctx.user_id,
+        transaction_id=ctx.transaction_id("pos sell"),
+    )
     audit = {
         "products": ",".join(f"{line.product.id}x{line.amount}" for line in fresh.lines),
         "method": fresh.method.id,

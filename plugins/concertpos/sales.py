@@ -147,9 +147,28 @@ async def requote(client: ConcertPOSClient, quote: Quote) -> Quote:
     return await price(client, lines, method, pos_id=quote.pos_id)
 
 
-def record(store: Store, quote: Quote, *, platform: str, user_id: str) -> LedgerEntry:
-    """The ``pending`` row, written before anything is sent."""
+def record(
+    store: Store,
+    quote: Quote,
+    *,
+    platform: str,
+    user_id: str,
+    transaction_id: str | None = None,
+) -> LedgerEntry:
+    """The ``pending`` row, written before anything is sent.
+
+    ``transaction_id`` comes from the command's id when it has one: a sale the cluster runs
+    again after a crash finds its row and is refused, never sold twice.
+    """
+    if transaction_id is not None:
+        earlier = store.ledger_get(transaction_id)
+        if earlier is not None:
+            raise UserError(
+                f"This command already recorded sale {transaction_id[:8]} ({earlier.status}); "
+                "nothing was sold again. Check pos transactions."
+            )
     return store.ledger_create(
+        transaction_id=transaction_id,
         service=SERVICE,
         kind=KIND,
         platform=platform,
