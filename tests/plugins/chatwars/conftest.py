@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -81,11 +82,14 @@ def rabbitmq_broker() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """The session's private Kafka-protocol broker (tests/support/kafka.py), started on the
-    first test that needs it. Skipped where its binary cannot be fetched."""
+    first test that needs it. Where its binary cannot be fetched the tests are skipped, unless
+    BOT_TEST_REQUIRE_KAFKA=1 (scripts/test.sh, so CI) makes that a failure."""
     try:
         with kafka.running_kafka() as bootstrap:
             yield bootstrap
     except kafka.BrokerError as exc:
+        if os.environ.get("BOT_TEST_REQUIRE_KAFKA") == "1":
+            pytest.fail(f"{exc} (BOT_TEST_REQUIRE_KAFKA=1: the Kafka tests must run)")
         pytest.skip(str(exc))
 
 

@@ -13,14 +13,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiokafka  # a dependency of the bot (pyproject): never a reason to skip these tests
+import aiokafka.admin as kafka_admin
 import pytest
 
 from bot_plugins.chatwars.config import ChatWarsConfig
 from bot_plugins.chatwars.feeds import FeedKind
 from bot_plugins.chatwars.simworld import ChatWarsWorld
-
-aiokafka = pytest.importorskip("aiokafka")
-kafka_admin = pytest.importorskip("aiokafka.admin")
 
 
 @pytest.fixture
