@@ -23,7 +23,9 @@ async def test_basic_info_gear_guild_and_craftbook(
     chatwars_client: ChatWarsClient, chatwars_sim: ChatWarsSimulator, link_user: Any
 ) -> None:
     world = chatwars_sim.world
-    world.add_user(7001, character_class="⚒", atk=78, defense=145, guild="No Correlation")
+    world.add_user(
+        7001, character_class="⚒", atk=78, defense=145, guild="No Correlation", guild_emoji="🐉"
+    )
     user = await link_user(7001)
 
     basic = await chatwars_client.request_basic_info(user)  # needs no operation
@@ -52,7 +54,8 @@ async def test_basic_info_gear_guild_and_craftbook(
 
     profile = await _profile(chatwars_client, world, user)
     assert (profile.guild_tag, profile.hp, profile.max_hp) == ("NC", 1200, 1200)
-    assert "guild_tag" not in profile.extra
+    assert profile.guild_emoji == "🐉"  # Cactiw's bot reads it
+    assert "guild_tag" not in profile.extra and "guild_emoji" not in profile.extra
 
 
 async def _profile(client: ChatWarsClient, world: Any, user: UserToken) -> Any:
