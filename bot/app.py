@@ -186,8 +186,9 @@ class Bot:
         gateway = self.cluster = Gateway(self)
         await gateway.start()
         self.dispatcher = GatewayDispatcher(gateway)  # type: ignore[assignment]
-        await self._start_transports()
+        await self._start_transports(gateway.singleton_transports)
         await gateway.consume_outbound()
+        await gateway.start_leases()
 
     async def _start_worker(self) -> None:
         """Dispatch, the alert router and the plugins this worker comes to own."""
@@ -218,7 +219,9 @@ class Bot:
                 handler.addFilter(self._secret_filter)
             logging.getLogger().addFilter(self._secret_filter)
 
-    async def _start_transports(self) -> None:
+    async def _start_transports(
+        self, select: Callable[[list[Transport]], list[Transport]] | None = None
+    ) -> None:
         if self._transport_override is not None:
             chosen = list(self._transport_override)
         else:
@@ -230,6 +233,8 @@ class Bot:
                         chosen.append(load_transport(platform)())
                     except Exception as exc:
                         log.error("transport %s cannot be loaded: %s", platform, exc)
+        if select is not None:
+            chosen = select(chosen)  # a cluster gateway keeps back what it must own first
         for t in chosen:
             self.transports[t.platform] = t
         for t in chosen:

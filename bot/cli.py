@@ -70,7 +70,8 @@ async def _run(config: LoadedConfig, role: str = "all") -> int:
         for bot in reversed(started):
             await bot.stop()
         return 2
-    if role != "worker" and not any(b.transports for b in bots):
+    standing_by = any(getattr(b.cluster, "_leases", None) for b in bots)  # Telegram's
+    if role != "worker" and not standing_by and not any(b.transports for b in bots):
         print("no transport is enabled; enable one under transports:", file=sys.stderr)
         for bot in reversed(started):
             await bot.stop()

@@ -46,6 +46,11 @@ class PluginConfig(StrictModel):
     #: who makes a claimed link count (bot/links.py): ``admins`` approve each claim, ``none``
     #: trusts members' claims. A plugin may declare another default in its subclass.
     link_approval: Literal["admins", "none"] = "admins"
+    #: in a cluster (bot.cluster): ``one_worker`` runs the plugin on one worker at a time,
+    #: which owns its outside connection (a websocket, a reply queue, presence pings), and
+    #: the others forward its commands there; ``every_worker`` runs it on each worker, for a
+    #: plugin whose API needs nothing unique (plain HTTP calls). Ignored in one process.
+    run_on: Literal["one_worker", "every_worker"] = "one_worker"
 
 
 def _ids(value: Any) -> list[str]:
@@ -113,6 +118,8 @@ class ClusterSection(StrictModel):
     partitions: int = Field(default=16, ge=1, le=256)
     #: seconds between a process's heartbeats (``status`` forgets one silent for 3 of them)
     heartbeat: float = Field(default=2.0, gt=0, le=60)
+    #: most commands one worker runs at once (a command waiting for an answer does not count)
+    concurrency: int = Field(default=64, ge=1, le=10_000)
     #: seconds a forwarded command may take at its plugin's owner before the worker gives up
     forward_timeout: float = Field(default=300.0, gt=0)
 

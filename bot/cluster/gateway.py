@@ -24,6 +24,7 @@ from ..plugin_loading import hook_manager, import_plugin, register_module
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
 from .envelope import ASKED, DONE, REPLY, decode_event, encode_message, new_id, partition_of
+from .lease import Lease
 from .members import Members
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class Gateway:
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._tasks: list[asyncio.Task[Any]] = []
         self._outbound_tags: list[Any] = []
+        self._leases: list[Lease] = []
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -124,19 +126,70 @@ class Gateway:
 
     async def consume_outbound(self) -> None:
         """Alerts for the platforms this gateway runs (after its transports started)."""
-        assert self.channel is not None
-        for platform in self.bot.transports:
-            queue = await self.broker.durable(
-                self.channel, self.names.outbound(platform), single=False
-            )
-            self._outbound_tags.append(
-                await queue.consume(lambda m, p=platform: self._on_outbound(p, m))
-            )
+        for platform in list(self.bot.transports):
+            await self._consume_outbound(platform)
         self.members.beat(self.owns())
+
+    async def _consume_outbound(self, platform: str) -> None:
+        assert self.channel is not None
+        queue = await self.broker.durable(self.channel, self.names.outbound(platform), single=False)
+        self._outbound_tags.append(
+            await queue.consume(lambda m, p=platform: self._on_outbound(p, m))
+        )
+
+    def singleton_transports(self, chosen: list[Any]) -> list[Any]:
+        """Take out the transports only one process of the cluster may run at a time.
+
+        Telegram's ``getUpdates`` answers a second poller with 409 Conflict: polling has one
+        owner per token. Every gateway configured for it stands by on ``<name>.role.telegram``
+        and the owner of that queue polls; when it dies the next takes over.
+        """
+        tg = self.bot.settings.transports.telegram
+        if not (tg.enabled and tg.mode == "polling"):
+            return chosen
+        keep = []
+        for transport in chosen:
+            if transport.platform == "telegram":
+                self._leases.append(self._transport_lease(transport))
+            else:
+                keep.append(transport)
+        return keep
+
+    def _transport_lease(self, transport: Any) -> Lease:
+        async def acquire() -> None:
+            self.bot.transports[transport.platform] = transport
+            try:
+                await transport.start(self.bot)
+            except Exception as exc:
+                transport.state, transport.reason = "failed", str(exc) or type(exc).__name__
+                log.error("transport %s failed to start: %s", transport.platform, exc)
+            await self._consume_outbound(transport.platform)
+            self.members.beat(self.owns())
+
+        async def release() -> None:
+            await transport.stop()
+            self.bot.transports.pop(transport.platform, None)
+
+        async def ignore(message: Any) -> None:
+            await message.ack()  # the queue carries nothing but its owner's token
+
+        return Lease(
+            self.broker,
+            f"{self.names.prefix}.role.{transport.platform}",
+            ignore,
+            on_acquire=acquire,
+            on_release=release,
+        )
+
+    async def start_leases(self) -> None:
+        for lease in self._leases:
+            await lease.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        for lease in self._leases:
+            await lease.release(drain=5)
         with contextlib.suppress(Exception):
             self.members.leave()
         await self.broker.close()

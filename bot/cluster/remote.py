@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..messages import Reply
 from ..transports.base import Transport
@@ -32,8 +33,12 @@ class RemoteResponder:
         self.reply_to = reply_to
         self.command_id = command_id
         self.seq = 0
+        self._pending: list[asyncio.Task[None]] = []
 
     async def send(self, reply: Reply) -> None:
+        """Publish without waiting for the broker's confirm: :meth:`confirmed` waits for all
+        of them before the command is acknowledged. Publishes leave in the order they were
+        made (one channel, its lock taken in order), so replies keep their order."""
         self.seq += 1
         if not self.reply_to:
             return
@@ -45,7 +50,17 @@ class RemoteResponder:
             private=reply.private,
             error=reply.error,
         )
-        await publish(self.channel, self.reply_to, body)
+        self.later(publish(self.channel, self.reply_to, body))
+
+    def later(self, coro: Any) -> None:
+        """Publish in order, confirmed by :meth:`confirmed`."""
+        self._pending.append(asyncio.ensure_future(coro))
+
+    async def confirmed(self) -> None:
+        """Every publish of this command is in the broker (raises if one failed)."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
 
     async def confirm(self, question: str, timeout: float) -> bool | None:
         return None  # buttons live in the gateway; the question is asked in text

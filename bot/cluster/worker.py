@@ -64,6 +64,8 @@ class Worker:
         self._asking: dict[tuple[str, str, str], str] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscriptions_seen: tuple[Any, ...] | None = None
+        #: bot.cluster.concurrency: commands taken from the partitions and running here
+        self._slots = asyncio.Semaphore(cfg.concurrency)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -88,6 +90,9 @@ class Worker:
             info = bot.plugins.available.get(name)
             if info is None:
                 bot.plugins.failures[name] = f"no plugin named {name!r} is installed"
+                continue
+            if section.get("run_on") == "every_worker":
+                await bot.plugins.try_enable(name)  # nothing unique: it runs right here
                 continue
             self.remote_commands[name] = await _declared_commands(info)
             lease = Lease(
@@ -233,8 +238,12 @@ class Worker:
         message.responder = RemoteResponder(self.channel, reply_to, message.id)
         self.lanes.submit(
             ("in", message.platform, message.chat_id),
-            lambda: self._handle_ingress(amsg, message, reply_to),
+            lambda: self._limited(self._handle_ingress(amsg, message, reply_to)),
         )
+
+    async def _limited(self, job: Any) -> None:
+        async with self._slots:
+            await job
 
     async def _handle_ingress(
         self, amsg: AbstractIncomingMessage, message: Message, reply_to: str
@@ -275,13 +284,25 @@ class Worker:
         await finish()
 
     async def _finish(self, amsg: AbstractIncomingMessage, message: Message, reply_to: str) -> None:
+        """Replies confirmed and the id recorded as answered, then the acknowledgement."""
+        responder = message.responder
         self.members.mark_answered(message.id)
-        await self._event(reply_to, DONE, message.id)
+        if isinstance(responder, RemoteResponder) and reply_to:
+            responder.later(publish(responder.channel, reply_to, encode_event(DONE, message.id)))
+            await responder.confirmed()
+        else:
+            await self._event(reply_to, DONE, message.id)
         await amsg.ack()
 
     async def _event(self, queue: str, kind: str, command_id: str, **fields: Any) -> None:
+        """Publish an event after every reply published before it.
+
+        Replies leave as tasks (see RemoteResponder.send); this one is a task too, made
+        after them, so it takes the channel's lock after them: a gateway never hears
+        "asked" before the question."""
         if queue and self.channel is not None:
-            await publish(self.channel, queue, encode_event(kind, command_id, **fields))
+            body = encode_event(kind, command_id, **fields)
+            await asyncio.ensure_future(publish(self.channel, queue, body))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -402,7 +423,11 @@ class Worker:
 
         async def finish() -> None:
             self.members.mark_answered(message.id)
-            await self._event(reply_to, DONE, message.id)
+            responder = message.responder
+            assert isinstance(responder, RemoteResponder)
+            if reply_to:
+                responder.later(publish(self.channel, reply_to, encode_event(DONE, message.id)))
+            await responder.confirmed()
             for box in self._owner_inflight.pop(message.id, {inbox}):
                 await self._event(box, DONE, message.id, about=message.id)
             await amsg.ack()
