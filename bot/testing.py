@@ -145,6 +145,7 @@ class Chat:
         confirm: bool | None = None,
         mentions: Mapping[str, UserRef] | None = None,
         extra: Mapping[str, Any] | None = None,
+        id: str = "",
     ) -> list[str]:
         replies = await self.send(
             text,
@@ -154,6 +155,7 @@ class Chat:
             confirm=confirm,
             mentions=mentions,
             extra=extra,
+            id=id,
         )
         return [r.text for r in replies]
 
@@ -167,12 +169,15 @@ class Chat:
         confirm: bool | None = None,
         mentions: Mapping[str, UserRef] | None = None,
         extra: Mapping[str, Any] | None = None,
+        id: str = "",
     ) -> list[Reply]:
         """Like :meth:`say` but returns :class:`Reply` objects (with private/error flags).
 
         ``confirm`` answers a confirmation the command asks for as a button would (True or
         False); left None, confirmations are asked in text and the next ``say`` answers.
-        ``extra`` is what a transport adds (``{"roles": [...]}`` on Discord).
+        ``extra`` is what a transport adds (``{"roles": [...]}`` on Discord). ``id`` is the
+        platform's message id: the same id twice is a command delivered again (a cluster
+        worker died mid-way), which money operations must not repeat.
         """
         sink: list[Reply] = []
         responder = _Responder(sink, self.replies)
@@ -189,6 +194,7 @@ class Chat:
             platform_admin=admin,
             mentions=dict(mentions or {}),
             extra=dict(extra or {}),
+            id=id,
         )
         await self.harness.bot.dispatcher.process(message)
         # Replies to an earlier command that this message answered land in this chat too.
