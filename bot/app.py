@@ -187,6 +187,7 @@ class Bot:
         await gateway.start()
         self.dispatcher = GatewayDispatcher(gateway)  # type: ignore[assignment]
         await self._start_transports(gateway.singleton_transports)
+        gateway.members.beat(gateway.owns())  # before any await: before the first command
         await gateway.consume_outbound()
         await gateway.start_leases()
 

@@ -118,6 +118,9 @@ class ClusterSection(StrictModel):
     partitions: int = Field(default=16, ge=1, le=256)
     #: seconds between a process's heartbeats (``status`` forgets one silent for 3 of them)
     heartbeat: float = Field(default=2.0, gt=0, le=60)
+    #: seconds of AMQP heartbeat: a process that hangs (not one that dies: that is seen at
+    #: once) loses what it owns after about two of them; RabbitMQ calls 5-20 s optimal
+    broker_heartbeat: int = Field(default=5, ge=1, le=60)
     #: most commands one worker runs at once (a command waiting for an answer does not count)
     concurrency: int = Field(default=64, ge=1, le=10_000)
     #: seconds a forwarded command may take at its plugin's owner before the worker gives up

@@ -72,9 +72,13 @@ class Broker:
 
     async def connect(self) -> None:
         import aio_pika
+        from yarl import URL
 
+        url = URL(self.config.url())
+        if "heartbeat" not in url.query:
+            url = url.update_query(heartbeat=self.config.broker_heartbeat)
         try:
-            self.connection = await aio_pika.connect(self.config.url(), timeout=10)
+            self.connection = await aio_pika.connect(url, timeout=10)
         except Exception as exc:
             raise ClusterError(f"cannot reach the cluster's broker: {type(exc).__name__}") from None
         self.connection.close_callbacks.add(self._closed)

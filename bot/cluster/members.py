@@ -64,9 +64,10 @@ class Members:
         with self.store.transaction() as conn:
             conn.execute("delete from cluster_members where id = ?", (self.id,))
 
-    def alive(self) -> list[Member]:
+    def alive(self, *, fresh: bool = False) -> list[Member]:
+        """The live processes (read at most twice a heartbeat unless ``fresh``)."""
         now = time.time()
-        if now - self._cache[0] < self.heartbeat / 2:
+        if not fresh and now - self._cache[0] < self.heartbeat / 2:
             return self._cache[1]
         rows = self.store.db.execute(
             "select id, role, host, pid, started, seen, owns from cluster_members "
@@ -94,7 +95,7 @@ class Members:
 
     def lines(self, name: str) -> list[str]:
         """``status``'s account of the cluster: one line per live process."""
-        members = self.alive()
+        members = self.alive(fresh=True)
         out = [f"cluster {name}: {len(members)} processes"]
         now = time.time()
         for m in members:
@@ -110,7 +111,8 @@ class Members:
 
     def gateways_running(self, platform: str) -> bool:
         return any(
-            m.role in ("gateway", "all") and f"transport {platform}" in m.owns for m in self.alive()
+            m.role in ("gateway", "all") and f"transport {platform}" in m.owns
+            for m in self.alive(fresh=True)
         )
 
     # ------------------------------------------------------------------ answered commands

@@ -284,14 +284,16 @@ class Worker:
         await finish()
 
     async def _finish(self, amsg: AbstractIncomingMessage, message: Message, reply_to: str) -> None:
-        """Replies confirmed and the id recorded as answered, then the acknowledgement."""
+        """Replies and the end confirmed, the id recorded as answered, then the ack."""
         responder = message.responder
-        self.members.mark_answered(message.id)
         if isinstance(responder, RemoteResponder) and reply_to:
             responder.later(publish(responder.channel, reply_to, encode_event(DONE, message.id)))
             await responder.confirmed()
         else:
             await self._event(reply_to, DONE, message.id)
+        # Only once the replies are in the broker: a run again after a crash before this
+        # line repeats them (the gateway shows each once); after it, it repeats nothing.
+        self.members.mark_answered(message.id)
         await amsg.ack()
 
     async def _event(self, queue: str, kind: str, command_id: str, **fields: Any) -> None:
@@ -422,12 +424,12 @@ class Worker:
         task = await dispatcher.process(message)
 
         async def finish() -> None:
-            self.members.mark_answered(message.id)
             responder = message.responder
             assert isinstance(responder, RemoteResponder)
             if reply_to:
                 responder.later(publish(self.channel, reply_to, encode_event(DONE, message.id)))
             await responder.confirmed()
+            self.members.mark_answered(message.id)  # after the replies: see _finish
             for box in self._owner_inflight.pop(message.id, {inbox}):
                 await self._event(box, DONE, message.id, about=message.id)
             await amsg.ack()
