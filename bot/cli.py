@@ -91,7 +91,34 @@ async def _run(config: LoadedConfig, role: str = "all") -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    if getattr(args, "shards", None):
+        discord = config.settings.transports.discord
+        try:
+            ids = _shard_list(args.shards)
+        except ValueError:
+            print("--shards takes shard numbers like 0-3 or 0,2,4", file=sys.stderr)
+            return 2
+        count = discord.shard_count
+        if count is None or any(not 0 <= i < count for i in ids):
+            print(
+                "--shards needs transports.discord.shard_count, and numbers below it",
+                file=sys.stderr,
+            )
+            return 2
+        config.settings.transports.discord = discord.model_copy(update={"shard_ids": ids})
     return asyncio.run(_run(config, getattr(args, "role", "all")))
+
+
+def _shard_list(text: str) -> list[int]:
+    """``0-3`` or ``0,2,4`` (or both: ``0-1,4``) -> the shard numbers, each once."""
+    ids: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        lo, hi = int(a), int(b or a)
+        if hi < lo:
+            raise ValueError(part)
+        ids += [i for i in range(lo, hi + 1) if i not in ids]
+    return ids
 
 
 def _offline_bot(config: LoadedConfig) -> Bot:
@@ -371,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("all", "gateway", "worker"),
         default="all",
         help="with bot.cluster set: gateway (transports) or worker (plugins); all runs both",
+    )
+    p.add_argument(
+        "--shards",
+        help="the Discord shards this process runs, like 0-3 (of transports.discord.shard_count)",
     )
     p.set_defaults(func=cmd_run)
 

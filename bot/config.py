@@ -204,6 +204,9 @@ class DiscordConfig(StrictModel):
     guild_ready_timeout: float = Field(default=2.0, ge=0)
     #: seconds between shard logins (Discord's identify rate limit)
     shard_identify_delay: float = Field(default=5.0, ge=0)
+    #: Discord's ``session_start_limit.max_concurrency``: identifies allowed per 5 s, one per
+    #: bucket ``shard_id % max_concurrency``; a cluster's gateways take turns per bucket
+    max_concurrency: int = Field(default=1, ge=1, le=1024)
     #: reconnect backoff: first delay and cap, in seconds
     reconnect_delay: float = Field(default=1.0, gt=0)
     reconnect_max_delay: float = Field(default=60.0, gt=0)

@@ -181,6 +181,36 @@ class Gateway:
             on_release=release,
         )
 
+    async def identify_turn(self, shard_id: int, max_concurrency: int, window: float) -> None:
+        """Wait for this shard's identify bucket, hold it for ``window`` seconds, go on.
+
+        Discord allows one IDENTIFY per bucket (``shard_id % max_concurrency``) per 5 s across
+        every process of the bot, and answers more with an invalid session. Each bucket is a
+        single-active-consumer queue: the gateway whose turn it is receives its token,
+        identifies, and gives the queue back once the window has passed; a gateway that dies
+        meanwhile gives it back at once.
+        """
+        acquired = asyncio.Event()
+
+        async def take() -> None:
+            acquired.set()
+
+        async def ignore(message: Any) -> None:
+            await message.ack()
+
+        bucket = shard_id % max_concurrency
+        lease = Lease(
+            self.broker, f"{self.names.prefix}.identify.b{bucket}", ignore, on_acquire=take
+        )
+        await lease.start()
+        await acquired.wait()
+
+        async def give_back() -> None:
+            await asyncio.sleep(window)
+            await lease.release(drain=0)
+
+        self._tasks.append(asyncio.create_task(give_back()))
+
     async def start_leases(self) -> None:
         for lease in self._leases:
             await lease.start()

@@ -127,8 +127,16 @@ class _ShardedClient(_Events, discord.AutoShardedClient):
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         # discord.py waits 5 s between shards (Discord's identify rate); configurable here.
-        if not initial:
-            await asyncio.sleep(self.transport.config.shard_identify_delay)
+        # In a cluster, gateway processes take turns through the broker instead, one bucket
+        # (shard_id % max_concurrency) at a time, so shards of different processes never
+        # identify inside one window (bot/cluster/gateway.py).
+        config = self.transport.config
+        bot = self.transport.bot
+        turn = getattr(getattr(bot, "cluster", None), "identify_turn", None)
+        if turn is not None:
+            await turn(shard_id or 0, config.max_concurrency, config.shard_identify_delay)
+        elif not initial:
+            await asyncio.sleep(config.shard_identify_delay)
 
 
 def _intents(config: DiscordConfig) -> discord.Intents:

@@ -405,6 +405,8 @@ class GatewaySession:
     connected: bool = True
     seq: int = 0
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: time.monotonic() of the IDENTIFY (spacing across processes is checked with it)
+    identified_at: float = field(default_factory=time.monotonic)
 
     def has(self, intent: int) -> bool:
         return bool(self.intents & intent)

@@ -91,12 +91,13 @@ class Cluster:
         self.config.write_text(yaml.safe_dump(settings))
         self._n = 0
 
-    def _spawn(self, role: str, **kw: Any) -> subprocess.Popen[str]:
+    def _spawn(self, role: str, extra: list[str] | None = None, **kw: Any) -> subprocess.Popen[str]:
         self._n += 1
         log = open(self.root / f"{role}{self._n}.log", "w")  # the child keeps it
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
-            [BOT, "--log-level", "info", "run", "--config", str(self.config), "--role", role],
+            [BOT, "--log-level", "info", "run", "--config", str(self.config), "--role", role]
+            + (extra or []),
             stderr=log,
             text=True,
             env=env,
@@ -115,6 +116,12 @@ class Cluster:
         out, _ = proc.communicate("".join(f"{line}\n" for line in lines), timeout=timeout)
         assert proc.returncode == 0, self.logs()
         return out.splitlines()
+
+    def gateway_process(self, *args: str) -> subprocess.Popen[str]:
+        """A gateway that runs until killed (Discord or Telegram, no console input)."""
+        return self._spawn(
+            "gateway", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, extra=list(args)
+        )
 
     def stream(self) -> Stream:
         return Stream(self._spawn("gateway", stdin=subprocess.PIPE, stdout=subprocess.PIPE))

@@ -8,6 +8,8 @@ plugin, so the forwarding path between them is what these tests drive.
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from bot.cluster.envelope import partition_of
@@ -104,7 +106,7 @@ def test_single_process_run_needs_no_broker(make_cluster: Any, tmp_path: Any) ->
         "bot: {database: " + str(tmp_path / "single.db") + "}\n"
         "transports: {console: {enabled: true}}\n"
     )
-    bot = __import__("conftest").BOT
+    bot = str(Path(sys.executable).with_name("bot"))
     out = subprocess.run(
         [bot, "run", "--config", str(config), "--role", "worker"],
         capture_output=True,

@@ -1,0 +1,92 @@
+"""Discord sharded across gateway processes: each runs its range, and identifies take turns.
+
+With ``max_concurrency`` 1 Discord allows one IDENTIFY per 5 s for the whole bot; two
+processes each starting their first shard at once would both identify inside one window.
+The fake Discord runs here, in a thread with its own loop, and records when each session
+identified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from fake_discord import FakeDiscord, FakeGuild
+
+WINDOW = 1.0
+
+
+@pytest.fixture
+def discord_fake() -> Iterator[FakeDiscord]:
+    loop = asyncio.new_event_loop()
+    fake = FakeDiscord(guilds=[FakeGuild.sample()])
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(fake.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    fake.test_loop = loop  # type: ignore[attr-defined]
+    yield fake
+    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def sessions(fake: FakeDiscord) -> list[Any]:
+    async def read() -> list[Any]:
+        return list(fake.sessions)
+
+    return asyncio.run_coroutine_threadsafe(read(), fake.test_loop).result(5)  # type: ignore[attr-defined]
+
+
+def test_gateways_split_the_shards_and_never_identify_in_one_window(
+    make_cluster: Any, discord_fake: FakeDiscord
+) -> None:
+    cluster = make_cluster()
+    settings = yaml.safe_load(cluster.config.read_text())
+    settings["transports"] = {
+        "console": {"enabled": False},
+        "discord": {
+            "enabled": True,
+            "token": discord_fake.token,
+            "api_base": discord_fake.api_base,
+            "gateway_url": discord_fake.gateway_url,
+            "shard_count": 4,
+            "shard_identify_delay": WINDOW,
+            "sync_commands": False,
+        },
+    }
+    cluster.config.write_text(yaml.safe_dump(settings))
+    cluster.worker()
+    first = cluster.gateway_process("--shards", "0-1")
+    second = cluster.gateway_process("--shards", "2,3")
+    got = cluster.wait(
+        lambda: len(sessions(discord_fake)) == 4 and sessions(discord_fake),
+        timeout=40,
+        what="four shards identified",
+    )
+    assert sorted(s.shard_id for s in got) == [0, 1, 2, 3]
+    assert {s.shard_count for s in got} == {4}
+    times = sorted(s.identified_at for s in got)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= WINDOW * 0.9, gaps
+
+    def discord_gateways() -> set[int]:
+        return {
+            m["pid"]
+            for m in cluster.members()
+            if m["role"] == "gateway" and "transport discord" in m["owns"]
+        }
+
+    cluster.wait(lambda: discord_gateways() == {first.pid, second.pid}, what="both gateways up")
