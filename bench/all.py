@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "command_path": [],
     "chatwars_rpc": [],
     "alerts": [],
+    "cluster": [],
 }
 
 
