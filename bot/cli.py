@@ -105,7 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        config.settings.transports.discord = discord.model_copy(update={"shard_ids": ids})
+        # Slash commands are the bot's, not a shard's: only the gateway with shard 0 syncs.
+        config.settings.transports.discord = discord.model_copy(
+            update={"shard_ids": ids, "sync_commands": discord.sync_commands and 0 in ids}
+        )
     return asyncio.run(_run(config, getattr(args, "role", "all")))
 
 
