@@ -7,6 +7,7 @@ would, and killed with SIGKILL where a test says so.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -35,6 +36,39 @@ def rabbitmq_broker() -> Iterator[Any]:
         pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
     with rabbitmq.running_broker() as broker:
         yield broker
+
+
+class LoopThread:
+    """A server of the test (a simulator, a fake platform) on its own event loop in a thread,
+    so the test's blocking waits on processes never stall it; ``read`` runs a function on
+    that loop (their state is only safe to touch there)."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(server.start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        if not ready.wait(20):
+            raise RuntimeError(f"{type(server).__name__} did not start")
+
+    def read(self, fn: Any, *args: Any) -> Any:
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
 class Stream:

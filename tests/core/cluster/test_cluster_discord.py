@@ -8,50 +8,31 @@ identified.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
+from conftest import LoopThread
 from fake_discord import FakeDiscord, FakeGuild
 
 WINDOW = 1.0
 
 
 @pytest.fixture
-def discord_fake() -> Iterator[FakeDiscord]:
-    loop = asyncio.new_event_loop()
-    fake = FakeDiscord(guilds=[FakeGuild.sample()])
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(fake.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    fake.test_loop = loop  # type: ignore[attr-defined]
-    yield fake
-    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+def discord_fake() -> Iterator[LoopThread]:
+    thread = LoopThread(FakeDiscord(guilds=[FakeGuild.sample()]))
+    yield thread
+    thread.close()
 
 
-def sessions(fake: FakeDiscord) -> list[Any]:
-    async def read() -> list[Any]:
-        return list(fake.sessions)
-
-    return asyncio.run_coroutine_threadsafe(read(), fake.test_loop).result(5)  # type: ignore[attr-defined]
+def sessions(fake: LoopThread) -> list[Any]:
+    return fake.read(lambda: list(fake.server.sessions))  # type: ignore[no-any-return]
 
 
 def test_gateways_split_the_shards_and_never_identify_in_one_window(
-    make_cluster: Any, discord_fake: FakeDiscord
+    make_cluster: Any, discord_fake: LoopThread
 ) -> None:
     cluster = make_cluster()
     settings = yaml.safe_load(cluster.config.read_text())
@@ -59,9 +40,9 @@ def test_gateways_split_the_shards_and_never_identify_in_one_window(
         "console": {"enabled": False},
         "discord": {
             "enabled": True,
-            "token": discord_fake.token,
-            "api_base": discord_fake.api_base,
-            "gateway_url": discord_fake.gateway_url,
+            "token": discord_fake.server.token,
+            "api_base": discord_fake.server.api_base,
+            "gateway_url": discord_fake.server.gateway_url,
             "shard_count": 4,
             "shard_identify_delay": WINDOW,
             "sync_commands": False,

@@ -7,15 +7,14 @@ The simulated game runs here, in a thread with its own loop, on the session's br
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import LoopThread
 
 from bot.store import Store
 from bot_migrations.core import migrations as core_migrations
@@ -24,32 +23,17 @@ from bot_plugins.chatwars.simulator import ChatWarsSimulator
 PLAYER = 6210
 
 
-class ThreadedGame:
+class ThreadedGame(LoopThread):
     def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sim = ChatWarsSimulator(
-            url, f"c{uuid.uuid4().hex[:10]}", seed=7, feed_interval=0, delete_on_stop=True
-        )
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.sim.start())
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(20)
+        app = f"c{uuid.uuid4().hex[:10]}"
+        super().__init__(ChatWarsSimulator(url, app, seed=7, feed_interval=0, delete_on_stop=True))
+        self.sim = self.server
 
     def call(self, fn: Any, *args: Any) -> Any:
-        async def run() -> Any:
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+        return self.read(fn, *args)
 
     def payouts(self) -> int:
-        return int(self.call(lambda: len(self.sim.world.payouts)))
+        return int(self.read(lambda: len(self.sim.world.payouts)))
 
     def token_for(self, user_id: int) -> tuple[str, str]:
         def grant() -> tuple[str, str]:
@@ -61,12 +45,7 @@ class ThreadedGame:
             reply = world.handle(json.dumps(body).encode()).reply
             return reply["payload"]["token"], world.users[user_id].game_id
 
-        return self.call(grant)  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        return self.read(grant)  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ event loop) so the test can read the pings it received.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import LoopThread
 
 from bot_plugins.rooms.simulator import RoomsSimulator
 
@@ -21,50 +20,28 @@ PERFORMER = 4242
 
 
 @pytest.fixture
-def rooms_sim() -> Iterator[RoomsSimulator]:
-    loop = asyncio.new_event_loop()
-    sim = RoomsSimulator(key="k3y-rooms", purge_after=3.0, purge_check=0.2)
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(sim.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    sim.test_loop = loop  # type: ignore[attr-defined]
-    yield sim
-    asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+def rooms_sim() -> Iterator[LoopThread]:
+    thread = LoopThread(RoomsSimulator(key="k3y-rooms", purge_after=3.0, purge_check=0.2))
+    yield thread
+    thread.close()
 
 
-def members(sim: RoomsSimulator) -> list[Any]:
+def members(sim: LoopThread) -> list[Any]:
     """The room's members, read on the simulator's own loop."""
-
-    async def read() -> list[Any]:
-        return list(sim.members(PERFORMER))
-
-    return asyncio.run_coroutine_threadsafe(read(), sim.test_loop).result(5)  # type: ignore[attr-defined]
+    return sim.read(lambda: list(sim.server.members(PERFORMER)))  # type: ignore[no-any-return]
 
 
-def joins(sim: RoomsSimulator) -> int:
-    async def read() -> int:
-        return len(sim.calls_of("joinRoom"))
-
-    return asyncio.run_coroutine_threadsafe(read(), sim.test_loop).result(5)  # type: ignore[attr-defined]
+def joins(sim: LoopThread) -> int:
+    return sim.read(lambda: len(sim.server.calls_of("joinRoom")))  # type: ignore[no-any-return]
 
 
 def test_a_presence_keeps_being_pinged_when_its_owner_is_killed(
-    make_cluster: Any, rooms_sim: RoomsSimulator
+    make_cluster: Any, rooms_sim: LoopThread
 ) -> None:
     cluster = make_cluster(
         {
             "rooms": {
-                "url": rooms_sim.url,
+                "url": rooms_sim.server.url,
                 "key": "k3y-rooms",
                 "ip_address": "203.0.113.5",
                 "ping_interval": 1.0,
