@@ -75,6 +75,9 @@ def test_without_simulate_no_simulator_and_no_disabled_transport_is_imported(
     assert not {m for m in modules if m.endswith((".simulator", ".simworld"))}
     assert not {m for m in modules if m.split(".")[0] in ("discord", "telegram")}
     assert "bot.transports.discord" not in modules and "bot.transports.telegram" not in modules
+    # ChatWars is not enabled and no cluster is configured: no broker client at all
+    assert not {m for m in modules if m.split(".")[0] in ("aio_pika", "aiormq", "pamqp")}
+    assert not {m for m in modules if m.startswith("bot.cluster")}
 
 
 def test_the_example_config_imports_neither_discord_nor_telegram(tmp_path: Path) -> None:
