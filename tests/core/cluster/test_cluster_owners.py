@@ -7,6 +7,7 @@ event loop) so the test can read the pings it received.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from conftest import LoopThread
 
+from bot_plugins.games.simulator import GamesSimulator
+from bot_plugins.games.testing import games_section
 from bot_plugins.rooms.simulator import RoomsSimulator
 
 PERFORMER = 4242
@@ -69,3 +72,44 @@ def test_a_presence_keeps_being_pinged_when_its_owner_is_killed(
     assert time.monotonic() - killed_at < 10
     out = cluster.gateway(["!rooms"])
     assert str(PERFORMER) in "\n".join(out)
+
+
+@pytest.fixture
+def games_sim() -> Iterator[LoopThread]:
+    thread = LoopThread(GamesSimulator())
+    yield thread
+    thread.close()
+
+
+def test_a_followed_game_keeps_sending_alerts_when_its_owner_is_killed(
+    make_cluster: Any, games_sim: LoopThread
+) -> None:
+    sim: GamesSimulator = games_sim.server
+    game_id = games_sim.read(sim.add_demo_game)
+    pools = [games_sim.read(lambda n=n: sim.add_pool(game_id, f"pool {n}")) for n in range(2)]
+    cluster = make_cluster({"games": games_section(sim)})
+    first = cluster.worker()
+    cluster.wait(lambda: cluster.owner_of("plugin games") == first.pid, what="games owner")
+    second = cluster.worker()
+    cluster.wait(lambda: len(cluster.members()) == 2, what="two workers")
+    stream = cluster.stream()
+    stream.send(f"!game join {game_id}")
+    [joined] = stream.wait_for(1)
+    assert joined.startswith("Joined Argentina - Brazil (")
+
+    def resolve(pool: str) -> None:
+        asyncio.run_coroutine_threadsafe(sim.resolve_pool(game_id, pool), games_sim.loop).result(5)
+
+    resolve(pools[0])
+    cluster.wait(lambda: len(stream.lines) >= 2, what="the first alert")
+    assert "pool 0" in stream.lines[1]
+    cluster.kill(first)
+    cluster.wait(lambda: cluster.owner_of("plugin games") == second.pid, what="new owner")
+    # the new owner joined the game again from the chat's subscription in the store
+    cluster.wait(
+        lambda: games_sim.read(lambda: sim.subscriber_count(game_id)) >= 1, what="joined again"
+    )
+    resolve(pools[1])
+    cluster.wait(lambda: any("pool 1" in x for x in stream.lines[2:]), what="alerts again")
+    assert stream.close() == 0
+    assert sum("pool 0" in x for x in stream.lines) == 1  # nothing was said twice
