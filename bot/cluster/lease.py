@@ -67,6 +67,8 @@ class Lease:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: ids of work messages handed to ``handle`` and not yet ``settled``
+        self._open: set[int] = set()
         self._timers: list[asyncio.Task[None]] = []
         self._acquiring: asyncio.Task[None] | None = None
 
@@ -116,6 +118,7 @@ class Lease:
             self._run(message)
 
     def _run(self, message: AbstractIncomingMessage) -> None:
+        self._open.add(id(message))
         task = asyncio.create_task(self._guarded(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -152,9 +155,15 @@ class Lease:
 
     # ------------------------------------------------------------------ leaving
 
+    def settled(self, message: AbstractIncomingMessage) -> None:
+        """The handler acknowledged ``message`` (its work is over, wherever it ran)."""
+        self._open.discard(id(message))
+
     @property
     def busy(self) -> bool:
-        return bool(self._tasks)
+        """Work was handed out and is not settled: giving the queue away now would let the
+        next owner run it a second time, or overtake it."""
+        return bool(self._tasks) or bool(self._open)
 
     async def release(self, *, drain: float = 30.0) -> None:
         """Stop taking work, let what runs finish, then give the queue back to the broker.
@@ -168,6 +177,9 @@ class Lease:
             self._tag = None
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=drain)
+        deadline = asyncio.get_running_loop().time() + drain
+        while self._open and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # handed on (to a lane): wait for its acknowledgement
         was_held, self.held = self.held, False
         for timer in self._timers:
             timer.cancel()
@@ -183,4 +195,5 @@ class Lease:
                 await self._channel.close()
         self._channel = self._queue = None
         self._token, self._held_back, self._timers = None, [], []
+        self._open = set()
         self._acquiring = None

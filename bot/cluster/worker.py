@@ -64,6 +64,8 @@ class Worker:
         self._asking: dict[tuple[str, str, str], str] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._subscriptions_seen: tuple[Any, ...] | None = None
+        #: id of an ingress message being handled -> the partition it came from
+        self._lease_of: dict[int, Lease] = {}
         #: bot.cluster.concurrency: commands taken from the partitions and running here
         self._slots = asyncio.Semaphore(cfg.concurrency)
 
@@ -111,7 +113,12 @@ class Worker:
         self._tasks.append(asyncio.create_task(self._watch_broker()))
 
     async def _consume_partition(self, p: int) -> None:
-        lease = Lease(self.broker, self.names.ingress(p), self._ingress_message, prefetch=64)
+        lease = Lease(
+            self.broker,
+            self.names.ingress(p),
+            lambda amsg: self._ingress_message(lease, amsg),
+            prefetch=64,
+        )
         self.partitions[p] = lease
         await lease.start()
 
@@ -227,13 +234,21 @@ class Worker:
 
     # ------------------------------------------------------------------ ingress
 
-    async def _ingress_message(self, amsg: AbstractIncomingMessage) -> None:
+    async def _ack(self, amsg: AbstractIncomingMessage) -> None:
+        """Acknowledge an ingress message and tell its partition it is settled."""
+        await amsg.ack()
+        lease = self._lease_of.pop(id(amsg), None)
+        if lease is not None:
+            lease.settled(amsg)
+
+    async def _ingress_message(self, lease: Lease, amsg: AbstractIncomingMessage) -> None:
+        self._lease_of[id(amsg)] = lease
         assert self.channel is not None
         try:
             message, reply_to = decode_message(amsg.body, _Unset())
         except ValueError as exc:
             log.warning("dropped a message from the cluster: %s", exc)
-            await amsg.ack()
+            await self._ack(amsg)
             return
         message.responder = RemoteResponder(self.channel, reply_to, message.id)
         self.lanes.submit(
@@ -250,7 +265,7 @@ class Worker:
     ) -> None:
         if self.members.answered(message.id):
             await self._event(reply_to, DONE, message.id)
-            await amsg.ack()
+            await self._ack(amsg)
             return
         key = self.bot.dispatcher.key(message)
         asked = self.remote_asks.pop(key, None)
@@ -294,7 +309,7 @@ class Worker:
         # Only once the replies are in the broker: a run again after a crash before this
         # line repeats them (the gateway shows each once); after it, it repeats nothing.
         self.members.mark_answered(message.id)
-        await amsg.ack()
+        await self._ack(amsg)
 
     async def _event(self, queue: str, kind: str, command_id: str, **fields: Any) -> None:
         """Publish an event after every reply published before it.
@@ -353,12 +368,12 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(completion, self.config.forward_timeout)
                 self._completions.pop(message.id, None)
-                await amsg.ack()
+                await self._ack(amsg)
 
             self._spawn(later())
             return
         self._completions.pop(message.id, None)
-        await amsg.ack()
+        await self._ack(amsg)
 
     async def _inbox(self, amsg: AbstractIncomingMessage) -> None:
         """The owners' word on forwarded commands: asked, or done."""
