@@ -350,7 +350,7 @@ async def main() -> None:
     add50 = report.figure("added latency at half load, p50", ms, 0.005)
     add99 = report.figure("added latency at half load, p99", ms, 0.025)
     rabbitmq = rabbitmq_support()
-    with rabbitmq.running_broker() as broker, tempfile.TemporaryDirectory() as tmp:
+    with rabbitmq.running_broker(schedulers=2) as broker, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         url = str(broker.url)
         for r in range(args.rounds):
