@@ -278,14 +278,25 @@ class Worker:
             return
         await self._run_here(message, reply_to, lambda: self._finish(amsg, message, reply_to))
 
-    async def _run_here(self, message: Message, reply_to: str, finish: Any) -> None:
-        """Dispatch in this process; ``finish`` once the message's own command is over."""
+    async def _run_here(
+        self, message: Message, reply_to: str, finish: Any, tell: Any = None
+    ) -> None:
+        """Dispatch in this process; ``finish`` once the message's own command is over.
+
+        When the command asks (or, after an answer, asks again), ``tell(command_id)`` says so
+        (by default to the gateway), so the next message of the sender can be the answer.
+        """
         dispatcher = self.bot.dispatcher
         key = dispatcher.key(message)
+        if tell is None:
+
+            async def tell(command_id: str) -> None:
+                await self._event(reply_to, ASKED, command_id)
+
         task = await dispatcher.process(message)
         if task is not None and not task.done():  # it asked: the next message may answer
             self._asking[key] = message.id
-            await self._event(reply_to, ASKED, message.id)
+            await tell(message.id)
 
             def done(_: Any) -> None:
                 if self._asking.get(key) == message.id:
@@ -295,7 +306,7 @@ class Worker:
             task.add_done_callback(done)
             return
         if task is None and key in dispatcher._asks and key in self._asking:
-            await self._event(reply_to, ASKED, self._asking[key])  # it asked again
+            await tell(self._asking[key])  # the command it answered asked again
         await finish()
 
     async def _finish(self, amsg: AbstractIncomingMessage, message: Message, reply_to: str) -> None:
@@ -434,9 +445,7 @@ class Worker:
         reply_to: str,
         inbox: str,
     ) -> None:
-        dispatcher = self.bot.dispatcher
-        key = dispatcher.key(message)
-        task = await dispatcher.process(message)
+        key = self.bot.dispatcher.key(message)
 
         async def finish() -> None:
             responder = message.responder
@@ -449,29 +458,15 @@ class Worker:
                 await self._event(box, DONE, message.id, about=message.id)
             await amsg.ack()
 
-        # The forwarding worker hears of a question before the gateway does, so the answer
-        # the gateway then sends finds it expecting one.
-        if task is not None and not task.done():
-            self._asking[key] = message.id
+        async def tell(command_id: str) -> None:
+            # The forwarding worker hears of a question before the gateway does, so the
+            # answer the gateway then sends finds it expecting one.
             await self._event(
-                inbox, ASKED, message.id, about=message.id, key=list(key), plugin=plugin
+                inbox, ASKED, command_id, about=message.id, key=list(key), plugin=plugin
             )
-            await self._event(reply_to, ASKED, message.id)
+            await self._event(reply_to, ASKED, command_id)
 
-            def done(_: Any) -> None:
-                if self._asking.get(key) == message.id:
-                    del self._asking[key]
-                self._spawn(finish())
-
-            task.add_done_callback(done)
-            return
-        if task is None and key in dispatcher._asks and key in self._asking:
-            original = self._asking[key]
-            await self._event(
-                inbox, ASKED, original, about=message.id, key=list(key), plugin=plugin
-            )
-            await self._event(reply_to, ASKED, original)
-        await finish()
+        await self._run_here(message, reply_to, finish, tell)
 
 
 class _Unset:

@@ -22,20 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rabbitmq
 import yaml
 
 PROBE_DIR = Path(__file__).resolve().parent / "probe_plugins"
 BOT = str(Path(sys.executable).with_name("bot"))
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_broker() -> Iterator[Any]:
-    """The session's private broker (tests/support/rabbitmq.py)."""
-    if rabbitmq.find_rabbitmq_bin() is None:
-        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    with rabbitmq.running_broker() as broker:
-        yield broker
 
 
 class LoopThread:

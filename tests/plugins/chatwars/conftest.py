@@ -31,20 +31,6 @@ from bot_plugins.chatwars.models import UserToken
 from bot_plugins.chatwars.simulator import ChatWarsSimulator
 
 
-def _load_rabbitmq_support() -> ModuleType:
-    """tests/ has no packages (rootdir-based test names), so load the helper by path."""
-    name = "chatwars_test_support_rabbitmq"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[2] / "support" / "rabbitmq.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _load_support(module: str) -> ModuleType:
     """tests/ has no packages (rootdir-based test names), so load a helper by path."""
     name = f"chatwars_test_support_{module}"
@@ -59,7 +45,6 @@ def _load_support(module: str) -> ModuleType:
     return loaded
 
 
-rabbitmq = _load_rabbitmq_support()
 kafka = _load_support("kafka")
 
 #: The app's broker password in tests; asserted never to appear in messages or status.
@@ -68,15 +53,6 @@ APP_PASSWORD = "s3cret-app-pw"
 
 def fast_reconnects() -> Iterator[float]:
     return backoff_delays(0.05, 0.5)
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_broker() -> Iterator[Any]:
-    """The session's private broker (tests/support/rabbitmq.py)."""
-    if rabbitmq.find_rabbitmq_bin() is None:
-        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    with rabbitmq.running_broker() as broker:
-        yield broker
 
 
 @pytest.fixture(scope="session")
