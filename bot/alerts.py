@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import metrics
@@ -60,52 +60,86 @@ class Topic:
     event_keys: Callable[[str, dict[str, Any]], Iterable[str]] | None = None
 
 
-class _TopicIndex:
-    """One topic's subscriptions: unfiltered, keyed by their filter's key, and the rest."""
+class _ChatBuffer:
+    """One chat's alerts gathered since its last message, and when its last messages went."""
 
-    __slots__ = ("by_key", "other", "unfiltered")
+    __slots__ = ("chat_id", "dropped", "lines", "platform", "scheduled", "sent_times", "seq")
 
-    def __init__(self) -> None:
-        self.unfiltered: list[Subscription] = []
-        self.by_key: dict[str, list[Subscription]] = {}
-        self.other: list[Subscription] = []
+    def __init__(self, platform: str, chat_id: str) -> None:
+        self.platform = platform
+        self.chat_id = chat_id
+        self.lines: list[str] = []
+        self.dropped = 0
+        self.sent_times: deque[float] = deque()
+        #: waiting in the wheel or the ready queue for its next message
+        self.scheduled = False
+        #: the last event queued here: a chat with two matching filters gets an event once
+        self.seq = 0
 
-    def add(self, sub: Subscription, topic: Topic | None) -> None:
-        if not sub.filter:
-            self.unfiltered.append(sub)
-            return
-        key = topic.filter_key(sub.filter) if topic and topic.filter_key else None
-        if key is None:
-            self.other.append(sub)
-        else:
-            self.by_key.setdefault(key, []).append(sub)
 
-    def candidates(
-        self, topic: Topic | None, text: str, data: dict[str, Any]
-    ) -> list[Subscription]:
-        if not self.by_key:
-            return self.unfiltered + self.other
-        keyed: list[Subscription] = []
-        if topic is not None and topic.event_keys is not None:
-            for key in topic.event_keys(text, data):
-                keyed.extend(self.by_key.get(key, ()))
-        else:
-            for subs in self.by_key.values():
-                keyed.extend(subs)
-        return self.unfiltered + self.other + keyed
+class _Group:
+    """The chats of one topic that share one filter: the filter is checked once per event.
+
+    A busy feed has thousands of subscriptions but far fewer distinct filters (hundreds of
+    chats type "pelt"): matching per group, then appending to each chat's buffer, keeps the
+    per-chat work on the hot path to one list append. ``chats`` is a dict used as an ordered
+    set (no chat twice, however often it subscribed with the same filter).
+    """
+
+    __slots__ = ("chats", "filter")
+
+    def __init__(self, filter: str) -> None:
+        self.filter = filter
+        self.chats: dict[_ChatBuffer, None] = {}
 
     def __len__(self) -> int:
-        return len(self.unfiltered) + len(self.other) + sum(map(len, self.by_key.values()))
+        return len(self.chats)
 
 
-@dataclass
-class _ChatBuffer:
-    platform: str
-    chat_id: str
-    lines: list[str] = field(default_factory=list)
-    dropped: int = 0
-    sent_times: deque[float] = field(default_factory=deque)
-    scheduled: bool = False
+class _TopicIndex:
+    """One topic's subscriptions grouped by filter: unfiltered, keyed by filter key, the rest."""
+
+    __slots__ = ("by_key", "groups", "other", "unfiltered")
+
+    def __init__(self) -> None:
+        self.unfiltered = _Group("")
+        self.groups: dict[str, _Group] = {}
+        self.by_key: dict[str, list[_Group]] = {}
+        self.other: list[_Group] = []
+
+    def add(self, sub: Subscription, buf: _ChatBuffer, topic: Topic | None) -> None:
+        if not sub.filter:
+            group = self.unfiltered
+        else:
+            group = self.groups.get(sub.filter)
+            if group is None:
+                group = self.groups[sub.filter] = _Group(sub.filter)
+                key = topic.filter_key(sub.filter) if topic and topic.filter_key else None
+                if key is None:
+                    self.other.append(group)
+                else:
+                    self.by_key.setdefault(key, []).append(group)
+        group.chats[buf] = None
+
+    def candidates(self, topic: Topic | None, text: str, data: dict[str, Any]) -> list[_Group]:
+        groups = [self.unfiltered, *self.other] if self.unfiltered.chats else list(self.other)
+        if not self.by_key:
+            return groups
+        if topic is not None and topic.event_keys is not None:
+            # dict.fromkeys: an event naming a key twice checks its groups once
+            for key in dict.fromkeys(topic.event_keys(text, data)):
+                groups.extend(self.by_key.get(key, ()))
+        else:
+            for keyed in self.by_key.values():
+                groups.extend(keyed)
+        return groups
+
+    def __bool__(self) -> bool:
+        # Checked on every publish: without it, truth would call __len__, a sum over groups.
+        return bool(self.unfiltered.chats or self.groups)
+
+    def __len__(self) -> int:
+        return len(self.unfiltered) + sum(map(len, self.groups.values()))
 
 
 @dataclass
@@ -118,8 +152,19 @@ class Delivered:
     events: int
 
 
+#: the timer wheel's slot: a chat's message goes out at most this much after its window ends
+_TICK = 0.005
+
+
 class AlertRouter:
-    """Matches published events to subscriptions and delivers them, coalesced and paced."""
+    """Matches published events to subscriptions and delivers them, coalesced and paced.
+
+    Built for feeds that fan one event out to thousands of chats: subscriptions are grouped by
+    filter (one check per distinct filter), each chat's buffer is appended to directly, and
+    windows are kept in one timer wheel (one loop timer per ``_TICK`` slot that has chats due,
+    not one per chat); one sender task delivers the chats whose window ended, paced per chat
+    and globally.
+    """
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
@@ -131,9 +176,15 @@ class AlertRouter:
         self._subs: dict[str, _TopicIndex] = {}
         self._all: dict[str, list[Subscription]] = {}
         self._buffers: dict[tuple[str, str], _ChatBuffer] = {}
-        self._ready: asyncio.Queue[_ChatBuffer] | None = None
+        #: timer wheel: slot number -> chats due then, and the one loop timer per slot
+        self._wheel: dict[int, list[_ChatBuffer]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._ready: deque[_ChatBuffer] = deque()
+        self._wake: asyncio.Event | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
+        #: chats with a message pending (in the wheel, ready, or being sent): idle at zero
+        self._scheduled = 0
+        self._seq = 0
         self._next_global = 0.0
         self.delivered: deque[Delivered] = deque(maxlen=1000)
         self._idle = asyncio.Event()
@@ -148,24 +199,29 @@ class AlertRouter:
             self._all.setdefault(sub.topic, []).append(sub)
         self._reindex()
 
+    def _buffer(self, platform: str, chat_id: str) -> _ChatBuffer:
+        key = (platform, str(chat_id))
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = _ChatBuffer(*key)
+        return buf
+
     def _reindex(self, only: str | None = None) -> None:
         names = [only] if only is not None else list(self._all)
         for name in names:
             index = _TopicIndex()
+            topic = self.topics.get(name)
             for sub in self._all.get(name, ()):
-                index.add(sub, self.topics.get(name))
+                index.add(sub, self._buffer(sub.platform, sub.chat_id), topic)
             self._subs[name] = index
 
     async def start(self) -> None:
         self.load()
-        self._ready = asyncio.Queue()
+        self._wake = asyncio.Event()
         self._sender = asyncio.create_task(self._send_loop(), name="alerts:sender")
 
     async def stop(self) -> None:
         await self.flush()
-        for h in self._timers:
-            h.cancel()
-        self._timers.clear()
         if self._sender:
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
@@ -192,7 +248,7 @@ class AlertRouter:
             self._all.setdefault(topic, []).extend(added)
             index = self._subs.setdefault(topic, _TopicIndex())
             for x in added:
-                index.add(x, self.topics.get(topic))
+                index.add(x, self._buffer(x.platform, x.chat_id), self.topics.get(topic))
         return new
 
     def unsubscribe(
@@ -217,6 +273,17 @@ class AlertRouter:
 
     # ------------------------------------------------------------------ publishing
 
+    def _chat_allows(self) -> Callable[[str, str, str, str | None], bool] | None:
+        """``bot.chat_allows``, or None when no chat has any control set.
+
+        Why: the check is per chat and per event; with no control anywhere (the usual case)
+        it always says yes, and skipping it is most of a fan-out's per-chat cost.
+        """
+        controls = getattr(self.bot, "_chat_controls", None)
+        if controls is not None and not controls:
+            return None
+        return self.bot.chat_allows
+
     def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
         """Queue ``text`` for every chat whose subscription to ``topic`` matches."""
         metrics.alerts("published")
@@ -225,52 +292,71 @@ class AlertRouter:
             return 0
         t = self.topics.get(topic)
         matcher = t.matches if t else words_match
+        owner = t.owner if t else ""
         payload = data or {}
-        matched = 0
-        seen: set[tuple[str, str]] = set()
-        #: many chats share a filter ("pelt"): each distinct filter is checked once per event
-        verdicts: dict[str, bool] = {}
-        for sub in index.candidates(t, text, payload):
-            key = (sub.platform, sub.chat_id)
-            if key in seen:
+        allows = self._chat_allows()
+        self._seq += 1
+        seq = self._seq
+        matched = dropped = 0
+        fresh: list[_ChatBuffer] = []
+        for group in index.candidates(t, text, payload):
+            if group.filter and not matcher(group.filter, text, payload):
                 continue
-            if sub.filter:
-                verdict = verdicts.get(sub.filter)
-                if verdict is None:
-                    verdict = verdicts[sub.filter] = matcher(sub.filter, text, payload)
-                if not verdict:
+            # The hot loop: keep it to attribute reads and one append per chat.
+            for buf in group.chats:
+                if buf.seq == seq:
                     continue
-            if not self.bot.chat_allows(sub.platform, sub.chat_id, t.owner if t else "", None):
-                continue
-            seen.add(key)
-            matched += 1
-            self._enqueue(key, text)
+                buf.seq = seq
+                if allows is not None and not allows(buf.platform, buf.chat_id, owner, None):
+                    continue
+                matched += 1
+                lines = buf.lines
+                if len(lines) < MAX_BUFFERED:
+                    lines.append(text)
+                else:
+                    buf.dropped += 1
+                    dropped += 1
+                if not buf.scheduled:
+                    buf.scheduled = True
+                    fresh.append(buf)
+        if dropped:
+            metrics.alerts("dropped", dropped)
+        if fresh:
+            self._schedule(fresh)
         return matched
 
-    def _enqueue(self, key: tuple[str, str], text: str) -> None:
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = _ChatBuffer(*key)
-        if len(buf.lines) >= MAX_BUFFERED:
-            buf.dropped += 1
-            metrics.alerts("dropped")
-        else:
-            buf.lines.append(text)
-        if not buf.scheduled:
-            self._schedule(buf)
-
-    def _schedule(self, buf: _ChatBuffer) -> None:
-        buf.scheduled = True
+    def _schedule(self, bufs: list[_ChatBuffer]) -> None:
+        """Put chats that just got their first pending alert in the wheel, due in a window."""
+        self._scheduled += len(bufs)
         self._idle.clear()
-        delay = max(self.window, self._chat_wait(buf, time.monotonic()))
-        handle: asyncio.TimerHandle | None = None
+        now = time.monotonic()
+        due: list[_ChatBuffer] = []
+        limit = self.chat_per_minute
+        for buf in bufs:
+            if len(buf.sent_times) >= limit and (wait := self._chat_wait(buf, now)) > self.window:
+                self._at(now + wait, [buf])  # at its per-minute limit: gather until a slot frees
+            else:
+                due.append(buf)
+        if due:
+            self._at(now + self.window, due)
 
-        def fire() -> None:
-            self._timers.discard(handle)  # type: ignore[arg-type]
-            self._make_ready(buf)
+    def _at(self, when: float, bufs: list[_ChatBuffer]) -> None:
+        slot = -int(-when // _TICK)  # ceil: never before the window ends
+        waiting = self._wheel.get(slot)
+        if waiting is not None:
+            waiting.extend(bufs)
+            return
+        self._wheel[slot] = list(bufs)
+        loop = asyncio.get_running_loop()
+        self._timers[slot] = loop.call_at(
+            loop.time() + max(0.0, slot * _TICK - time.monotonic()), self._fire, slot
+        )
 
-        handle = asyncio.get_running_loop().call_later(delay, fire)
-        self._timers.add(handle)
+    def _fire(self, slot: int) -> None:
+        self._timers.pop(slot, None)
+        bufs = self._wheel.pop(slot, None)
+        if bufs:
+            self._make_ready(bufs)
 
     def _chat_wait(self, buf: _ChatBuffer, now: float) -> float:
         while buf.sent_times and now - buf.sent_times[0] >= 60.0:
@@ -279,33 +365,52 @@ class AlertRouter:
             return 0.0
         return 60.0 - (now - buf.sent_times[0])
 
-    def _make_ready(self, buf: _ChatBuffer) -> None:
-        if self._ready is not None:
-            self._ready.put_nowait(buf)
+    def _make_ready(self, bufs: list[_ChatBuffer]) -> None:
+        self._ready.extend(bufs)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _done(self, buf: _ChatBuffer) -> None:
+        """A chat's message went out: wait for its next window if more came meanwhile."""
+        buf.scheduled = False
+        self._scheduled -= 1
+        if buf.lines or buf.dropped:
+            self._schedule([buf])
+        elif self._scheduled <= 0:
+            self._scheduled = 0
+            self._idle.set()
 
     async def flush(self) -> None:
         """Deliver every buffered alert now (tests, shutdown); rate limits still apply."""
-        for h in list(self._timers):
+        for h in self._timers.values():
             h.cancel()
         self._timers.clear()
+        self._wheel.clear()
+        self._ready.clear()
         for buf in self._buffers.values():
             if buf.lines or buf.dropped:
                 await self._deliver(buf)
             buf.scheduled = False
+        self._scheduled = 0
         self._idle.set()
 
     async def _send_loop(self) -> None:
-        assert self._ready is not None
+        assert self._wake is not None
+        ready = self._ready
         while True:
-            buf = await self._ready.get()
-            wait = self._chat_wait(buf, time.monotonic())
+            if not ready:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            buf = ready.popleft()
+            if not buf.scheduled:
+                continue  # delivered by flush() meanwhile
+            now = time.monotonic()
+            wait = self._chat_wait(buf, now) if len(buf.sent_times) >= self.chat_per_minute else 0
             if wait > 0:
                 # The chat is at its limit: keep gathering, deliver when a slot frees up.
-                loop = asyncio.get_running_loop()
-                h = loop.call_later(wait, self._make_ready, buf)
-                self._timers.add(h)
+                self._at(now + wait, [buf])
                 continue
-            now = time.monotonic()
             if self._next_global > now:
                 await asyncio.sleep(self._next_global - now)
             self._next_global = max(now, self._next_global) + self.global_interval
@@ -313,11 +418,8 @@ class AlertRouter:
                 await self._deliver(buf)
             except Exception:
                 log.exception("alert delivery to %s:%s failed", buf.platform, buf.chat_id)
-            buf.scheduled = False
-            if buf.lines or buf.dropped:
-                self._schedule(buf)
-            if self._ready.empty() and not any(b.scheduled for b in self._buffers.values()):
-                self._idle.set()
+            if buf.scheduled:  # flush() may have delivered and reset it meanwhile
+                self._done(buf)
 
     async def _deliver(self, buf: _ChatBuffer) -> None:
         lines, dropped = buf.lines, buf.dropped
