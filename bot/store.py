@@ -36,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import importlib.metadata
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -299,6 +301,21 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+@cache
+def _sqlite_utils_plugins() -> bool:
+    """Whether any sqlite-utils plugin could want to prepare our connection.
+
+    Why: the first ``sqlite_utils.Database`` with ``execute_plugins`` on scans every installed
+    distribution through pluggy (about 13 ms at start-up, before the first reply). The same
+    question asked of ``importlib.metadata.entry_points`` costs a fraction of that (the
+    plugin discovery has already read the metadata), and the answer is almost always no.
+    Plugins registered in code (``sqlite_utils.plugins.pm.register``) still count.
+    """
+    from sqlite_utils.plugins import pm
+
+    return bool(importlib.metadata.entry_points(group="sqlite_utils") or pm.get_plugins())
+
+
 class Store:
     """One SQLite file, opened once for the process."""
 
@@ -315,7 +332,7 @@ class Store:
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+        self.db = sqlite_utils.Database(conn, execute_plugins=_sqlite_utils_plugins())
         self._links: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
         self._links_stamp: tuple[int, int] = (-1, -1)
         self._key = key if key is not None else load_key(self.path)
