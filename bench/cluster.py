@@ -115,6 +115,10 @@ class Driver:
 
     async def _event(self, msg: Any) -> None:
         event = json.loads(msg.body)
+        for one in event["events"] if event["kind"] == "batch" else [event]:
+            self._one(one)
+
+    def _one(self, event: dict[str, Any]) -> None:
         cid = event["id"]
         if event["kind"] == REPLY:
             key = (cid, int(event["seq"]))

@@ -10,8 +10,8 @@ from typing import Any
 from ..commands import UserRef
 from ..messages import Message, Responder
 
-#: what a gateway learns about a command while it runs
-REPLY, ASKED, DONE = "reply", "asked", "done"
+#: what a gateway learns about a command while it runs; a batch carries several in order
+REPLY, ASKED, DONE, BATCH = "reply", "asked", "done", "batch"
 
 
 def new_id(platform: str) -> str:

@@ -23,7 +23,7 @@ from ..plugin_hooks import call_hook
 from ..plugin_loading import hook_manager, import_plugin, register_module
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
-from .envelope import ASKED, DONE, REPLY, decode_event, encode_message, new_id, partition_of
+from .envelope import ASKED, BATCH, DONE, REPLY, decode_event, encode_message, new_id, partition_of
 from .lease import Lease
 from .members import Members
 
@@ -303,9 +303,19 @@ class Gateway:
     async def _on_event(self, amsg: AbstractIncomingMessage) -> None:
         try:
             event = decode_event(amsg.body)
-        except ValueError:
+            if event["kind"] == BATCH:
+                events = [e for e in event.get("events") or [] if isinstance(e, dict)]
+                if not all("kind" in e and "id" in e for e in events):
+                    raise ValueError("malformed batch")
+            else:
+                events = [event]
+        except (ValueError, TypeError):
             log.warning("dropped a malformed event from the cluster")
             return
+        for one in events:
+            await self._event(one)
+
+    async def _event(self, event: dict[str, Any]) -> None:
         command_id, kind = str(event["id"]), event["kind"]
         if kind == REPLY:
             seen = (command_id, int(event.get("seq", 0)))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..messages import Reply
 from ..transports.base import Transport
 from .broker import publish
-from .envelope import REPLY, encode_event
+from .envelope import BATCH, DONE, REPLY
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel
@@ -21,6 +21,35 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: replies of a command wait this long for its end, to travel with it in one message
+BATCH_WINDOW = 0.02
+
+
+class Outbox:
+    """The worker's channel, and the replies not yet published on it.
+
+    Most commands say one thing and end: their reply and their end go to the gateway as one
+    message (``kind: batch``), half the broker's work. A reply that the command does not
+    follow with its end within :data:`BATCH_WINDOW` (a progress message of a long command)
+    goes out alone. Any other event published through :meth:`publish` first sends every
+    waiting reply, so nothing overtakes a reply made before it (a gateway never hears
+    "asked" before the question).
+    """
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self.channel = channel
+        self._waiting: dict[RemoteResponder, None] = {}
+
+    def flush(self) -> None:
+        for responder in list(self._waiting):
+            responder.flush()
+
+    async def publish(self, queue: str, body: bytes) -> None:
+        """Publish after every reply made before (a task, so it takes the lock after them)."""
+        self.flush()
+        await asyncio.ensure_future(publish(self.channel, queue, body))
+
+
 class RemoteResponder:
     """Answers a command through the gateway that received it.
 
@@ -28,36 +57,50 @@ class RemoteResponder:
     it) says the same things in the same order, and the gateway shows each number once.
     """
 
-    def __init__(self, channel: AbstractChannel, reply_to: str, command_id: str) -> None:
-        self.channel = channel
+    def __init__(self, outbox: Outbox, reply_to: str, command_id: str) -> None:
+        self.outbox = outbox
         self.reply_to = reply_to
         self.command_id = command_id
         self.seq = 0
         self._pending: list[asyncio.Task[None]] = []
+        self._events: list[dict[str, Any]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     async def send(self, reply: Reply) -> None:
-        """Publish without waiting for the broker's confirm: :meth:`confirmed` waits for all
-        of them before the command is acknowledged. Publishes leave in the order they were
-        made (one channel, its lock taken in order), so replies keep their order."""
+        """Queue a reply; it leaves with the command's end or after :data:`BATCH_WINDOW`.
+        :meth:`finished` waits for the broker's confirm before the command is acknowledged."""
         self.seq += 1
         if not self.reply_to:
             return
-        body = encode_event(
-            REPLY,
-            self.command_id,
-            self.seq,
-            text=reply.text,
-            private=reply.private,
-            error=reply.error,
-        )
-        self.later(publish(self.channel, self.reply_to, body))
+        event = {"kind": REPLY, "id": self.command_id, "seq": self.seq, "text": reply.text,
+                 "private": reply.private, "error": reply.error}  # fmt: skip
+        self._events.append(event)
+        self.outbox._waiting[self] = None
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(BATCH_WINDOW, self.flush)
 
-    def later(self, coro: Any) -> None:
-        """Publish in order, confirmed by :meth:`confirmed`."""
+    def flush(self) -> None:
+        """Publish what waits (in order: a task, taking the channel's lock in turn)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.outbox._waiting.pop(self, None)
+        if not self._events:
+            return
+        events, self._events = self._events, []
+        body = (
+            json.dumps(events[0]) if len(events) == 1 else json.dumps({
+                "kind": BATCH, "id": self.command_id, "events": events})
+        ).encode()  # fmt: skip
+        coro = publish(self.outbox.channel, self.reply_to, body)
         self._pending.append(asyncio.ensure_future(coro))
 
-    async def confirmed(self) -> None:
-        """Every publish of this command is in the broker (raises if one failed)."""
+    async def finished(self) -> None:
+        """The command is over: its replies and its end to the gateway (one message when
+        they fit), confirmed by the broker (raises if a publish failed)."""
+        if self.reply_to:
+            self._events.append({"kind": DONE, "id": self.command_id, "seq": 0})
+        self.flush()
         pending, self._pending = self._pending, []
         if pending:
             await asyncio.gather(*pending)

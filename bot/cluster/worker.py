@@ -24,7 +24,7 @@ from .envelope import ASKED, DONE, REPLY, decode_event, decode_message, encode_e
 from .lanes import Lanes
 from .lease import Lease
 from .members import Members
-from .remote import RemoteResponder, RemoteTransport
+from .remote import Outbox, RemoteResponder, RemoteTransport
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -47,6 +47,7 @@ class Worker:
         self.id = process_id(role)
         self.members = Members(bot.store, self.id, role, cfg.heartbeat)
         self.channel: AbstractChannel | None = None
+        self.outbox: Outbox | None = None
         self.lanes = Lanes()
         self.partitions: dict[int, Lease] = {}
         self.plugin_leases: dict[str, Lease] = {}
@@ -76,6 +77,7 @@ class Worker:
         bot = self.bot
         await self.broker.connect()
         self.channel = await self.broker.channel(prefetch=256)
+        self.outbox = Outbox(self.channel)
         self._reload_subscriptions_if_changed()
         inbox = await self.channel.declare_queue(
             self.names.inbox(self.id), exclusive=True, auto_delete=True
@@ -250,7 +252,7 @@ class Worker:
             log.warning("dropped a message from the cluster: %s", exc)
             await self._ack(amsg)
             return
-        message.responder = RemoteResponder(self.channel, reply_to, message.id)
+        message.responder = RemoteResponder(self.outbox, reply_to, message.id)
         self.lanes.submit(
             ("in", message.platform, message.chat_id),
             lambda: self._limited(self._handle_ingress(amsg, message, reply_to)),
@@ -312,9 +314,8 @@ class Worker:
     async def _finish(self, amsg: AbstractIncomingMessage, message: Message, reply_to: str) -> None:
         """Replies and the end confirmed, the id recorded as answered, then the ack."""
         responder = message.responder
-        if isinstance(responder, RemoteResponder) and reply_to:
-            responder.later(publish(responder.channel, reply_to, encode_event(DONE, message.id)))
-            await responder.confirmed()
+        if isinstance(responder, RemoteResponder):
+            await responder.finished()
         else:
             await self._event(reply_to, DONE, message.id)
         # Only once the replies are in the broker: a run again after a crash before this
@@ -323,14 +324,9 @@ class Worker:
         await self._ack(amsg)
 
     async def _event(self, queue: str, kind: str, command_id: str, **fields: Any) -> None:
-        """Publish an event after every reply published before it.
-
-        Replies leave as tasks (see RemoteResponder.send); this one is a task too, made
-        after them, so it takes the channel's lock after them: a gateway never hears
-        "asked" before the question."""
-        if queue and self.channel is not None:
-            body = encode_event(kind, command_id, **fields)
-            await asyncio.ensure_future(publish(self.channel, queue, body))
+        """Publish an event after every reply made before it (see :class:`.remote.Outbox`)."""
+        if queue and self.outbox is not None:
+            await self.outbox.publish(queue, encode_event(kind, command_id, **fields))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -419,7 +415,7 @@ class Worker:
             log.warning("dropped a forwarded message: %s", exc)
             await amsg.ack()
             return
-        message.responder = RemoteResponder(self.channel, reply_to, message.id)
+        message.responder = RemoteResponder(self.outbox, reply_to, message.id)
         inbox = amsg.reply_to or ""
         if self.members.answered(message.id):
             await self._event(inbox, DONE, message.id, about=message.id)
@@ -450,9 +446,7 @@ class Worker:
         async def finish() -> None:
             responder = message.responder
             assert isinstance(responder, RemoteResponder)
-            if reply_to:
-                responder.later(publish(self.channel, reply_to, encode_event(DONE, message.id)))
-            await responder.confirmed()
+            await responder.finished()
             self.members.mark_answered(message.id)  # after the replies: see _finish
             for box in self._owner_inflight.pop(message.id, {inbox}):
                 await self._event(box, DONE, message.id, about=message.id)
