@@ -214,6 +214,8 @@ class FakeTelegram(Simulator):
         self._taken: set[int] = set()
         self._changed = asyncio.Condition()
         self._poll_generation = 0
+        #: long polls ended by another poller's getUpdates (two bots on one token)
+        self.poll_conflicts = 0
         self._closing = False
 
         self._runner: web.AppRunner | None = None
@@ -493,6 +495,7 @@ class FakeTelegram(Simulator):
             async with self._changed:
                 await asyncio.wait_for(self._changed.wait_for(settled), timeout)
         if self._poll_generation != generation:
+            self.poll_conflicts += 1
             raise TgError(
                 409,
                 "Conflict: terminated by other getUpdates request; make sure "
