@@ -25,26 +25,14 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
-
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
-from aio_pika.abc import AbstractIncomingMessage as IncomingMessage
-from aio_pika.exceptions import (
-    AMQPError,
-    ChannelInvalidStateError,
-    ChannelNotFoundEntity,
-    ConnectionClosed,
-    DeliveryError,
-    ProbableAuthenticationError,
-)
-from aiormq.exceptions import ChannelAccessRefused
 
 from bot import clip
 from bot.backoff import backoff_delays
@@ -100,6 +88,10 @@ from .requests import (
     WantToBuy,
 )
 from .routing import Routing
+
+if TYPE_CHECKING:
+    from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+    from aio_pika.abc import AbstractIncomingMessage as IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +345,8 @@ class ChatWarsClient:
                 self._reason = self._describe(exc) if exc else "the connection was closed"
                 lost.set()
 
+        import aio_pika  # imported when first needed: ~50 ms a bot without a broker never pays
+
         connection = await aio_pika.connect(
             self._url,
             timeout=self._connect_timeout,
@@ -374,6 +368,8 @@ class ChatWarsClient:
     async def _consume_feed(self, connection: AbstractConnection, kind: FeedKind) -> None:
         """Feeds get their own channel: a missing feed queue (the app did not request it)
         closes only that channel, not the one replies arrive on."""
+        from aio_pika.exceptions import AMQPError
+
         name = self.routing.feed_queue(kind)
         channel: AbstractChannel | None = None
         try:
@@ -405,17 +401,20 @@ class ChatWarsClient:
     def _describe(self, exc: BaseException) -> str:
         """A plain reason for a connection problem, never containing the password."""
         where = redact_url(self._url)
-        if isinstance(exc, ProbableAuthenticationError):
+        # aio_pika is imported only once a connection is tried: before that, no exception
+        # can be one of its (or aiormq's) classes, and the check must not import it.
+        amqp = sys.modules.get("aiormq.exceptions")
+        if amqp is not None and isinstance(exc, amqp.ProbableAuthenticationError):
             text = f"the broker at {where} refused the login of app {self.routing.app}"
-        elif isinstance(exc, ChannelNotFoundEntity):
+        elif amqp is not None and isinstance(exc, amqp.ChannelNotFoundEntity):
             text = f"a queue or exchange of app {self.routing.app} does not exist on the broker"
-        elif isinstance(exc, ChannelAccessRefused):
+        elif amqp is not None and isinstance(exc, amqp.ChannelAccessRefused):
             text = f"the broker refused access for app {self.routing.app}"
         elif isinstance(exc, TimeoutError):
             text = f"no answer from the broker at {where}"
-        elif isinstance(exc, ChannelInvalidStateError):
+        elif amqp is not None and isinstance(exc, amqp.ChannelInvalidStateError):
             text = "the channel to the broker was closed"
-        elif isinstance(exc, ConnectionClosed):
+        elif amqp is not None and isinstance(exc, amqp.ConnectionClosed):
             text = f"the broker closed the connection ({_reply_text(exc)})"
         elif isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno < 512:
             # aiormq wraps socket errors as (errno, text) in an AMQPConnectionError.
@@ -553,6 +552,14 @@ class ChatWarsClient:
         exchange = self._exchange
         if exchange is None or not self.connected:
             raise ChatWarsNotConnected(self._reason or "not connected")
+        import aio_pika  # loaded already: there is an exchange, so a connection was made
+        from aio_pika.exceptions import (
+            AMQPError,
+            ChannelInvalidStateError,
+            ChannelNotFoundEntity,
+            DeliveryError,
+        )
+
         pending = self._correlator.add(request)
         maybe_sent = False
         try:

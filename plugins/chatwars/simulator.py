@@ -23,16 +23,8 @@ import json
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
-from urllib.parse import quote
-
-import aio_pika
-from aio_pika.abc import (
-    AbstractExchange,
-    AbstractIncomingMessage,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
-)
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 from bot.backoff import backoff_delays
 from bot.simulation import Simulator
@@ -43,10 +35,40 @@ from .redelivery import RecentMessages
 from .routing import Routing, check_app_name
 from .simworld import KNOWN_OPERATIONS, ChatWarsWorld, Rule, take_rule
 
+if TYPE_CHECKING:
+    from aio_pika.abc import (
+        AbstractExchange,
+        AbstractIncomingMessage,
+        AbstractRobustChannel,
+        AbstractRobustConnection,
+    )
+
 log = logging.getLogger(__name__)
 
 #: "all queues are limited in size by 1Mb, with discard-oldest policy"
 QUEUE_ARGUMENTS = {"x-max-length-bytes": 1024 * 1024, "x-overflow": "drop-head"}
+
+
+async def _refused(url: str) -> None:
+    """Raise ConnectionRefusedError when nothing listens at the broker's address, so that a
+    bot with no broker (the example config) does not import aio_pika just to learn that. Any
+    other outcome (it listens, a name that does not resolve, a timeout) is left to the real
+    connect, which reports it as before."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+    except ValueError:
+        return
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except ConnectionRefusedError:
+        raise
+    except OSError:
+        return
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 class ChatWarsSimulator(Simulator):
@@ -97,6 +119,9 @@ class ChatWarsSimulator(Simulator):
 
     async def start(self) -> None:
         self._stopping = False
+        await _refused(self.url)
+        import aio_pika  # only once a broker listens: ~50 ms a bot without one never pays
+
         # A robust connection re-declares and re-consumes by itself after a reconnect; the
         # simulator plays the server, which is always there.
         connection = await aio_pika.connect_robust(
@@ -202,6 +227,9 @@ class ChatWarsSimulator(Simulator):
         self, exchange: AbstractExchange | None, routing_key: str, body: bytes
     ) -> bool:
         """Publish, retrying through a reconnect (the real server does not lose replies)."""
+        import aio_pika
+        from aio_pika.exceptions import AMQPError
+
         delays = backoff_delays(0.05, 1.0)
         while not self._stopping:
             channel = self._channel
@@ -219,7 +247,7 @@ class ChatWarsSimulator(Simulator):
                     timeout=5,
                 )
                 return True
-            except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError):
+            except (AMQPError, ConnectionError, RuntimeError, TimeoutError):
                 await asyncio.sleep(next(delays))
         return False
 
