@@ -35,7 +35,7 @@ import yaml
 from _common import REPO, Report, arguments, ms, pct, rabbitmq_support
 
 from bot.cluster.broker import Names
-from bot.cluster.envelope import DONE, REPLY, encode_message, partition_of
+from bot.cluster.envelope import ASKED, DONE, REPLY, encode_message, partition_of
 from bot.messages import CollectingResponder, Message
 
 PROBE = REPO / "tests" / "core" / "cluster" / "probe_plugins"
@@ -98,6 +98,8 @@ class Driver:
         self.raw_duplicates = 0
         self._seen: set[tuple[str, int]] = set()
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        #: command id -> set when the command asks its sender a question
+        self.asked: dict[str, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         import aio_pika
@@ -127,18 +129,24 @@ class Driver:
                 return
             self._seen.add(key)
             self.replies[cid].append((int(event["seq"]), event["text"]))
+        elif event["kind"] == ASKED:
+            asked = self.asked.get(cid)
+            if asked is not None and not asked.done():
+                asked.set_result(None)
         elif event["kind"] == DONE and cid not in self.done:
             self.done[cid] = time.perf_counter()
             waiter = self._waiters.pop(cid, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    async def send(self, chat: str, text: str) -> str:
+    async def send(self, chat: str, text: str, user: str = "") -> str:
         import aio_pika
 
         cid = f"bench:{uuid.uuid4().hex}"
-        message = Message("console", chat, f"u{chat}", f"u{chat}", text, None, id=cid)  # type: ignore[arg-type]
+        user = user or f"u{chat}"
+        message = Message("console", chat, user, user, text, None, id=cid)  # type: ignore[arg-type]
         self._waiters[cid] = asyncio.get_running_loop().create_future()
+        self.asked[cid] = asyncio.get_running_loop().create_future()
         self.sent[cid] = time.perf_counter()
         queue = self.names.ingress(partition_of("console", chat, PARTITIONS))
         await self.channel.default_exchange.publish(
@@ -339,6 +347,136 @@ async def kills(url: str, root: Path, report: Report, commands: int) -> None:
         procs.close()
 
 
+async def payouts(url: str, root: Path, report: Report, count: int = 200) -> None:
+    """``count`` confirmed ``cw payout``s from 20 admins' chats while two workers are killed:
+    the game must pay each at most once, and every ledger row must end settled."""
+    import sqlite3
+
+    from bot.store import Store
+    from bot_migrations.core import migrations as core_migrations
+    from bot_plugins.chatwars.simulator import ChatWarsSimulator
+
+    name = f"m{uuid.uuid4().hex[:6]}"
+    sim = ChatWarsSimulator(url, name, seed=3, feed_interval=0, delete_on_stop=True)
+    await sim.start()
+    admins = [f"boss{i}" for i in range(20)]
+    config = write_config(root, url, name, "one_worker")
+    settings = yaml.safe_load(config.read_text())
+    settings["bot"]["admins"] = {"console": admins}
+    settings["bot"]["ask_timeout"] = 5
+    settings["plugins"] = {
+        "chatwars": {"amqp_url": url, "app": name, "timeout": 10, "max_requests_per_second": 30}
+    }
+    config.write_text(yaml.safe_dump(settings))
+    world = sim.world
+    world.handle(json.dumps({"action": "createAuthCode", "payload": {"userId": 6210}}).encode())
+    grant = {"userId": 6210, "authCode": world.last_code(6210, "auth")}
+    token = world.handle(json.dumps({"action": "grantToken", "payload": grant}).encode())
+    store = Store(root / f"{name}.db")
+    store.migrate([core_migrations])
+    data = {"telegram_id": 6210, "game_id": world.users[6210].game_id}
+    store.set_link(
+        "console",
+        "bob",
+        "chatwars",
+        "6210",
+        token=token.reply["payload"]["token"],
+        data=data,
+        proof="proven",
+    )
+    store.close()
+    procs = Workers(config, root)
+    first = procs.start()
+    await asyncio.sleep(1.5)
+    second = procs.start()
+    driver = Driver(url, name)
+    await driver.start()
+    done = 0
+    try:
+        await wait_members(root / f"{name}.db", 2)
+        await wait_ready(driver)
+
+        async def admin(i: int) -> None:
+            nonlocal done
+            chat = f"a{i}"
+            for _ in range(count // len(admins)):
+                cid = await driver.send(chat, "!cw payout bob 1", user=admins[i])
+                ended = driver._waiters[cid]
+                await asyncio.wait(
+                    {driver.asked[cid], ended}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not ended.done():
+                    await driver.send(chat, "yes", user=admins[i])
+                await asyncio.wait({ended}, timeout=30)
+                done += 1
+
+        async def killer() -> None:
+            for share, victim in ((0.3, first), (0.6, second)):
+                while done < count * share:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                Workers.kill(victim)
+                procs.start()
+
+        killing = asyncio.create_task(killer())
+        await asyncio.gather(*(admin(i) for i in range(len(admins))))
+        await killing
+        db = root / f"{name}.db"
+
+        def ledger() -> list[tuple[str, str]]:
+            conn = sqlite3.connect(db, timeout=30)
+            try:
+                return conn.execute(
+                    "select transaction_id, status from ledger where service = 'chatwars'"
+                ).fetchall()
+            finally:
+                conn.close()
+
+        for _ in range(50):  # late replies settle what they can name
+            if all(s in ("done", "failed") for _, s in ledger()):
+                break
+            await asyncio.sleep(0.1)
+        in_doubt = [t for t, s in ledger() if s not in ("done", "failed")]
+        # What an admin does next: cw retry each one (the balance is shown, then it is sent
+        # again with its own id, which the game pays at most once).
+        for tid in in_doubt:
+            cid = await driver.send("a0", f"!cw retry {tid[:8]}", user=admins[0])
+            ended = driver._waiters[cid]
+            await asyncio.wait(
+                {driver.asked[cid], ended}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not ended.done():
+                await driver.send("a0", "yes", user=admins[0])
+            await asyncio.wait({ended}, timeout=30)
+        statuses = [s for _, s in ledger()]
+        paid = [t.transaction_id for t in world.payouts]
+        twice = len(paid) - len(set(paid))
+        answered = sum(
+            1
+            for texts in driver.replies.values()
+            if any(t.startswith(("Paid ", "This command already started")) for _, t in texts)
+        )
+        report.check(f"{count} payouts, 2 kills: paid twice at the game", twice, twice == 0)
+        report.check(f"{count} payouts, 2 kills: commands answered", answered, answered >= count)
+        open_rows = sum(s not in ("done", "failed") for s in statuses)
+        report.check(
+            f"{count} payouts, 2 kills: rows unsettled after cw retry", open_rows, open_rows == 0
+        )
+        report.check(
+            f"{count} payouts, 2 kills: paid at the game = rows done",
+            f"{len(paid)} = {statuses.count('done')}",
+            len(paid) == statuses.count("done"),
+        )
+        report.note(
+            f"payouts: {len(in_doubt)} in doubt after the kills (settled by cw retry); "
+            f"{len(paid)} paid at the game; ledger "
+            + ", ".join(f"{s} {statuses.count(s)}" for s in sorted(set(statuses)))
+        )
+    finally:
+        await driver.close()
+        procs.close()
+        await sim.stop()
+
+
 async def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--commands", type=int, default=2000)
@@ -371,6 +509,7 @@ async def main() -> None:
                 flush=True,
             )
         await kills(url, root, report, args.commands)
+        await payouts(url, root, report)
     report.finish()
 
 
