@@ -90,6 +90,19 @@ async def describe(
     return await describe_stopped(manager, info)
 
 
+async def declared_commands(info: PluginInfo) -> list[Command]:
+    """The commands a plugin declares, read without starting it (``bot_commands`` is pure).
+
+    A cluster's gateways list them in menus and its workers route them to the plugin's owner;
+    raises what importing the plugin or its hook raised.
+    """
+    module = import_plugin(info)
+    scratch = hook_manager()
+    register_module(scratch, info.name, module)
+    commands = await call_hook(scratch, info.name, "bot_commands", {}, trace=False)
+    return [c for c in commands or [] if isinstance(c, Command)]
+
+
 async def describe_stopped(manager: PluginManager, info: PluginInfo) -> PluginDescription:
     """Import a plugin that is not running and read its declarations (pure hooks only)."""
     name = info.name

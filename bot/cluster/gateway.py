@@ -19,8 +19,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, Reply
-from ..plugin_hooks import call_hook
-from ..plugin_loading import hook_manager, import_plugin, register_module
+from ..plugin_info import declared_commands
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
 from .envelope import ASKED, BATCH, DONE, REPLY, decode_event, encode_message, new_id, partition_of
@@ -249,11 +248,7 @@ class Gateway:
             if info is None:
                 continue
             try:
-                module = import_plugin(info)
-                scratch = hook_manager()
-                register_module(scratch, name, module)
-                commands = await call_hook(scratch, name, "bot_commands", {}, trace=False)
-                for cmd in commands or []:
+                for cmd in await declared_commands(info):
                     cmd.plugin = name
                     if cmd.service is None and name != CORE_PLUGIN:
                         cmd.service = name

@@ -16,8 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..messages import Message
-from ..plugin_hooks import call_hook
-from ..plugin_loading import hook_manager, import_plugin, register_module
+from ..plugin_info import declared_commands
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
 from .envelope import ASKED, DONE, REPLY, decode_event, decode_message, encode_event
@@ -476,14 +475,10 @@ class _Unset:
 async def _declared_commands(info: Any) -> tuple[str, ...]:
     """The command names a plugin declares, read without starting it."""
     try:
-        module = import_plugin(info)
-        scratch = hook_manager()
-        register_module(scratch, info.name, module)
-        commands = await call_hook(scratch, info.name, "bot_commands", {}, trace=False)
+        return tuple(c.name for c in await declared_commands(info))
     except Exception as exc:
         log.error("plugin %s: its commands cannot be read: %s", info.name, exc)
         return ()
-    return tuple(getattr(c, "name", "") for c in commands or [] if getattr(c, "name", ""))
 
 
 def _ranges(numbers: list[int]) -> str:
