@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from . import metrics
 from .commands import Command, Permission, Rest, command
@@ -41,15 +41,36 @@ def words_match(filter: str, text: str, data: dict[str, Any]) -> bool:
     return all(w in low for w in filter.lower().split())
 
 
+class FilterIndex(Protocol):
+    """A topic's own index of its filters, for feeds where even one check per filter is slow.
+
+    The router builds one per topic (``Topic.index()``), hands it every distinct filter once
+    with the group of chats that share it, and on each event delivers to exactly the groups
+    ``matching`` returns, without calling ``Topic.matches``: so the index must agree with
+    ``matches`` for every filter, and return each group at most once per event. It is rebuilt
+    from scratch when subscriptions are removed, so it only ever has to add.
+    """
+
+    def add(self, filter: str, group: Any) -> None:
+        """Index ``group``, the chats subscribed with ``filter`` (never empty)."""
+
+    def matching(self, text: str, data: dict[str, Any]) -> Iterable[Any]:
+        """The groups added whose filter matches this event."""
+
+
 @dataclass
 class Topic:
     """An alert topic a plugin publishes; ``matches(filter, text, data)`` applies filters.
 
-    A busy feed with many filtered subscriptions should also give ``filter_key`` (the key a
-    filter selects, e.g. the item name in "pelt 20", or None when it selects no single key)
-    and ``event_keys`` (the keys an event carries): the router then checks only the
-    subscriptions whose key the event has, instead of every subscription of the topic.
-    ``matches`` still decides among those.
+    A busy feed with many filtered subscriptions should also say how to find the filters an
+    event may match, one of two ways:
+
+    - ``filter_key`` (the key a filter selects, e.g. the item name in "pelt 20", or None when
+      it selects no single key) and ``event_keys`` (the keys an event carries): the router
+      then checks only the subscriptions whose key the event has; ``matches`` still decides
+      among those.
+    - ``index``, a factory of a :class:`FilterIndex` that answers which filters match
+      without checking them one by one (the ChatWars market topics: by item, then by price).
     """
 
     name: str
@@ -58,6 +79,7 @@ class Topic:
     owner: str = ""
     filter_key: Callable[[str], str | None] | None = None
     event_keys: Callable[[str, dict[str, Any]], Iterable[str]] | None = None
+    index: Callable[[], FilterIndex] | None = None
 
 
 class _ChatBuffer:
@@ -97,41 +119,52 @@ class _Group:
 
 
 class _TopicIndex:
-    """One topic's subscriptions grouped by filter: unfiltered, keyed by filter key, the rest."""
+    """One topic's subscriptions grouped by filter: unfiltered, then by the topic's index,
+    or keyed by filter key, or the rest."""
 
-    __slots__ = ("by_key", "groups", "other", "unfiltered")
+    __slots__ = ("by_key", "exact", "groups", "other", "topic", "unfiltered")
 
-    def __init__(self) -> None:
+    def __init__(self, topic: Topic | None) -> None:
+        self.topic = topic
         self.unfiltered = _Group("")
         self.groups: dict[str, _Group] = {}
+        self.exact = topic.index() if topic is not None and topic.index is not None else None
         self.by_key: dict[str, list[_Group]] = {}
         self.other: list[_Group] = []
 
-    def add(self, sub: Subscription, buf: _ChatBuffer, topic: Topic | None) -> None:
+    def add(self, sub: Subscription, buf: _ChatBuffer) -> None:
         if not sub.filter:
             group = self.unfiltered
         else:
             group = self.groups.get(sub.filter)
             if group is None:
                 group = self.groups[sub.filter] = _Group(sub.filter)
-                key = topic.filter_key(sub.filter) if topic and topic.filter_key else None
-                if key is None:
-                    self.other.append(group)
-                else:
+                topic = self.topic
+                if self.exact is not None:
+                    self.exact.add(sub.filter, group)
+                elif topic and topic.filter_key and (key := topic.filter_key(sub.filter)):
                     self.by_key.setdefault(key, []).append(group)
+                else:
+                    self.other.append(group)
         group.chats[buf] = None
 
-    def candidates(self, topic: Topic | None, text: str, data: dict[str, Any]) -> list[_Group]:
-        groups = [self.unfiltered, *self.other] if self.unfiltered.chats else list(self.other)
-        if not self.by_key:
+    def matching(self, text: str, data: dict[str, Any]) -> list[_Group]:
+        """The groups whose filter passes the event (the unfiltered group first)."""
+        groups = [self.unfiltered] if self.unfiltered.chats else []
+        if self.exact is not None:
+            groups.extend(self.exact.matching(text, data))
             return groups
+        topic = self.topic
+        candidates = list(self.other)
         if topic is not None and topic.event_keys is not None:
             # dict.fromkeys: an event naming a key twice checks its groups once
             for key in dict.fromkeys(topic.event_keys(text, data)):
-                groups.extend(self.by_key.get(key, ()))
+                candidates.extend(self.by_key.get(key, ()))
         else:
             for keyed in self.by_key.values():
-                groups.extend(keyed)
+                candidates.extend(keyed)
+        matches = topic.matches if topic is not None else words_match
+        groups.extend(g for g in candidates if matches(g.filter, text, data))
         return groups
 
     def __bool__(self) -> bool:
@@ -209,10 +242,9 @@ class AlertRouter:
     def _reindex(self, only: str | None = None) -> None:
         names = [only] if only is not None else list(self._all)
         for name in names:
-            index = _TopicIndex()
-            topic = self.topics.get(name)
+            index = _TopicIndex(self.topics.get(name))
             for sub in self._all.get(name, ()):
-                index.add(sub, self._buffer(sub.platform, sub.chat_id), topic)
+                index.add(sub, self._buffer(sub.platform, sub.chat_id))
             self._subs[name] = index
 
     async def start(self) -> None:
@@ -237,6 +269,7 @@ class AlertRouter:
     def remove_topics(self, owner: str) -> None:
         for name in [n for n, t in self.topics.items() if t.owner == owner]:
             del self.topics[name]
+            self._reindex(name)  # its index and keys were the owner's: plain words from now
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -246,9 +279,11 @@ class AlertRouter:
             sub = self.bot.store.subscriptions(topic, platform, chat_id)
             added = [x for x in sub if (x.filter or None) == (filter or None)]
             self._all.setdefault(topic, []).extend(added)
-            index = self._subs.setdefault(topic, _TopicIndex())
+            index = self._subs.get(topic)
+            if index is None:
+                index = self._subs[topic] = _TopicIndex(self.topics.get(topic))
             for x in added:
-                index.add(x, self._buffer(x.platform, x.chat_id), self.topics.get(topic))
+                index.add(x, self._buffer(x.platform, x.chat_id))
         return new
 
     def unsubscribe(
@@ -291,7 +326,6 @@ class AlertRouter:
         if not index:
             return 0
         t = self.topics.get(topic)
-        matcher = t.matches if t else words_match
         owner = t.owner if t else ""
         payload = data or {}
         allows = self._chat_allows()
@@ -299,9 +333,7 @@ class AlertRouter:
         seq = self._seq
         matched = dropped = 0
         fresh: list[_ChatBuffer] = []
-        for group in index.candidates(t, text, payload):
-            if group.filter and not matcher(group.filter, text, payload):
-                continue
+        for group in index.matching(text, payload):
             # The hot loop: keep it to attribute reads and one append per chat.
             for buf in group.chats:
                 if buf.seq == seq:

@@ -5,7 +5,8 @@ Topics: ``chatwars.deals``, ``chatwars.offers``, ``chatwars.digest``, ``chatwars
 or guild tag) and ``chatwars.auction`` (lots: item and price). A
 chat subscribes with a filter such as ``iron ore 5`` (item name contains "iron ore", price at
 most 5 gold), ``charcoal`` or ``10``; every event carries ``offers`` (item, price) pairs in its
-data and the topics' matcher applies the filter to them.
+data and the topics' matcher applies the filter to them (``filters.py``, with the index that
+spares the router a check of every filter).
 
 The deals feed is high-volume, so nothing is published as it arrives: feed messages are
 gathered for ``alert_interval`` seconds and then published in one synchronous burst. The
@@ -20,14 +21,13 @@ start-up returns.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import Topic, UserError
+from bot import Topic
 
 from .feeds import (
     AuctionDigest,
@@ -42,6 +42,9 @@ from .feeds import (
     Shop,
     YellowPages,
 )
+from .filters import MarketFilter as MarketFilter  # re-exported: the commands read it here
+from .filters import MarketIndex, market_matches
+from .filters import stored_filter as stored_filter
 
 log = logging.getLogger(__name__)
 
@@ -94,101 +97,13 @@ def clean(text: str, limit: int = _MAX_NAME) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# --------------------------------------------------------------------------- filters
-
-
-@dataclass(frozen=True, slots=True)
-class MarketFilter:
-    """``[item] [max price]``: either part may be left out."""
-
-    item: str | None = None
-    max_price: int | None = None
-
-    @classmethod
-    def parse(cls, text: str | None) -> MarketFilter:
-        """Read what a chat user typed; UserError explains a bad price."""
-        words = (text or "").lower().split()
-        max_price = None
-        if words and re.fullmatch(r"[+-]?\d+", words[-1]):
-            max_price = int(words.pop())
-            if max_price < 0:
-                raise UserError("The maximum price cannot be negative.")
-        item = " ".join(words) or None
-        if item is not None and len(item) > 60:
-            raise UserError("That item name is too long.")
-        return cls(item, max_price)
-
-    @property
-    def text(self) -> str:
-        """The form stored with the subscription ("" for no filter)."""
-        parts = [
-            p for p in (self.item, None if self.max_price is None else str(self.max_price)) if p
-        ]
-        return " ".join(parts)
-
-    def describe(self) -> str:
-        if self.item and self.max_price is not None:
-            return f"{self.item} up to {self.max_price}💰"
-        if self.item:
-            return self.item
-        if self.max_price is not None:
-            return f"anything up to {self.max_price}💰"
-        return "everything"
-
-    def matches(self, item: str, price: int | None) -> bool:
-        """The filter's item words stand as whole words, in order, in the item's name."""
-        if self.item is not None and f" {self.item} " not in _spaced(item):
-            return False
-        return self.max_price is None or (price is not None and price <= self.max_price)
-
-
-@functools.lru_cache(maxsize=4096)
-def words(name: str) -> tuple[str, ...]:
-    """An item name as lower-case words ("Bone Pelt" -> ("bone", "pelt"))."""
-    return tuple(name.lower().split())
-
-
-@functools.lru_cache(maxsize=4096)
-def _spaced(name: str) -> str:
-    return f" {' '.join(words(name))} "
-
-
-@functools.lru_cache(maxsize=1024)
-def stored_filter(text: str) -> MarketFilter:
-    """A subscription's filter as stored; never raises (it was checked when typed)."""
-    try:
-        return MarketFilter.parse(text)
-    except UserError:
-        return MarketFilter(text.lower().strip() or None)
-
-
-def market_matches(filter: str, text: str, data: dict[str, Any]) -> bool:
-    """The topics' matcher: does any (item, price) pair of the event pass the filter?"""
-    wanted = stored_filter(filter)
-    offers = data.get("offers")
-    if not isinstance(offers, list):
-        return False
-    return any(wanted.matches(str(item), price) for item, price in offers)
-
-
-def filter_key(filter: str) -> str | None:
-    """The router's index key of a subscription: its item's first word (None: no item)."""
-    item = stored_filter(filter).item
-    return item.split()[0] if item else None
-
-
-def event_keys(text: str, data: dict[str, Any]) -> Iterable[str]:
-    """Every word of every item an event names: the keys whose subscriptions may match."""
-    offers = data.get("offers")
-    if not isinstance(offers, list):
-        return ()
-    return {w for item, _ in offers for w in words(str(item))}
+# --------------------------------------------------------------------------- topics
 
 
 def _topic(name: str, description: str) -> Topic:
-    # Thousands of chats filter the deals feed by item: the index makes a deal cost a lookup
-    # per word of its item, not a check of every subscription.
-    return Topic(name, description, market_matches, filter_key=filter_key, event_keys=event_keys)
+    # Thousands of chats filter the deals feed by item and price: the index makes a deal cost
+    # a lookup per run of words in its item name, not a check of every distinct filter.
+    return Topic(name, description, market_matches, index=MarketIndex)
 
 
 TOPICS = [

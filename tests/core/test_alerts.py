@@ -18,6 +18,26 @@ def item_and_price(filter, text, data):
     item, _, price = filter.partition(" ")
     return data["item"] == item and (not price or data["price"] <= int(price))
 
+class ExactItems:
+    """An index of filters that name one item exactly: a lookup, never a call of matches."""
+
+    def __init__(self):
+        self.by_item = {}
+
+    def add(self, filter, group):
+        self.by_item.setdefault(filter, []).append(group)
+
+    def matching(self, text, data):
+        return self.by_item.get(data["item"], [])
+
+def never_called(filter, text, data):
+    raise AssertionError("a topic with an index is matched by its index alone")
+
+@command("feed stock", permission=Permission.ADMIN)
+async def push_stock(ctx, item: str) -> str:
+    """Publish one stock event."""
+    return f"matched {ctx.plugin.publish('feed.stock', f'{item} in stock', {'item': item})}"
+
 @command("feed item", permission=Permission.ADMIN)
 async def push_item(ctx, item: str, price: int) -> str:
     """Publish one market event."""
@@ -43,6 +63,7 @@ def bot_alert_topics():
             filter_key=lambda f: f.split()[0],
             event_keys=lambda text, data: [data["item"]],
         ),
+        Topic("feed.stock", "Stock, indexed", matches=never_called, index=ExactItems),
     ]
 
 @hookimpl
@@ -50,7 +71,9 @@ def bot_commands():
     return [
         push,
         push_item,
+        push_stock,
         subscription_command("feed alerts", "feed.deals"),
+        subscription_command("feed stock alerts", "feed.stock"),
         subscription_command("feed market", "feed.market"),
     ]
 '''
@@ -154,3 +177,26 @@ async def test_keyed_topics_check_only_subscriptions_with_the_events_key(bot_har
         assert "wood" not in by_chat
         assert by_chat["pelt-any"] == ["pelt at 12", "pelt at 8", "pelt at 8"]
         assert by_chat["all"] == ["pelt at 12", "pelt at 8", "coal at 1", "pelt at 8"]
+
+
+async def test_a_topic_with_an_index_delivers_to_what_the_index_finds(bot_harness, feed) -> None:
+    async with bot_harness(**feed) as bot:
+        await bot.chat("all").say("!feed stock alerts on")
+        await bot.chat("pelt").say("!feed stock alerts on pelt")
+        await bot.chat("pelt2").say("!feed stock alerts on pelt")
+        await bot.chat("both").say("!feed stock alerts on pelt")
+        await bot.chat("both").say("!feed stock alerts on coal")
+        admin = bot.chat("admin")
+        assert await admin.say("!feed stock pelt", admin=True) == ["matched 4"]
+        assert await admin.say("!feed stock coal", admin=True) == ["matched 2"]
+        # Removing a subscription rebuilds the index from what is left.
+        await bot.chat("pelt2").say("!feed stock alerts off")
+        assert await admin.say("!feed stock pelt", admin=True) == ["matched 3"]
+        sent = await bot.flush_alerts()
+        by_chat = {a.chat_id: a.text.splitlines() for a in sent}
+        assert by_chat == {
+            "all": ["pelt in stock", "coal in stock", "pelt in stock"],
+            "pelt": ["pelt in stock", "pelt in stock"],
+            "pelt2": ["pelt in stock"],
+            "both": ["pelt in stock", "coal in stock", "pelt in stock"],
+        }
