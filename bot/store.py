@@ -279,12 +279,55 @@ def load_key(db_path: Path | None) -> bytes:
         if mode & 0o077:
             log.warning("key file %s is readable by others (mode %o); chmod 600 it", key_path, mode)
         return key_path.read_bytes().strip()
+    # Written aside, then linked into place: processes starting together on a new database
+    # all agree on the first key linked, and none ever reads a half-written file.
     key = new_key()
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
+    spare = key_path.with_name(f"{key_path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(spare, key_path)
+        except FileExistsError:
+            return key_path.read_bytes().strip()
+    finally:
+        spare.unlink(missing_ok=True)
     log.info("created the token encryption key %s (keep it with the database)", key_path)
     return key
+
+
+#: seconds a new connection keeps trying to put a fresh database in WAL mode
+_WAL_PATIENCE = 30.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting for the processes that open it at the same time.
+
+    Switching a new file to WAL takes an exclusive lock, and SQLite reports "database is
+    locked" at once (the busy timeout does not apply) while another connection holds the
+    file in the old mode. Once any process has switched it, the mode is in the file.
+    """
+    deadline = time.monotonic() + _WAL_PATIENCE
+    pause = 0.005
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            mode = None
+        if mode in ("wal", "memory"):
+            return
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"could not put the database in WAL mode within {_WAL_PATIENCE:.0f} s "
+                f"(journal mode {mode or 'locked'}): another process keeps it locked"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _create_private(path: Path) -> None:
@@ -327,7 +370,7 @@ class Store:
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -348,11 +391,35 @@ class Store:
         """Apply pending migrations of every set; returns ``set:name`` of each one applied."""
         applied: list[str] = []
         for m in sets:
-            pending = [p.name for p in m.pending(self.db)]
-            m.apply(self.db)
+            with self._migrating(m) as pending:
+                m.apply(self.db)
             applied.extend(f"{m.name}:{n}" for n in pending)
         self._check_key()
         return applied
+
+    @contextmanager
+    def _migrating(self, m: Migrations) -> Iterator[list[str]]:
+        """Hold the write lock while one set's pending migrations are read and applied.
+
+        Processes of a cluster start together on one file: each would find the same
+        migrations pending, and SQLite refuses (without waiting) a write from a connection
+        whose snapshot another one changed. ``BEGIN IMMEDIATE`` waits its turn under the busy
+        timeout instead, and the next process then finds nothing pending. sqlite-utils
+        nests each migration's own transaction as a savepoint. A migration declared
+        ``transactional=False`` (a VACUUM, say) cannot run inside a transaction: such a set
+        is applied unlocked, as sqlite-utils does on its own.
+        """
+        if any(not p.transactional for p in m.pending(self.db)):
+            yield [p.name for p in m.pending(self.db)]
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield [p.name for p in m.pending(self.db)]
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def _check_key(self) -> None:
         row = self.conn.execute("select value from meta where key = ?", (_CANARY,)).fetchone()
