@@ -187,10 +187,21 @@ def partition_count(owns: str) -> int:
     return 0
 
 
-async def wait_members(db: Path, workers: int) -> None:
+async def wait_members(db: Path, workers: int, procs: Workers | None = None) -> None:
+    """Until ``workers`` workers hold a fair share of the partitions each.
+
+    A figure measured with fewer workers than it says would be a lie: a worker that died on
+    start-up, or a cluster that never balanced, stops the benchmark instead.
+    """
     import sqlite3
 
     for _ in range(300):
+        dead = [p for p in (procs.procs if procs else []) if p.poll() is not None]
+        if dead:
+            raise RuntimeError(
+                f"{len(dead)} worker(s) exited during start-up (exit {dead[0].returncode}); "
+                f"see the w*.log files under {db.parent}"
+            )
         if db.exists():  # noqa: ASYNC240 - a benchmark's set-up, not its measured part
             conn = sqlite3.connect(db)
             try:
@@ -204,6 +215,7 @@ async def wait_members(db: Path, workers: int) -> None:
             if len([n for n in counts if n]) >= workers and max(counts) <= -(-16 // workers):
                 return  # balanced: nobody holds more than a fair share
         await asyncio.sleep(0.1)
+    raise RuntimeError(f"{workers} worker(s) did not share the partitions within 30 s")
 
 
 async def throughput(url: str, root: Path, workers: int, commands: int = 400) -> float:
@@ -215,7 +227,7 @@ async def throughput(url: str, root: Path, workers: int, commands: int = 400) ->
     driver = Driver(url, name)
     await driver.start()
     try:
-        await wait_members(root / f"{name}.db", workers)
+        await wait_members(root / f"{name}.db", workers, procs)
         await wait_ready(driver)
         t0 = time.perf_counter()
         await asyncio.gather(
@@ -287,7 +299,7 @@ async def kills(url: str, root: Path, report: Report, commands: int) -> None:
     driver = Driver(url, name)
     await driver.start()
     try:
-        await wait_members(root / f"{name}.db", 2)
+        await wait_members(root / f"{name}.db", 2, procs)
         await wait_ready(driver)
         chats = 100
         expected: dict[str, list[str]] = defaultdict(list)
@@ -393,7 +405,7 @@ async def payouts(url: str, root: Path, report: Report, count: int = 200) -> Non
     await driver.start()
     done = 0
     try:
-        await wait_members(root / f"{name}.db", 2)
+        await wait_members(root / f"{name}.db", 2, procs)
         await wait_ready(driver)
 
         async def admin(i: int) -> None:
