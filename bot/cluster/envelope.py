@@ -12,6 +12,8 @@ from ..messages import Message, Responder
 
 #: what a gateway learns about a command while it runs; a batch carries several in order
 REPLY, ASKED, DONE, BATCH = "reply", "asked", "done", "batch"
+#: a yes/no question for the gateway to ask with the platform's buttons, and its answer
+CONFIRM, CONFIRMED = "confirm", "confirmed"
 
 
 def new_id(platform: str) -> str:

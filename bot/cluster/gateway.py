@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import shlex
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,19 @@ from ..messages import Message, Reply
 from ..plugin_info import declared_commands
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
-from .envelope import ASKED, BATCH, DONE, REPLY, decode_event, encode_message, new_id, partition_of
+from .envelope import (
+    ASKED,
+    BATCH,
+    CONFIRM,
+    CONFIRMED,
+    DONE,
+    REPLY,
+    decode_event,
+    encode_event,
+    encode_message,
+    new_id,
+    partition_of,
+)
 from .lease import Lease
 from .members import Members
 
@@ -111,6 +124,8 @@ class Gateway:
         self._tasks: list[asyncio.Task[Any]] = []
         self._outbound_tags: list[Any] = []
         self._leases: list[Lease] = []
+        #: yes/no questions being asked for workers
+        self._confirming: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -215,7 +230,7 @@ class Gateway:
             await lease.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._confirming]:
             task.cancel()
         for lease in self._leases:
             await lease.release(drain=5)
@@ -333,10 +348,38 @@ class Gateway:
                 log.exception("could not deliver a reply")
         elif kind == ASKED:
             self._wake(command_id, ASKED)
+        elif kind == CONFIRM:
+            task = asyncio.create_task(self._confirm(command_id, event))
+            self._confirming.add(task)
+            task.add_done_callback(self._confirming.discard)
         elif kind == DONE:
             self._open.discard(command_id)
             self._wake(command_id, DONE)
             asyncio.get_running_loop().call_later(30, self._responders.pop, command_id, None)
+
+    async def _confirm(self, command_id: str, event: dict[str, Any]) -> None:
+        """Ask a worker's yes/no question with this platform's buttons; send back the answer.
+
+        None (the platform has no buttons) lets the worker ask in text. A question for a
+        command this gateway does not know (it restarted since) is answered no: there is
+        nobody here to show it to.
+        """
+        inbox, token = str(event.get("inbox", "")), str(event.get("token", ""))
+        if not inbox or not token or self.channel is None:
+            return
+        responder = self._responders.get(command_id)
+        answer: bool | None = False
+        if responder is not None:
+            try:
+                timeout = float(event.get("timeout", 60))
+                timeout = min(max(timeout, 1.0), 900.0) if math.isfinite(timeout) else 60.0
+                answer = await responder.confirm(str(event.get("question", "")), timeout)
+            except Exception:
+                log.exception("could not ask a yes/no question")
+                answer = False
+        with contextlib.suppress(Exception):
+            body = encode_event(CONFIRMED, command_id, token=token, answer=answer)
+            await publish(self.channel, inbox, body)
 
     def _wake(self, command_id: str, kind: str) -> None:
         waiters = [self._waiters.pop(command_id, None)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..messages import Reply
 from ..transports.base import Transport
 from .broker import publish
-from .envelope import BATCH, DONE, REPLY
+from .envelope import BATCH, CONFIRM, DONE, REPLY, encode_event
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel
@@ -23,6 +24,47 @@ log = logging.getLogger(__name__)
 
 #: replies of a command wait this long for its end, to travel with it in one message
 BATCH_WINDOW = 0.02
+#: a yes/no question's answer may come this much later than the question's own timeout
+#: (the gateway's round trip); after that the gateway is taken for gone and the answer is no
+CONFIRM_GRACE = 10.0
+
+
+class Confirms:
+    """Yes/no questions asked through gateways' buttons, waiting for their answers.
+
+    The buttons live where the chat connection is: the gateway asks with its platform's
+    native question (Discord buttons, Telegram's inline keyboard) and sends the answer to
+    this worker's inbox. A gateway whose platform has no buttons answers None, and the
+    command asks in text as it would in one process.
+    """
+
+    def __init__(self, inbox: str) -> None:
+        self.inbox = inbox
+        self._waiting: dict[str, asyncio.Future[bool | None]] = {}
+
+    def answered(self, event: dict[str, Any]) -> None:
+        """An answer from a gateway (``kind: confirmed``); a stray or late one is ignored."""
+        future = self._waiting.get(str(event.get("token", "")))
+        answer = event.get("answer")
+        if future is not None and not future.done() and answer in (True, False, None):
+            future.set_result(answer)
+
+    async def ask(
+        self, outbox: Outbox, reply_to: str, command_id: str, question: str, timeout: float
+    ) -> bool | None:
+        token = uuid.uuid4().hex
+        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        body = encode_event(
+            CONFIRM, command_id, token=token, question=question, timeout=timeout, inbox=self.inbox
+        )
+        try:
+            await outbox.publish(reply_to, body)  # after the replies made before it
+            return await asyncio.wait_for(future, timeout + CONFIRM_GRACE)
+        except TimeoutError:
+            return False  # no answer is not a yes
+        finally:
+            self._waiting.pop(token, None)
 
 
 class Outbox:
@@ -57,10 +99,13 @@ class RemoteResponder:
     it) says the same things in the same order, and the gateway shows each number once.
     """
 
-    def __init__(self, outbox: Outbox, reply_to: str, command_id: str) -> None:
+    def __init__(
+        self, outbox: Outbox, reply_to: str, command_id: str, confirms: Confirms | None = None
+    ) -> None:
         self.outbox = outbox
         self.reply_to = reply_to
         self.command_id = command_id
+        self.confirms = confirms
         self.seq = 0
         self._pending: list[asyncio.Task[None]] = []
         self._events: list[dict[str, Any]] = []
@@ -106,7 +151,11 @@ class RemoteResponder:
             await asyncio.gather(*pending)
 
     async def confirm(self, question: str, timeout: float) -> bool | None:
-        return None  # buttons live in the gateway; the question is asked in text
+        if not self.reply_to or self.confirms is None:
+            return None  # nobody to ask natively: the command asks in text
+        return await self.confirms.ask(
+            self.outbox, self.reply_to, self.command_id, question, timeout
+        )
 
 
 class RemoteTransport(Transport):

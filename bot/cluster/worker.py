@@ -19,11 +19,11 @@ from ..messages import Message
 from ..plugin_info import declared_commands
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
-from .envelope import ASKED, DONE, REPLY, decode_event, decode_message, encode_event
+from .envelope import ASKED, CONFIRMED, DONE, REPLY, decode_event, decode_message, encode_event
 from .lanes import Lanes
 from .lease import Lease
 from .members import Members
-from .remote import Outbox, RemoteResponder, RemoteTransport
+from .remote import Confirms, Outbox, RemoteResponder, RemoteTransport
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -47,6 +47,7 @@ class Worker:
         self.members = Members(bot.store, self.id, role, cfg.heartbeat)
         self.channel: AbstractChannel | None = None
         self.outbox: Outbox | None = None
+        self.confirms = Confirms(self.names.inbox(self.id))
         self.lanes = Lanes()
         self.partitions: dict[int, Lease] = {}
         self.plugin_leases: dict[str, Lease] = {}
@@ -251,7 +252,7 @@ class Worker:
             log.warning("dropped a message from the cluster: %s", exc)
             await self._ack(amsg)
             return
-        message.responder = RemoteResponder(self.outbox, reply_to, message.id)
+        message.responder = RemoteResponder(self.outbox, reply_to, message.id, self.confirms)
         self.lanes.submit(
             ("in", message.platform, message.chat_id),
             lambda: self._limited(self._handle_ingress(amsg, message, reply_to)),
@@ -382,10 +383,14 @@ class Worker:
         await self._ack(amsg)
 
     async def _inbox(self, amsg: AbstractIncomingMessage) -> None:
-        """The owners' word on forwarded commands: asked, or done."""
+        """The owners' word on forwarded commands (asked, or done), and gateways' answers to
+        yes/no questions."""
         try:
             event = decode_event(amsg.body)
         except ValueError:
+            return
+        if event["kind"] == CONFIRMED:
+            self.confirms.answered(event)
             return
         about = str(event.get("about", event["id"]))
         first = self._forwarded.get(about)
@@ -414,7 +419,7 @@ class Worker:
             log.warning("dropped a forwarded message: %s", exc)
             await amsg.ack()
             return
-        message.responder = RemoteResponder(self.outbox, reply_to, message.id)
+        message.responder = RemoteResponder(self.outbox, reply_to, message.id, self.confirms)
         inbox = amsg.reply_to or ""
         if self.members.answered(message.id):
             await self._event(inbox, DONE, message.id, about=message.id)

@@ -38,12 +38,12 @@ def test_the_console_chat_hashes_to_the_second_workers_half() -> None:
 def test_a_console_gateway_keeps_the_pipe_contract_across_the_cluster(make_cluster: Any) -> None:
     cluster = make_cluster()
     first, _ = two_balanced_workers(cluster)
-    out = cluster.gateway(
-        ["!ping", "!probe ask", "red", "big", "!probe pid", "!probe seq 7", "!nosuch"]
-    )
+    lines = ["!ping", "!probe ask", "red", "big", "!probe pid", "!probe seq 7", "!nosuch"]
+    out = cluster.gateway([*lines, "!probe confirm", "yes"])
     assert out[:6] == ["pong", "colour?", "size?", "got red big", f"pid {first.pid}", "seq 7"]
     assert out[6].startswith("Unknown command !nosuch.")
-    assert len(out) == 7
+    # The console has no buttons: the gateway says so and the worker asks in text.
+    assert out[7:] == ["Really do it? (yes/no)", f"confirmed in {first.pid}"]
 
 
 def test_status_shows_every_process_and_what_it_owns(make_cluster: Any) -> None:

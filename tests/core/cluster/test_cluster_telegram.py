@@ -24,11 +24,8 @@ def telegram_fake() -> Iterator[LoopThread]:
     thread.close()
 
 
-def test_one_gateway_polls_and_the_other_takes_over(
-    make_cluster: Any, telegram_fake: LoopThread
-) -> None:
-    fake: FakeTelegram = telegram_fake.server
-    cluster = make_cluster()
+def telegram_only(cluster: Any, fake: FakeTelegram) -> None:
+    """The cluster's gateways run Telegram (on the fake) and no console."""
     settings = yaml.safe_load(cluster.config.read_text())
     settings["transports"] = {
         "console": {"enabled": False},
@@ -43,6 +40,14 @@ def test_one_gateway_polls_and_the_other_takes_over(
         },
     }
     cluster.config.write_text(yaml.safe_dump(settings))
+
+
+def test_one_gateway_polls_and_the_other_takes_over(
+    make_cluster: Any, telegram_fake: LoopThread
+) -> None:
+    fake: FakeTelegram = telegram_fake.server
+    cluster = make_cluster()
+    telegram_only(cluster, fake)
     cluster.worker()
     first = cluster.gateway_process()
     cluster.wait(lambda: cluster.owner_of("transport telegram") == first.pid, what="poller")
@@ -68,3 +73,51 @@ def test_one_gateway_polls_and_the_other_takes_over(
     say("/probe_seq 2")
     cluster.wait(lambda: "seq 2" in replies(), what="an answer through the new poller")
     assert replies().count("seq 1") == 1
+
+
+def test_a_workers_yes_no_question_is_asked_with_the_gateways_buttons(
+    make_cluster: Any, telegram_fake: LoopThread
+) -> None:
+    """The buttons live in the gateway (the chat connection); the command in a worker. The
+    worker's question travels to the gateway, which asks with Telegram's inline keyboard and
+    sends the press back; before, the question came as text to be answered by typing."""
+    fake: FakeTelegram = telegram_fake.server
+    cluster = make_cluster()
+    telegram_only(cluster, fake)
+    worker = cluster.worker()
+    cluster.gateway_process()
+    cluster.wait(lambda: cluster.owner_of("transport telegram"), what="poller")
+    cluster.wait(lambda: cluster.owner_of("plugin probe") == worker.pid, what="probe owner")
+
+    def say(text: str) -> None:
+        asyncio.run_coroutine_threadsafe(
+            fake.inject_message(text, user=ALICE), telegram_fake.loop
+        ).result(5)
+
+    def question() -> Any:
+        calls = telegram_fake.read(lambda: [c for c in fake.sent if c.buttons])
+        return calls[-1] if calls else None
+
+    for press, expected in (("Yes", f"confirmed in {worker.pid}"), ("No", "not confirmed")):
+        before = len(telegram_fake.read(lambda: [c for c in fake.sent if c.buttons]))
+        say("/probe_confirm")
+        asked = cluster.wait(
+            lambda b=before: (
+                question()
+                if len(telegram_fake.read(lambda: [c for c in fake.sent if c.buttons])) > b
+                else None
+            ),
+            what="the question with buttons",
+        )
+        assert asked.text.startswith("Really do it?")
+        assert [b["text"] for b in asked.buttons] == ["Yes", "No"]
+        data = next(b["callback_data"] for b in asked.buttons if b["text"] == press)
+        asyncio.run_coroutine_threadsafe(
+            fake.inject_callback_query(asked, data, user=ALICE), telegram_fake.loop
+        ).result(5)
+        cluster.wait(
+            lambda e=expected: e in [c.text for c in telegram_fake.read(lambda: fake.sent)],
+            what=expected,
+        )
+    texts = telegram_fake.read(lambda: [c.text for c in fake.sent])
+    assert not [t for t in texts if "(yes/no)" in t]  # never asked in text

@@ -36,6 +36,14 @@ async def probe_ask(ctx: Context) -> str:
     return f"got {colour} {size}"
 
 
+@command("probe confirm")
+async def probe_confirm(ctx: Context) -> str:
+    """Ask yes or no (with buttons where the gateway's platform has them)."""
+    if await ctx.confirm("Really do it?"):
+        return f"confirmed in {os.getpid()}"
+    return "not confirmed"
+
+
 @command("probe slow")
 async def probe_slow(ctx: Context, ms: int) -> str:
     """Wait like an API call of ``ms`` milliseconds."""
@@ -60,7 +68,7 @@ async def _beat(plugin: PluginRuntime) -> None:
 
 @hookimpl
 def bot_commands() -> list[Any]:
-    return [probe_seq, probe_pid, probe_ask, probe_slow, probe_follow]
+    return [probe_seq, probe_pid, probe_ask, probe_confirm, probe_slow, probe_follow]
 
 
 @hookimpl
