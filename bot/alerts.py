@@ -105,14 +105,17 @@ class _Group:
     A busy feed has thousands of subscriptions but far fewer distinct filters (hundreds of
     chats type "pelt"): matching per group, then appending to each chat's buffer, keeps the
     per-chat work on the hot path to one list append. ``chats`` is a dict used as an ordered
-    set (no chat twice, however often it subscribed with the same filter).
+    set (no chat twice, however often it subscribed with the same filter). ``overlaps`` says
+    some of its chats are in another group of the topic too: only then must an event that
+    matches several groups be kept from reaching a chat twice.
     """
 
-    __slots__ = ("chats", "filter")
+    __slots__ = ("chats", "filter", "overlaps")
 
     def __init__(self, filter: str) -> None:
         self.filter = filter
         self.chats: dict[_ChatBuffer, None] = {}
+        self.overlaps = False
 
     def __len__(self) -> int:
         return len(self.chats)
@@ -122,7 +125,7 @@ class _TopicIndex:
     """One topic's subscriptions grouped by filter: unfiltered, then by the topic's index,
     or keyed by filter key, or the rest."""
 
-    __slots__ = ("by_key", "exact", "groups", "other", "topic", "unfiltered")
+    __slots__ = ("by_key", "exact", "first", "groups", "other", "topic", "unfiltered")
 
     def __init__(self, topic: Topic | None) -> None:
         self.topic = topic
@@ -131,6 +134,8 @@ class _TopicIndex:
         self.exact = topic.index() if topic is not None and topic.index is not None else None
         self.by_key: dict[str, list[_Group]] = {}
         self.other: list[_Group] = []
+        #: each chat's first group: a chat joining a second one marks both as overlapping
+        self.first: dict[_ChatBuffer, _Group] = {}
 
     def add(self, sub: Subscription, buf: _ChatBuffer) -> None:
         if not sub.filter:
@@ -147,6 +152,9 @@ class _TopicIndex:
                 else:
                     self.other.append(group)
         group.chats[buf] = None
+        first = self.first.setdefault(buf, group)
+        if first is not group:
+            first.overlaps = group.overlaps = True
 
     def matching(self, text: str, data: dict[str, Any]) -> list[_Group]:
         """The groups whose filter passes the event (the unfiltered group first)."""
@@ -340,10 +348,25 @@ class AlertRouter:
         matched = dropped = 0
         fresh: list[_ChatBuffer] = []
         for group in index.matching(text, payload):
-            # The hot loop: keep it to attribute reads and one append per chat.
-            for buf in group.chats:
+            chats = group.chats
+            if allows is None and not group.overlaps:
+                # The hot loop (most groups, and every one when each chat has one filter):
+                # no chat here can have had this event yet, so one append per chat.
+                matched += len(chats)
+                for buf in chats:
+                    lines = buf.lines
+                    if len(lines) < MAX_BUFFERED:
+                        lines.append(text)
+                    else:
+                        buf.dropped += 1
+                        dropped += 1
+                    if not buf.scheduled:
+                        buf.scheduled = True
+                        fresh.append(buf)
+                continue
+            for buf in chats:
                 if buf.seq == seq:
-                    continue
+                    continue  # it had the event from another of its groups
                 buf.seq = seq
                 if allows is not None and not allows(buf.platform, buf.chat_id, owner, None):
                     continue

@@ -21,6 +21,7 @@ start-up returns.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -90,6 +91,9 @@ _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 Publish = Callable[[str, str, dict[str, Any]], int]
 
 
+# Cached: a deal's text cleans five names (item, castles, players), and the deals feed repeats
+# the same few thousand; two regex passes each were most of building a deal's line.
+@functools.lru_cache(maxsize=8192)
 def clean(text: str, limit: int = _MAX_NAME) -> str:
     """A name from the feed made safe to post: no control characters or mass mentions."""
     text = _CONTROL.sub("", text).strip()

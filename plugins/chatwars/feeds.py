@@ -172,6 +172,27 @@ FeedMessage = Deal | Offer | Digest | YellowPages | Duel | AuctionDigest
 
 
 def _deal(data: Mapping[str, Any]) -> Deal:
+    # The deals feed is the busy one and nearly every message is shaped as documented: take
+    # it as it is when every field already has its type, and read it leniently otherwise.
+    get = data.get
+    seller_id, buyer_id, item = get("sellerId"), get("buyerId"), get("item")
+    qty, price = get("qty"), get("price")
+    names = (get("sellerCastle", ""), get("sellerName", ""), get("buyerCastle", ""))
+    buyer_name = get("buyerName", "")
+    if (
+        type(seller_id) is str
+        and type(buyer_id) is str
+        and type(item) is str
+        and type(qty) is int
+        and type(price) is int
+        and type(buyer_name) is str
+        and all(type(n) is str for n in names)
+    ):
+        return Deal(seller_id, names[0], names[1], buyer_id, names[2], buyer_name, item, qty, price)
+    return _lenient_deal(data)
+
+
+def _lenient_deal(data: Mapping[str, Any]) -> Deal:
     def text(key: str) -> str:
         return as_str(data.get(key, ""), f"deal.{key}")
 

@@ -94,6 +94,16 @@ def test_numbers_as_strings_are_accepted() -> None:
     assert isinstance(deal, Deal) and (deal.qty, deal.price) == (10, 6)
 
 
+def test_a_deal_shaped_as_documented_reads_as_the_lenient_reader_reads_it() -> None:
+    # Such deals skip the field-by-field checks; the result must be the same.
+    as_documented = parse_feed(FeedKind.DEALS, json.dumps(DOC_DEAL))
+    stringly = {k: str(v) if k in ("qty", "price") else v for k, v in DOC_DEAL.items()}
+    assert as_documented == parse_feed(FeedKind.DEALS, json.dumps(stringly))
+    without_names = {k: v for k, v in DOC_DEAL.items() if not k.endswith(("Name", "Castle"))}
+    sparse = parse_feed(FeedKind.DEALS, json.dumps(without_names))
+    assert isinstance(sparse, Deal) and (sparse.seller_name, sparse.buyer_castle) == ("", "")
+
+
 @pytest.mark.parametrize(
     ("kind", "body", "reason"),
     [
