@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..commands import UserRef
+from ..commands import Command, Rest, UserRef, convert
+from ..errors import UsageError
 from ..messages import Message, Responder
 
 #: what a gateway learns about a command while it runs; a batch carries several in order
@@ -26,7 +28,19 @@ def partition_of(platform: str, chat_id: str, partitions: int) -> int:
     return zlib.crc32(f"{platform}:{chat_id}".encode()) % partitions
 
 
-def encode_message(message: Message, reply_to: str) -> bytes:
+class Incoming(NamedTuple):
+    """A message as a worker receives it."""
+
+    message: Message
+    #: the queue its replies and end go to
+    reply_to: str
+    #: a structured command (a slash command): its name and its arguments as sent
+    slash: tuple[str, dict[str, Any]] | None = None
+
+
+def encode_message(
+    message: Message, reply_to: str, slash: tuple[Command, dict[str, Any]] | None = None
+) -> bytes:
     body = {
         "id": message.id,
         "platform": message.platform,
@@ -40,11 +54,59 @@ def encode_message(message: Message, reply_to: str) -> bytes:
         "extra": _jsonable(message.extra),
         "reply_to": reply_to,
     }
+    if slash is not None:
+        body["slash"] = {"command": slash[0].name, "args": encode_args(slash[0], slash[1])}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def decode_message(data: bytes, responder: Responder) -> tuple[Message, str]:
-    """The message and the queue its events go to; raises ValueError on a malformed body."""
+def encode_args(cmd: Command, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A structured command's arguments, each as the token its converter reads back.
+
+    Values were converted on the gateway; the worker converts the tokens again with the same
+    converter (so a choice, a number, a yes/no mean the same), and a picked user travels as
+    its platform id, never as a name to be looked up.
+    """
+    out: dict[str, Any] = {}
+    for p in cmd.params:
+        value = kwargs.get(p.name)
+        if value is None:
+            continue
+        if isinstance(value, UserRef):
+            out[p.name] = {"user": [value.platform, value.id, value.name]}
+        elif isinstance(value, bool):
+            out[p.name] = {"text": "yes" if value else "no"}
+        elif isinstance(value, enum.Enum):
+            out[p.name] = {"text": str(value.value)}
+        elif isinstance(value, float):
+            out[p.name] = {"text": repr(value)}
+        else:
+            out[p.name] = {"text": str(value)}
+    return out
+
+
+def decode_args(cmd: Command, args: dict[str, Any], platform: str) -> dict[str, Any]:
+    """The handler's arguments from :func:`encode_args`; UsageError as for typed text."""
+    params = {p.name: p for p in cmd.params}
+    kwargs: dict[str, Any] = {}
+    for name, sent in args.items():
+        param = params.get(name)
+        if param is None or not isinstance(sent, dict):
+            raise UsageError(f"this command has no option {name!r}")
+        if "user" in sent and param.kind is UserRef:
+            plat, uid, uname = sent["user"]
+            kwargs[name] = UserRef(str(plat), None if uid is None else str(uid), str(uname))
+        elif param.flag or param.kind is bool:
+            kwargs[name] = convert(param, str(sent.get("text", "")), platform=platform)
+        elif param.greedy or (param.kind in (str, Rest) and not param.choices):
+            kwargs[name] = str(sent.get("text", ""))
+        else:
+            kwargs[name] = convert(param, str(sent.get("text", "")), platform=platform)
+    return kwargs
+
+
+def decode_message(data: bytes, responder: Responder) -> Incoming:
+    """The message, the queue its events go to and its structured command if it is one;
+    raises ValueError on a malformed body."""
     try:
         body = json.loads(data)
         mentions = {
@@ -64,8 +126,19 @@ def decode_message(data: bytes, responder: Responder) -> tuple[Message, str]:
             extra=dict(body.get("extra") or {}),
             id=str(body["id"]),
         )
-        return message, str(body.get("reply_to", ""))
-    except (KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
+        slash = body.get("slash")
+        structured = None
+        if slash is not None:
+            structured = (str(slash["command"]), dict(slash.get("args") or {}))
+        return Incoming(message, str(body.get("reply_to", "")), structured)
+    except (
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        ValueError,
+        json.JSONDecodeError,
+    ) as exc:
         raise ValueError(f"malformed message envelope: {type(exc).__name__}") from None
 
 

@@ -19,6 +19,7 @@ import shlex
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from ..commands import UserRef
 from ..messages import Message, Reply
 from ..plugin_info import declared_commands
 from ..plugins import CORE_PLUGIN
@@ -76,7 +77,15 @@ class GatewayDispatcher:
         await self.gateway.publish_and_wait(message)
 
     async def run(self, cmd: Command, message: Message, *, kwargs: dict[str, Any]) -> None:
-        """A structured command (a Discord slash command) travels as the text it stands for."""
+        """A structured command (a Discord slash command) travels with its arguments.
+
+        Each argument goes as the token its converter reads back (see
+        :func:`.envelope.encode_args`), so a user picked from the platform's list reaches the
+        worker as that user's id. Rebuilt into typed text it became a bare name (a payout to
+        the picked member could reach whoever else answers to it), and a stray apostrophe in
+        a free-text option changed how every other word split. The message's text still
+        says what was run (routing to a plugin's owner, logs).
+        """
         prefix = self.gateway.bot.settings.bot.prefix
         words = [prefix + cmd.name]
         for p in cmd.params:
@@ -85,12 +94,14 @@ class GatewayDispatcher:
                 continue
             if p.flag:
                 words += [f"--{p.name}"] if value else []
+            elif isinstance(value, UserRef):
+                words.append(f"<@{value.id}>" if value.id is not None else f"@{value.name}")
             elif p.greedy:
                 words.append(str(value))
             else:
                 words.append(shlex.quote(str(getattr(value, "value", value))))
         message.text = " ".join(words)
-        await self.gateway.publish_and_wait(message)
+        await self.gateway.publish_and_wait(message, slash=(cmd, kwargs))
 
     async def idle(self) -> None:
         while self._tasks:
@@ -274,7 +285,9 @@ class Gateway:
 
     # ------------------------------------------------------------------ in
 
-    async def publish(self, message: Message) -> str:
+    async def publish(
+        self, message: Message, slash: tuple[Command, dict[str, Any]] | None = None
+    ) -> str:
         assert self.channel is not None
         if not message.id:
             message.id = new_id(message.platform)
@@ -282,10 +295,14 @@ class Gateway:
         self._keys[message.id] = (message.platform, message.chat_id, message.user_id)
         self._open.add(message.id)
         p = partition_of(message.platform, message.chat_id, self.config.partitions)
-        await publish(self.channel, self.names.ingress(p), encode_message(message, self.inbox))
+        await publish(
+            self.channel, self.names.ingress(p), encode_message(message, self.inbox, slash)
+        )
         return message.id
 
-    async def publish_and_wait(self, message: Message) -> None:
+    async def publish_and_wait(
+        self, message: Message, slash: tuple[Command, dict[str, Any]] | None = None
+    ) -> None:
         """Return when this message's command is done, or when a command of the sender asks
         (then the next line is the answer), as the single process's ``process`` does."""
         if not message.id:
@@ -294,7 +311,7 @@ class Gateway:
         key = (message.platform, message.chat_id, message.user_id)
         self._waiters[message.id] = mine
         self._by_key[key] = mine
-        await self.publish(message)
+        await self.publish(message, slash)
         try:
             await mine
         finally:

@@ -15,11 +15,21 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..messages import Message
+from ..errors import UsageError
+from ..messages import Message, Reply
 from ..plugin_info import declared_commands
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
-from .envelope import ASKED, CONFIRMED, DONE, REPLY, decode_event, decode_message, encode_event
+from .envelope import (
+    ASKED,
+    CONFIRMED,
+    DONE,
+    REPLY,
+    decode_args,
+    decode_event,
+    decode_message,
+    encode_event,
+)
 from .lanes import Lanes
 from .lease import Lease
 from .members import Members
@@ -31,6 +41,9 @@ if TYPE_CHECKING:
     from ..app import Bot
 
 log = logging.getLogger(__name__)
+
+#: a structured command's name and arguments (see :func:`.envelope.encode_args`), or None
+Slash = tuple[str, dict[str, Any]] | None
 
 #: a partition given up to balance the cluster is consumed again (as a standby) after this
 _STANDBY_AGAIN = 3.0
@@ -247,7 +260,7 @@ class Worker:
         self._lease_of[id(amsg)] = lease
         assert self.channel is not None
         try:
-            message, reply_to = decode_message(amsg.body, _Unset())
+            message, reply_to, slash = decode_message(amsg.body, _Unset())
         except ValueError as exc:
             log.warning("dropped a message from the cluster: %s", exc)
             await self._ack(amsg)
@@ -255,7 +268,7 @@ class Worker:
         message.responder = RemoteResponder(self.outbox, reply_to, message.id, self.confirms)
         self.lanes.submit(
             ("in", message.platform, message.chat_id),
-            lambda: self._limited(self._handle_ingress(amsg, message, reply_to)),
+            lambda: self._limited(self._handle_ingress(amsg, message, reply_to, slash)),
         )
 
     async def _limited(self, job: Any) -> None:
@@ -263,25 +276,31 @@ class Worker:
             await job
 
     async def _handle_ingress(
-        self, amsg: AbstractIncomingMessage, message: Message, reply_to: str
+        self, amsg: AbstractIncomingMessage, message: Message, reply_to: str, slash: Slash
     ) -> None:
         if self.members.answered(message.id):
             await self._event(reply_to, DONE, message.id)
             await self._ack(amsg)
             return
         key = self.bot.dispatcher.key(message)
-        asked = self.remote_asks.pop(key, None)
-        if key in self.bot.dispatcher._asks:  # the answer to a question asked here
+        if slash is not None:  # never an answer: its own command, here or at its owner
+            here = self.bot.registry.find(slash[0]) is not None
+            plugin = None if here else self._remote_plugin_for(message)
+        elif key in self.bot.dispatcher._asks:  # the answer to a question asked here
+            self.remote_asks.pop(key, None)
             plugin = None
         else:
+            asked = self.remote_asks.pop(key, None)
             plugin = asked[0] if asked else self._remote_plugin_for(message)
         if plugin is not None:
             await self._forward(plugin, amsg, message, reply_to)
             return
-        await self._run_here(message, reply_to, lambda: self._finish(amsg, message, reply_to))
+        await self._run_here(
+            message, reply_to, lambda: self._finish(amsg, message, reply_to), slash=slash
+        )
 
     async def _run_here(
-        self, message: Message, reply_to: str, finish: Any, tell: Any = None
+        self, message: Message, reply_to: str, finish: Any, tell: Any = None, slash: Slash = None
     ) -> None:
         """Dispatch in this process; ``finish`` once the message's own command is over.
 
@@ -295,7 +314,10 @@ class Worker:
             async def tell(command_id: str) -> None:
                 await self._event(reply_to, ASKED, command_id)
 
-        task = await dispatcher.process(message)
+        if slash is not None:
+            task = await self._process_slash(message, *slash)
+        else:
+            task = await dispatcher.process(message)
         if task is not None and not task.done():  # it asked: the next message may answer
             self._asking[key] = message.id
             await tell(message.id)
@@ -310,6 +332,41 @@ class Worker:
         if task is None and key in dispatcher._asks and key in self._asking:
             await tell(self._asking[key])  # the command it answered asked again
         await finish()
+
+    async def _process_slash(
+        self, message: Message, name: str, args: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Run a structured command as ``Dispatcher.process`` runs a typed one: return when
+        it is done or waits for its sender's next message."""
+        dispatcher, bot = self.bot.dispatcher, self.bot
+        cmd = bot.registry.find(name)
+
+        async def run() -> None:
+            if cmd is None:
+                text = "This command is not available right now (it may have been removed)."
+                await message.responder.send(Reply(text, private=True, error=True))
+                return
+            try:
+                kwargs = decode_args(cmd, args, message.platform)
+            except UsageError as exc:
+                usage = cmd.usage(bot.settings.bot.prefix)
+                await message.responder.send(
+                    Reply(f"{exc.message}\nUsage: {usage}", private=True, error=True)
+                )
+                return
+            await dispatcher.run(cmd, message, kwargs=kwargs)
+
+        task = asyncio.get_running_loop().create_task(run())
+        dispatcher.track(task)
+        key = dispatcher.key(message)
+        listener: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        dispatcher._ask_listeners[key] = listener  # woken by wait_for_answer, as in process
+        try:
+            await asyncio.wait({task, listener}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if dispatcher._ask_listeners.get(key) is listener:
+                del dispatcher._ask_listeners[key]
+        return task
 
     async def _finish(self, amsg: AbstractIncomingMessage, message: Message, reply_to: str) -> None:
         """Replies and the end confirmed, the id recorded as answered, then the ack."""
@@ -414,7 +471,7 @@ class Worker:
     async def _owner_message(self, plugin: str, amsg: AbstractIncomingMessage) -> None:
         assert self.channel is not None
         try:
-            message, reply_to = decode_message(amsg.body, _Unset())
+            message, reply_to, slash = decode_message(amsg.body, _Unset())
         except ValueError as exc:
             log.warning("dropped a forwarded message: %s", exc)
             await amsg.ack()
@@ -434,7 +491,7 @@ class Worker:
         self._owner_inflight[message.id] = {inbox}
         self.lanes.submit(
             ("own", message.platform, message.chat_id, message.user_id),
-            lambda: self._run_owned(plugin, amsg, message, reply_to, inbox),
+            lambda: self._run_owned(plugin, amsg, message, reply_to, inbox, slash),
         )
 
     async def _run_owned(
@@ -444,6 +501,7 @@ class Worker:
         message: Message,
         reply_to: str,
         inbox: str,
+        slash: Slash,
     ) -> None:
         key = self.bot.dispatcher.key(message)
 
@@ -464,7 +522,7 @@ class Worker:
             )
             await self._event(reply_to, ASKED, command_id)
 
-        await self._run_here(message, reply_to, finish, tell)
+        await self._run_here(message, reply_to, finish, tell, slash)
 
 
 class _Unset:

@@ -55,6 +55,10 @@ class LoopThread:
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
+    def call(self, coro: Any, timeout: float = 40) -> Any:
+        """Run a coroutine of the server (an injection, a wait) on its loop; its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(20)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -71,3 +71,48 @@ def test_gateways_split_the_shards_and_never_identify_in_one_window(
         }
 
     cluster.wait(lambda: discord_gateways() == {first.pid, second.pid}, what="both gateways up")
+
+
+def test_a_slash_commands_user_option_reaches_the_worker_as_that_user(
+    make_cluster: Any, discord_fake: LoopThread
+) -> None:
+    """A member picked in Discord's list is an id. Sent to the worker as their display name,
+    it became a bare name, and a plugin looking a name up (a payout's recipient) could find
+    somebody else who answers to it."""
+    fake: FakeDiscord = discord_fake.server
+    guild = fake.guilds[0]
+    general, alice, bob = guild.channel("general"), guild.member("alice"), guild.member("bob")
+    cluster = make_cluster()
+    settings = yaml.safe_load(cluster.config.read_text())
+    settings["transports"] = {
+        "console": {"enabled": False},
+        "discord": {
+            "enabled": True,
+            "token": fake.token,
+            "api_base": fake.api_base,
+            "gateway_url": fake.gateway_url,
+            "sync_commands": True,
+        },
+    }
+    cluster.config.write_text(yaml.safe_dump(settings))
+    cluster.worker()
+    cluster.gateway_process()
+    cluster.wait(
+        lambda: discord_fake.read(
+            lambda: (
+                any(c["name"] == "probe" for c in fake.commands(None))
+                or any(c["name"] == "probe" for c in fake.commands(guild.id))
+            )
+        ),
+        what="slash commands synced",
+    )
+    call = discord_fake.call(
+        fake.inject_command(
+            "probe who",
+            {"user": alice, "note": "it's  for the prize"},
+            user=bob,
+            channel_id=general.id,
+        )
+    )
+    answer = discord_fake.call(fake.wait_for_callback(call, timeout=30))
+    assert answer.content == f"who discord {alice.id} alice note=it's  for the prize"

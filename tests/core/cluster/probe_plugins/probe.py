@@ -11,7 +11,7 @@ import asyncio
 import os
 from typing import Any
 
-from bot import Context, PluginRuntime, Topic, command, hookimpl
+from bot import Context, PluginRuntime, Rest, Topic, UserRef, command, hookimpl
 
 TOPIC = "probe.beats"
 
@@ -44,6 +44,12 @@ async def probe_confirm(ctx: Context) -> str:
     return "not confirmed"
 
 
+@command("probe who")
+async def probe_who(ctx: Context, user: UserRef, note: Rest | None = None) -> str:
+    """Say which user was named, as the worker sees it (the id decides, not the name)."""
+    return f"who {user.platform} {user.id} {user.name} note={note}"
+
+
 @command("probe slow")
 async def probe_slow(ctx: Context, ms: int) -> str:
     """Wait like an API call of ``ms`` milliseconds."""
@@ -68,7 +74,7 @@ async def _beat(plugin: PluginRuntime) -> None:
 
 @hookimpl
 def bot_commands() -> list[Any]:
-    return [probe_seq, probe_pid, probe_ask, probe_confirm, probe_slow, probe_follow]
+    return [probe_seq, probe_pid, probe_ask, probe_confirm, probe_who, probe_slow, probe_follow]
 
 
 @hookimpl
