@@ -7,6 +7,7 @@ starts anything nor touches the live registration.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,22 @@ async def describe(
             shadows=info.shadows,
         )
     return await describe_stopped(manager, info)
+
+
+def plugin_for_words(words: Sequence[str], declared: Mapping[str, Iterable[str]]) -> str | None:
+    """The plugin whose declared command is the longest one ``words`` start with.
+
+    Longest, because a group and its subcommand may come from different plugins (``cw`` and
+    ``cw payout``). Used where a plugin's commands are known but not registered here: a
+    plugin that failed to start, and in a cluster one that runs in another process.
+    """
+    best: tuple[int, str] | None = None
+    for plugin, names in declared.items():
+        for command_name in names:
+            path = command_name.split()
+            if list(words[: len(path)]) == path and (best is None or len(path) > best[0]):
+                best = (len(path), plugin)
+    return best[1] if best else None
 
 
 async def declared_commands(info: PluginInfo) -> list[Command]:

@@ -37,7 +37,7 @@ from .config import PluginConfig
 from .errors import BotError, ConfigError
 from .plugin_hooks import call_hook, trace_enabled, trace_log
 from .plugin_hooks import reason as _reason
-from .plugin_info import PluginDescription, describe, describe_stopped
+from .plugin_info import PluginDescription, describe, describe_stopped, plugin_for_words
 from .plugin_loading import (
     BUNDLED_PACKAGE,
     CORE_PLUGIN,
@@ -352,17 +352,13 @@ class PluginManager:
         imported declared nothing). A plugin an admin disabled is not "down": its commands
         are simply gone, as they are when it is not configured.
         """
-        best: tuple[int, str] | None = None
-        for plugin, names in self.declared.items():
-            if plugin in self.runtimes or plugin not in self.failures:
-                continue
-            for command_name in names:
-                path = command_name.split()
-                if words[: len(path)] == path and (best is None or len(path) > best[0]):
-                    best = (len(path), plugin)
-        if best is None:
-            return None
-        return best[1], self.failures[best[1]]
+        down = {
+            plugin: names
+            for plugin, names in self.declared.items()
+            if plugin not in self.runtimes and plugin in self.failures
+        }
+        plugin = plugin_for_words(words, down)
+        return None if plugin is None else (plugin, self.failures[plugin])
 
     async def stop_all(self) -> None:
         for name in reversed(list(self.runtimes)):

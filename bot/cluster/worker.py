@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..messages import Message, Reply
-from ..plugin_info import declared_commands
+from ..plugin_info import declared_commands, plugin_for_words
 from ..plugins import CORE_PLUGIN
 from .broker import Broker, process_id, publish
 from .envelope import (
@@ -235,17 +235,12 @@ class Worker:
         cmd, _, _ = self.bot.registry.resolve(body)
         if cmd is not None:
             return None
-        words = body.lower().split()
-        best: tuple[int, str] | None = None
-        for plugin, names in self.remote_commands.items():
-            lease = self.plugin_leases.get(plugin)
-            if lease is not None and lease.held:
-                continue
-            for command_name in names:
-                path = command_name.split()
-                if words[: len(path)] == path and (best is None or len(path) > best[0]):
-                    best = (len(path), plugin)
-        return best[1] if best else None
+        elsewhere = {
+            plugin: names
+            for plugin, names in self.remote_commands.items()
+            if not ((lease := self.plugin_leases.get(plugin)) is not None and lease.held)
+        }
+        return plugin_for_words(body.lower().split(), elsewhere)
 
     # ------------------------------------------------------------------ ingress
 
