@@ -381,9 +381,7 @@ async def payouts(url: str, root: Path, report: Report, count: int = 200) -> Non
     }
     config.write_text(yaml.safe_dump(settings))
     world = sim.world
-    world.handle(json.dumps({"action": "createAuthCode", "payload": {"userId": 6210}}).encode())
-    grant = {"userId": 6210, "authCode": world.last_code(6210, "auth")}
-    token = world.handle(json.dumps({"action": "grantToken", "payload": grant}).encode())
+    token = world.token_for(6210)
     store = Store(root / f"{name}.db")
     store.migrate([core_migrations])
     data = {"telegram_id": 6210, "game_id": world.users[6210].game_id}
@@ -392,7 +390,7 @@ async def payouts(url: str, root: Path, report: Report, count: int = 200) -> Non
         "bob",
         "chatwars",
         "6210",
-        token=token.reply["payload"]["token"],
+        token=token,
         data=data,
         proof="proven",
     )

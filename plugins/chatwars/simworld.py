@@ -372,6 +372,19 @@ class ChatWarsWorld:
             if token.user_id == user_id:
                 token.operations.add(operation)
 
+    def token_for(self, user_id: int, *operations: str) -> str:
+        """A token for a player, granted the way the game grants it (an auth code sent, then
+        exchanged), with ``operations`` allowed: for tests and benchmarks not about linking."""
+        self.handle(
+            json.dumps({"action": "createAuthCode", "payload": {"userId": user_id}}).encode()
+        )
+        grant = {"userId": user_id, "authCode": self.last_code(user_id, "auth")}
+        reply = self.handle(json.dumps({"action": "grantToken", "payload": grant}).encode()).reply
+        token = str(reply["payload"]["token"])
+        for operation in operations:
+            self.grant_operation(user_id, operation)
+        return token
+
     def revoke_tokens(self, user_id: int) -> None:
         """The player revoked our access: their tokens become InvalidToken."""
         for key in [k for k, t in self._tokens.items() if t.user_id == user_id]:

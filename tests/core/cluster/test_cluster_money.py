@@ -7,7 +7,6 @@ The simulated game runs here, in a thread with its own loop, on the session's br
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -38,12 +37,7 @@ class ThreadedGame(LoopThread):
     def token_for(self, user_id: int) -> tuple[str, str]:
         def grant() -> tuple[str, str]:
             world = self.sim.world
-            create = {"action": "createAuthCode", "payload": {"userId": user_id}}
-            world.handle(json.dumps(create).encode())
-            code = world.last_code(user_id, "auth")
-            body = {"action": "grantToken", "payload": {"userId": user_id, "authCode": code}}
-            reply = world.handle(json.dumps(body).encode()).reply
-            return reply["payload"]["token"], world.users[user_id].game_id
+            return world.token_for(user_id), world.users[user_id].game_id
 
         return self.read(grant)  # type: ignore[no-any-return]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import sys
 import uuid
@@ -200,14 +199,7 @@ def chatwars_bot(
 
 def grant_token(sim: ChatWarsSimulator, user_id: int, *operations: str) -> UserToken:
     """A token for a player straight from the simulated game (no broker round trip)."""
-    world = sim.world
-    world.handle(json.dumps({"action": "createAuthCode", "payload": {"userId": user_id}}).encode())
-    code = world.last_code(user_id, "auth")
-    body = {"action": "grantToken", "payload": {"userId": user_id, "authCode": code}}
-    reply = world.handle(json.dumps(body).encode()).reply
-    for operation in operations:
-        world.grant_operation(user_id, operation)
-    return UserToken(user_id, reply["payload"]["token"])
+    return UserToken(user_id, sim.world.token_for(user_id, *operations))
 
 
 @pytest.fixture
