@@ -1,10 +1,14 @@
 """The in-memory link cache of the store: served from memory while nothing changed, and
 dropped by every write path (the store's own methods, a plugin's raw SQL, sqlite-utils, a
-claim approved, another connection's commit) and never filled inside a transaction."""
+claim approved, another connection's or process's commit) and never filled inside a
+transaction. In a running loop, other connections' commits are asked about once per turn."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,15 +33,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 class LinkReads:
-    """Counts the link look-ups that reached SQLite (SQLite's own statement trace)."""
+    """Counts the link look-ups that reached SQLite and the ``data_version`` checks
+    (SQLite's own statement trace)."""
 
     def __init__(self, store: Store) -> None:
         self.count = 0
+        self.version_checks = 0
         store.conn.set_trace_callback(self._trace)
 
     def _trace(self, sql: str) -> None:
         if sql.startswith("select platform, user_id, service, account"):
             self.count += 1
+        elif sql.lower() == "pragma data_version":
+            self.version_checks += 1
 
 
 def account(store: Store) -> str | None:
@@ -125,3 +133,105 @@ def test_reads_inside_a_transaction_see_it_and_are_not_kept_after_a_rollback(
         assert account(store) is None  # the transaction's own view
         raise RuntimeError("roll back")
     assert account(store) == "alice"
+
+
+def _commit_elsewhere(store: Store, account: str) -> None:
+    assert store.path is not None
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("update links set account = ? where user_id = 'u1'", (account,))
+    finally:
+        other.close()
+
+
+async def test_in_a_running_loop_data_version_is_asked_once_per_turn(store: Store) -> None:
+    reads = LinkReads(store)
+    for _ in range(3):
+        assert account(store) == "alice"
+    assert reads.version_checks == 1
+    await asyncio.sleep(0)  # the loop turns
+    assert account(store) == "alice"
+    assert reads.version_checks == 2
+    assert reads.count == 0  # every one of them from memory
+
+
+async def test_in_a_running_loop_a_commit_elsewhere_is_seen_after_the_loop_turns(
+    store: Store,
+) -> None:
+    assert account(store) == "alice"
+    _commit_elsewhere(store, "elsewhere")
+    await asyncio.sleep(0)
+    assert account(store) == "elsewhere"
+
+
+async def test_in_a_running_loop_this_connections_write_is_seen_in_the_same_turn(
+    store: Store,
+) -> None:
+    assert account(store) == "alice"
+    store.set_link("console", "u1", "deepbot", "bob")
+    assert account(store) == "bob"
+    store.conn.execute("update links set account = 'raw' where user_id = 'u1'")
+    assert account(store) == "raw"
+
+
+_OTHER_PROCESS = textwrap.dedent(
+    """
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+    for line in sys.stdin:
+        conn.execute("update links set account = ? where user_id = 'u1'", (line.strip(),))
+        print("committed", line.strip(), flush=True)
+    """
+)
+
+
+async def test_a_commit_by_another_process_announced_through_the_loop_is_seen(
+    store: Store,
+) -> None:
+    """What a cluster does: another process commits, then tells this one (a broker message,
+    here a pipe). Lookups run in every turn meanwhile, also in the turn that reads the news;
+    the lookup after it must see the commit."""
+    assert store.path is not None
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _OTHER_PROCESS,
+        str(store.path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    looking = True
+
+    async def look_every_turn() -> None:
+        while looking:
+            account(store)
+            await asyncio.sleep(0)
+
+    busy = asyncio.create_task(look_every_turn())
+    try:
+        for i in range(20):
+            proc.stdin.write(f"acct{i}\n".encode())
+            await proc.stdin.drain()
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.decode().split() == ["committed", f"acct{i}"]
+            assert account(store) == f"acct{i}"
+    finally:
+        looking = False
+        await busy
+        proc.stdin.close()
+        await proc.wait()
+
+
+def test_a_loop_stopped_within_a_turn_leaves_nothing_trusted(store: Store) -> None:
+    """The turn's "already asked" ends with the loop, even when it stops before turning."""
+    loop = asyncio.new_event_loop()
+    try:
+        seen: list[str | None] = []
+        loop.call_soon(lambda: (seen.append(account(store)), loop.stop()))
+        loop.run_forever()
+        assert seen == ["alice"]
+        _commit_elsewhere(store, "elsewhere")
+        assert account(store) == "elsewhere"
+    finally:
+        loop.close()
