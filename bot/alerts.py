@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -44,18 +44,20 @@ def words_match(filter: str, text: str, data: dict[str, Any]) -> bool:
 class FilterIndex(Protocol):
     """A topic's own index of its filters, for feeds where even one check per filter is slow.
 
-    The router builds one per topic (``Topic.index()``), hands it every distinct filter once
-    with the group of chats that share it, and on each event delivers to exactly the groups
-    ``matching`` returns, without calling ``Topic.matches``: so the index must agree with
-    ``matches`` for every filter, and return each group at most once per event. It is rebuilt
-    from scratch when subscriptions are removed, so it only ever has to add.
+    The router builds one per topic (``Topic.index()``), hands it every filtered
+    subscription once, as the filter and an opaque member standing for the chat, and on each
+    event delivers to exactly the members ``matching`` returns, without calling
+    ``Topic.matches``: so the index must agree with ``matches`` for every filter. A member
+    with several matching filters may be returned once for each (the chat still gets the
+    event once), but never twice for one filter. The index is rebuilt from scratch when
+    subscriptions are removed, so it only ever has to add.
     """
 
-    def add(self, filter: str, group: Any) -> None:
-        """Index ``group``, the chats subscribed with ``filter`` (never empty)."""
+    def add(self, filter: str, member: Any) -> None:
+        """Index ``member``, a chat subscribed with ``filter`` (never empty)."""
 
-    def matching(self, text: str, data: dict[str, Any]) -> Iterable[Any]:
-        """The groups added whose filter matches this event."""
+    def matching(self, text: str, data: dict[str, Any]) -> Collection[Any]:
+        """The members added whose filter matches this event (a list, say)."""
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Topic:
       it selects no single key) and ``event_keys`` (the keys an event carries): the router
       then checks only the subscriptions whose key the event has; ``matches`` still decides
       among those.
-    - ``index``, a factory of a :class:`FilterIndex` that answers which filters match
+    - ``index``, a factory of a :class:`FilterIndex` that answers which chats' filters match
       without checking them one by one (the ChatWars market topics: by item, then by price).
     """
 
@@ -122,20 +124,24 @@ class _Group:
 
 
 class _TopicIndex:
-    """One topic's subscriptions grouped by filter: unfiltered, then by the topic's index,
-    or keyed by filter key, or the rest."""
+    """One topic's subscriptions grouped by filter: unfiltered, then in the topic's index, or
+    keyed by filter key, or the rest."""
 
-    __slots__ = ("by_key", "exact", "first", "groups", "other", "topic", "unfiltered")
+    __slots__ = ("by_key", "exact", "first", "groups", "other", "repeats", "topic", "unfiltered")
 
     def __init__(self, topic: Topic | None) -> None:
         self.topic = topic
         self.unfiltered = _Group("")
         self.groups: dict[str, _Group] = {}
+        #: the topic's own index: it holds the chats of every filter, and the groups only
+        #: count them
         self.exact = topic.index() if topic is not None and topic.index is not None else None
         self.by_key: dict[str, list[_Group]] = {}
         self.other: list[_Group] = []
         #: each chat's first group: a chat joining a second one marks both as overlapping
         self.first: dict[_ChatBuffer, _Group] = {}
+        #: some chat has more than one subscription here (an event may reach it twice)
+        self.repeats = False
 
     def add(self, sub: Subscription, buf: _ChatBuffer) -> None:
         if not sub.filter:
@@ -145,23 +151,29 @@ class _TopicIndex:
             if group is None:
                 group = self.groups[sub.filter] = _Group(sub.filter)
                 topic = self.topic
-                if self.exact is not None:
-                    self.exact.add(sub.filter, group)
-                elif topic and topic.filter_key and (key := topic.filter_key(sub.filter)):
-                    self.by_key.setdefault(key, []).append(group)
-                else:
-                    self.other.append(group)
+                if self.exact is None:
+                    if topic and topic.filter_key and (key := topic.filter_key(sub.filter)):
+                        self.by_key.setdefault(key, []).append(group)
+                    else:
+                        self.other.append(group)
+            if self.exact is not None and buf not in group.chats:
+                self.exact.add(sub.filter, buf)
         group.chats[buf] = None
         first = self.first.setdefault(buf, group)
         if first is not group:
-            first.overlaps = group.overlaps = True
+            first.overlaps = group.overlaps = self.repeats = True
 
-    def matching(self, text: str, data: dict[str, Any]) -> list[_Group]:
-        """The groups whose filter passes the event (the unfiltered group first)."""
-        groups = [self.unfiltered] if self.unfiltered.chats else []
+    def matching(
+        self, text: str, data: dict[str, Any]
+    ) -> list[tuple[Collection[_ChatBuffer], bool]]:
+        """The chats whose filter passes the event, in runs; each run says whether a chat in
+        it may also be in another run (or twice in it), i.e. must be checked for a repeat."""
+        runs: list[tuple[Collection[_ChatBuffer], bool]] = []
+        if self.unfiltered.chats:
+            runs.append((self.unfiltered.chats, self.unfiltered.overlaps))
         if self.exact is not None:
-            groups.extend(self.exact.matching(text, data))
-            return groups
+            runs.append((self.exact.matching(text, data), self.repeats))
+            return runs
         topic = self.topic
         candidates = list(self.other)
         if topic is not None and topic.event_keys is not None:
@@ -172,8 +184,8 @@ class _TopicIndex:
             for keyed in self.by_key.values():
                 candidates.extend(keyed)
         matches = topic.matches if topic is not None else words_match
-        groups.extend(g for g in candidates if matches(g.filter, text, data))
-        return groups
+        runs.extend((g.chats, g.overlaps) for g in candidates if matches(g.filter, text, data))
+        return runs
 
     def __bool__(self) -> bool:
         # Checked on every publish: without it, truth would call __len__, a sum over groups.
@@ -347,11 +359,10 @@ class AlertRouter:
         seq = self._seq
         matched = dropped = 0
         fresh: list[_ChatBuffer] = []
-        for group in index.matching(text, payload):
-            chats = group.chats
-            if allows is None and not group.overlaps:
-                # The hot loop (most groups, and every one when each chat has one filter):
-                # no chat here can have had this event yet, so one append per chat.
+        for chats, overlaps in index.matching(text, payload):
+            if allows is None and not overlaps:
+                # The hot loop (every run when each chat has one filter): no chat here can
+                # have had this event yet, so one append per chat.
                 matched += len(chats)
                 for buf in chats:
                     lines = buf.lines
@@ -366,7 +377,7 @@ class AlertRouter:
                 continue
             for buf in chats:
                 if buf.seq == seq:
-                    continue  # it had the event from another of its groups
+                    continue  # it had the event from another of its filters
                 buf.seq = seq
                 if allows is not None and not allows(buf.platform, buf.chat_id, owner, None):
                     continue

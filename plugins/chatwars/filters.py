@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from bot import UserError
 
-G = TypeVar("G", bound=Hashable)
+M = TypeVar("M", bound=Hashable)
 
 _PRICE = re.compile(r"[+-]?\d+")
 
@@ -114,64 +114,69 @@ def market_matches(filter: str, text: str, data: dict[str, Any]) -> bool:
     return any(wanted.matches(str(item), price) for item, price in offers)
 
 
-class _PriceLadder(Generic[G]):
-    """The groups of one item phrase: those without a price limit, and the rest by limit."""
+class _PriceLadder(Generic[M]):
+    """The chats of one item phrase: those without a price limit, and the rest by limit."""
 
     __slots__ = ("limits", "priced", "unpriced")
 
     def __init__(self) -> None:
-        self.unpriced: list[G] = []
-        #: ascending price limits, and the group of each at the same position
+        self.unpriced: list[M] = []
+        #: ascending price limits, and the chat of each at the same position
         self.limits: list[int] = []
-        self.priced: list[G] = []
+        self.priced: list[M] = []
 
-    def add(self, max_price: int | None, group: G) -> None:
+    def add(self, max_price: int | None, member: M) -> None:
         if max_price is None:
-            self.unpriced.append(group)
+            self.unpriced.append(member)
             return
         at = bisect_left(self.limits, max_price)
         self.limits.insert(at, max_price)
-        self.priced.insert(at, group)
+        self.priced.insert(at, member)
 
-    def collect(self, price: int | None, into: list[G]) -> None:
-        """Append the groups a deal at ``price`` passes (limit >= price) to ``into``."""
+    def collect(self, price: int | None, into: list[M]) -> None:
+        """Append the chats a deal at ``price`` passes (limit >= price) to ``into``."""
         into += self.unpriced
         if price is not None and self.priced:
             into += self.priced[bisect_left(self.limits, price) :]
 
 
-class MarketIndex(Generic[G]):
+class MarketIndex(Generic[M]):
     """The market topics' filters, by item phrase and price: ``matching`` gives what matches.
 
-    The alert router hands it each distinct filter of a topic with the group of chats that
-    share it (:class:`bot.FilterIndex`); it must give the same answer as
-    :func:`market_matches` for every filter, which the tests check against it.
+    The alert router hands it each filtered subscription (:class:`bot.alerts.FilterIndex`),
+    the filter with a member standing for the chat, and fans an event out to the members
+    ``matching`` returns: one slice per phrase of the item, not one step per filter. It must
+    give the same answer as :func:`market_matches` for every filter, which the tests check.
     """
 
     __slots__ = ("_ladders",)
 
     def __init__(self) -> None:
-        self._ladders: dict[str | None, _PriceLadder[G]] = {}
+        self._ladders: dict[str | None, _PriceLadder[M]] = {}
 
-    def add(self, filter: str, group: G) -> None:
-        """Index one distinct filter's group (called once per filter)."""
+    def add(self, filter: str, member: M) -> None:
+        """Index one subscription: ``member`` wants the events ``filter`` passes."""
         wanted = stored_filter(filter)
         ladder = self._ladders.get(wanted.item)
         if ladder is None:
             ladder = self._ladders[wanted.item] = _PriceLadder()
-        ladder.add(wanted.max_price, group)
+        ladder.add(wanted.max_price, member)
 
-    def matching(self, text: str, data: dict[str, Any]) -> list[G]:
-        """The groups whose filter passes any (item, price) pair of the event, each once."""
+    def matching(self, text: str, data: dict[str, Any]) -> list[M]:
+        """The members whose filter passes any (item, price) pair of the event.
+
+        A member with several filters comes once per filter that passes (the router sees to
+        it that its chat gets the event once), but never twice for one filter.
+        """
         offers = data.get("offers")
-        if not isinstance(offers, list) or not offers:
+        if not isinstance(offers, list):
             return []
         ladders = self._ladders
-        found: list[G] = []
+        found: list[M] = []
         for item, price in offers:
             for phrase in phrases(str(item)):
                 ladder = ladders.get(phrase)
                 if ladder is not None:
                     ladder.collect(price, found)
-        # Two offers of one event (a shop's) may pass the same filter: its chats get it once.
+        # Two offers of one event (a shop's) may pass the same filter: its chat gets it once.
         return found if len(offers) == 1 else list(dict.fromkeys(found))

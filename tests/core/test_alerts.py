@@ -24,8 +24,8 @@ class ExactItems:
     def __init__(self):
         self.by_item = {}
 
-    def add(self, filter, group):
-        self.by_item.setdefault(filter, []).append(group)
+    def add(self, filter, member):
+        self.by_item.setdefault(filter, []).append(member)
 
     def matching(self, text, data):
         return self.by_item.get(data["item"], [])

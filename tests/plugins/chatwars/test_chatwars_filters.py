@@ -60,13 +60,13 @@ def test_the_index_matches_exactly_the_filters_the_matcher_passes() -> None:
     filters = list(dict.fromkeys(ODD_FILTERS + [random_filter(rng) for _ in range(400)]))
     index: MarketIndex[str] = MarketIndex()
     for text in filters:
-        index.add(text, text)  # the filter's own text stands for its group of chats
+        index.add(text, text)  # the filter's own text stands for the chat
     events: list[dict[str, Any]] = [{"offers": random_offers(rng)} for _ in range(600)]
     events += [{}, {"offers": []}, {"offers": "x"}]
     for data in events:
         expected = {f for f in filters if market_matches(f, "", data)}
         found = index.matching("", data)
-        assert len(found) == len(set(found)), data  # each group at most once
+        assert len(found) == len(set(found)), data  # each filter at most once
         assert set(found) == expected, data
 
 
