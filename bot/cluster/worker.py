@@ -80,7 +80,7 @@ class Worker:
         self._subscriptions_seen: tuple[Any, ...] | None = None
         #: id of an ingress message being handled -> the partition it came from
         self._lease_of: dict[int, Lease] = {}
-        #: bot.cluster.concurrency: commands taken from the partitions and running here
+        #: bot.cluster.concurrency: commands running here at once (see _run_here)
         self._slots = asyncio.Semaphore(cfg.concurrency)
 
     # ------------------------------------------------------------------ life cycle
@@ -263,12 +263,8 @@ class Worker:
         message.responder = RemoteResponder(self.outbox, reply_to, message.id, self.confirms)
         self.lanes.submit(
             ("in", message.platform, message.chat_id),
-            lambda: self._limited(self._handle_ingress(amsg, message, reply_to, slash)),
+            lambda: self._handle_ingress(amsg, message, reply_to, slash),
         )
-
-    async def _limited(self, job: Any) -> None:
-        async with self._slots:
-            await job
 
     async def _handle_ingress(
         self, amsg: AbstractIncomingMessage, message: Message, reply_to: str, slash: Slash
@@ -309,10 +305,14 @@ class Worker:
             async def tell(command_id: str) -> None:
                 await self._event(reply_to, ASKED, command_id)
 
-        if slash is not None:
-            task = await self._process_slash(message, *slash)
-        else:
-            task = await dispatcher.process(message)
+        # A slot is a command running here (bot.cluster.concurrency), not its bookkeeping:
+        # sending its replies and acknowledging it (a broker round trip, 2-10 ms) happen
+        # after the slot is given back, as does the wait for a question's answer.
+        async with self._slots:
+            if slash is not None:
+                task = await self._process_slash(message, *slash)
+            else:
+                task = await dispatcher.process(message)
         if task is not None and not task.done():  # it asked: the next message may answer
             self._asking[key] = message.id
             await tell(message.id)
