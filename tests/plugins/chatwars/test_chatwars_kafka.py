@@ -178,3 +178,53 @@ def test_aiokafka_is_imported_only_when_kafka_is_the_source() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "False"
+
+
+async def test_a_reader_in_a_group_resumes_where_the_group_left_off(
+    kafka_bootstrap: str, prefix: str, producer: Any
+) -> None:
+    """With ``group_id`` the group's committed offsets decide where a restarted reader
+    starts: deals published while no reader ran are read, the ones read before are not. (A
+    reader without a group starts at new messages each time: ``offset_reset: latest``.)"""
+    from bot_plugins.chatwars.kafka_feeds import KafkaFeeds
+
+    world = ChatWarsWorld(seed=9)
+    group = f"g{uuid.uuid4().hex[:8]}"
+    seen: list[int] = []
+
+    def deal(n: int) -> dict[str, Any]:
+        return {**world.feed_payload(FeedKind.DEALS), "item": "Iron ore", "qty": n, "price": 4}
+
+    async def until(condition: Callable[[], bool]) -> None:
+        for _ in range(600):  # a group's join and rebalance take seconds
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"read {seen}")
+
+    def reader() -> KafkaFeeds:
+        feeds = KafkaFeeds(kafka_bootstrap, prefix, [FeedKind.DEALS], group_id=group)
+        feeds.add_feed_handler(lambda deal: seen.append(deal.qty))
+        feeds.start()
+        return feeds
+
+    first = reader()
+    for n in range(1, 100):  # until the group has its partition and reads from the end
+        await send(producer, prefix, FeedKind.DEALS, deal(n))
+        await asyncio.sleep(0.2)
+        if seen:
+            break
+    await send(producer, prefix, FeedKind.DEALS, deal(1000))
+    await until(lambda: 1000 in seen)
+    before = list(seen)
+    assert before[-1] == 1000
+    await first.close()  # leaves the group, committing what it read
+
+    for n in (1001, 1002, 1003):
+        await send(producer, prefix, FeedKind.DEALS, deal(n))
+    second = reader()
+    try:
+        await until(lambda: len(seen) >= len(before) + 3)
+        assert seen[len(before) :] == [1001, 1002, 1003]  # nothing missed, nothing twice
+    finally:
+        await second.close()
