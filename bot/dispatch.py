@@ -12,6 +12,7 @@ import difflib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
@@ -75,17 +76,21 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def process(self, message: Message) -> asyncio.Future[Any] | None:
+    async def process(
+        self, message: Message, *, run: Callable[[], Awaitable[None]] | None = None
+    ) -> asyncio.Future[Any] | None:
         """Handle a message and return when it is done *or* waits for this user's next line.
 
         The console and the test harness feed lines one at a time through this: a command
         that asks a question returns control so the next line can be its answer. Returns the
         task of the command this message started (still running if it asked), or None when
         the message was an answer (a cluster worker acknowledges each message when its own
-        command is over).
+        command is over). ``run`` is the message's command already parsed (a slash command
+        that reached a cluster worker with its arguments): it runs instead of the text, and
+        such a message is never an answer.
         """
         key = self.key(message)
-        fut = self._asks.pop(key, None)
+        fut = self._asks.pop(key, None) if run is None else None
         started: asyncio.Future[Any] | None = None
         if fut is not None and not fut.done():
             owner = self._ask_owner.pop(key, None)
@@ -93,6 +98,9 @@ class Dispatcher:
             if owner is None:
                 return None
             task: asyncio.Future[Any] = owner
+        elif run is not None:
+            task = started = asyncio.get_running_loop().create_task(run())
+            self.track(task)
         else:
             task = started = self.submit(message)
         listener: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -108,6 +116,10 @@ class Dispatcher:
         """Wait for every handler in flight to finish."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def expects_answer(self, key: Key) -> bool:
+        """A command of this (platform, chat, user) waits for their next message."""
+        return key in self._asks
 
     def abandon_asks(self) -> None:
         """No more input will come (console stdin ended): pending questions fail at once."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -277,7 +278,7 @@ class Worker:
         if slash is not None:  # never an answer: its own command, here or at its owner
             here = self.bot.registry.find(slash[0]) is not None
             plugin = None if here else self._remote_plugin_for(message)
-        elif key in self.bot.dispatcher._asks:  # the answer to a question asked here
+        elif self.bot.dispatcher.expects_answer(key):  # the answer to a question asked here
             self.remote_asks.pop(key, None)
             plugin = None
         else:
@@ -310,7 +311,8 @@ class Worker:
         # after the slot is given back, as does the wait for a question's answer.
         async with self._slots:
             if slash is not None:
-                task = await self._process_slash(message, *slash)
+                run = functools.partial(self._run_slash, message, *slash)
+                task = await dispatcher.process(message, run=run)
             else:
                 task = await dispatcher.process(message)
         if task is not None and not task.done():  # it asked: the next message may answer
@@ -324,44 +326,27 @@ class Worker:
 
             task.add_done_callback(done)
             return
-        if task is None and key in dispatcher._asks and key in self._asking:
+        if task is None and dispatcher.expects_answer(key) and key in self._asking:
             await tell(self._asking[key])  # the command it answered asked again
         await finish()
 
-    async def _process_slash(
-        self, message: Message, name: str, args: dict[str, Any]
-    ) -> asyncio.Future[Any]:
-        """Run a structured command as ``Dispatcher.process`` runs a typed one: return when
-        it is done or waits for its sender's next message."""
-        dispatcher, bot = self.bot.dispatcher, self.bot
+    async def _run_slash(self, message: Message, name: str, args: dict[str, Any]) -> None:
+        """A structured command, its arguments converted back (see envelope.encode_args)."""
+        bot = self.bot
         cmd = bot.registry.find(name)
-
-        async def run() -> None:
-            if cmd is None:
-                text = "This command is not available right now (it may have been removed)."
-                await message.responder.send(Reply(text, private=True, error=True))
-                return
-            try:
-                kwargs = decode_args(cmd, args, message.platform)
-            except UsageError as exc:
-                usage = cmd.usage(bot.settings.bot.prefix)
-                await message.responder.send(
-                    Reply(f"{exc.message}\nUsage: {usage}", private=True, error=True)
-                )
-                return
-            await dispatcher.run(cmd, message, kwargs=kwargs)
-
-        task = asyncio.get_running_loop().create_task(run())
-        dispatcher.track(task)
-        key = dispatcher.key(message)
-        listener: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        dispatcher._ask_listeners[key] = listener  # woken by wait_for_answer, as in process
+        if cmd is None:
+            text = "This command is not available right now (it may have been removed)."
+            await message.responder.send(Reply(text, private=True, error=True))
+            return
         try:
-            await asyncio.wait({task, listener}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if dispatcher._ask_listeners.get(key) is listener:
-                del dispatcher._ask_listeners[key]
-        return task
+            kwargs = decode_args(cmd, args, message.platform)
+        except UsageError as exc:
+            usage = cmd.usage(bot.settings.bot.prefix)
+            await message.responder.send(
+                Reply(f"{exc.message}\nUsage: {usage}", private=True, error=True)
+            )
+            return
+        await bot.dispatcher.run(cmd, message, kwargs=kwargs)
 
     async def _finish(self, amsg: AbstractIncomingMessage, message: Message, reply_to: str) -> None:
         """Replies and the end confirmed, the id recorded as answered, then the ack."""
