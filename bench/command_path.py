@@ -50,7 +50,7 @@ class Sink:
     a user sees the reply when the transport is handed it, not when the command's task has
     also wound down (one more turn of the loop that nobody waits for)."""
 
-    __slots__ = ("last", "at")
+    __slots__ = ("at", "last")
 
     def __init__(self) -> None:
         self.last = ""
@@ -65,21 +65,6 @@ class Sink:
 
 
 # --------------------------------------------------------------------------- floor
-
-
-async def bare_sequential(url: str, n: int) -> list[float]:
-    async with connect(url) as ws:
-        await ws.send(f"api|register|{SECRET}")
-        await ws.recv()
-        out = []
-        for i in range(n):
-            name = viewer(i % USERS)
-            t0 = time.perf_counter()
-            await ws.send(f"api|get_points|{name}")
-            reply = json.loads(await ws.recv())
-            out.append(time.perf_counter() - t0)
-            assert reply["param"] == name
-        return out
 
 
 async def bare_pipelined(url: str, n: int, window: int) -> float:
@@ -106,19 +91,6 @@ async def bare_pipelined(url: str, n: int, window: int) -> float:
 
 def message(i: int, sink: Sink) -> Message:
     return Message("console", f"chat{i}", f"user{i}", f"user{i}", f"!points {viewer(i)}", sink)
-
-
-async def full_sequential(h: BotHarness, n: int) -> list[float]:
-    d = h.bot.dispatcher
-    sink = Sink()
-    out = []
-    for i in range(n):
-        msg = message(i % USERS, sink)
-        t0 = time.perf_counter()
-        await d.submit(msg)
-        out.append(time.perf_counter() - t0)
-    assert sink.last.startswith(viewer((n - 1) % USERS) + " has")
-    return out
 
 
 async def paired_sequential(url: str, h: BotHarness, n: int) -> tuple[list[float], list[float]]:
@@ -271,12 +243,11 @@ async def main(args: argparse.Namespace) -> None:
     cost = report.figure("dispatch cost p50 (network stubbed)", us, 25e-6)
     cost99 = report.figure("dispatch cost p99 (network stubbed)", us)
     with simulator_process() as url:
-        await bare_sequential(url, 200)  # warm-up
         with tempfile.TemporaryDirectory() as d:
             plugins = {"deepbot": {"url": url, "secret": SECRET, "timeout": 30}}
             async with BotHarness(plugins, directory=Path(d)) as h:
                 await h.bot.plugins.runtimes["deepbot"].client.wait_connected(5)
-                await full_sequential(h, 200)  # warm-up
+                await paired_sequential(url, h, 200)  # warm-up
                 for _ in range(args.rounds):
                     floor_seq, seq = await paired_sequential(url, h, n)
                     p50.add(pct(seq, 50), pct(floor_seq, 50))

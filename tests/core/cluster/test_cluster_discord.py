@@ -27,6 +27,23 @@ def discord_fake() -> Iterator[LoopThread]:
     thread.close()
 
 
+def discord_only(cluster: Any, fake: FakeDiscord, **discord: Any) -> None:
+    """The cluster's gateways run Discord (on the fake) and no console."""
+    settings = yaml.safe_load(cluster.config.read_text())
+    settings["transports"] = {
+        "console": {"enabled": False},
+        "discord": {
+            "enabled": True,
+            "token": fake.token,
+            "api_base": fake.api_base,
+            "gateway_url": fake.gateway_url,
+            "sync_commands": False,
+            **discord,
+        },
+    }
+    cluster.config.write_text(yaml.safe_dump(settings))
+
+
 def sessions(fake: LoopThread) -> list[Any]:
     return fake.read(lambda: list(fake.server.sessions))  # type: ignore[no-any-return]
 
@@ -35,20 +52,7 @@ def test_gateways_split_the_shards_and_never_identify_in_one_window(
     make_cluster: Any, discord_fake: LoopThread
 ) -> None:
     cluster = make_cluster()
-    settings = yaml.safe_load(cluster.config.read_text())
-    settings["transports"] = {
-        "console": {"enabled": False},
-        "discord": {
-            "enabled": True,
-            "token": discord_fake.server.token,
-            "api_base": discord_fake.server.api_base,
-            "gateway_url": discord_fake.server.gateway_url,
-            "shard_count": 4,
-            "shard_identify_delay": WINDOW,
-            "sync_commands": False,
-        },
-    }
-    cluster.config.write_text(yaml.safe_dump(settings))
+    discord_only(cluster, discord_fake.server, shard_count=4, shard_identify_delay=WINDOW)
     cluster.worker()
     first = cluster.gateway_process("--shards", "0-1")
     second = cluster.gateway_process("--shards", "2,3")
@@ -83,18 +87,7 @@ def test_a_slash_commands_user_option_reaches_the_worker_as_that_user(
     guild = fake.guilds[0]
     general, alice, bob = guild.channel("general"), guild.member("alice"), guild.member("bob")
     cluster = make_cluster()
-    settings = yaml.safe_load(cluster.config.read_text())
-    settings["transports"] = {
-        "console": {"enabled": False},
-        "discord": {
-            "enabled": True,
-            "token": fake.token,
-            "api_base": fake.api_base,
-            "gateway_url": fake.gateway_url,
-            "sync_commands": True,
-        },
-    }
-    cluster.config.write_text(yaml.safe_dump(settings))
+    discord_only(cluster, fake, sync_commands=True)
     cluster.worker()
     cluster.gateway_process()
     cluster.wait(
