@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from bot_migrations.core import migrations as core_migrations
@@ -30,6 +30,17 @@ TRANSPORT_CLASSES = {
     "discord": "bot.transports.discord:DiscordTransport",
     "telegram": "bot.transports.telegram:TelegramTransport",
 }
+
+#: Transports started before the plugins, in a single process. The console reads its first
+#: line while the plugins import and connect; Discord and Telegram publish the bot's command
+#: list when they start, so they wait until every plugin has declared its commands.
+EARLY_TRANSPORTS = ("console",)
+
+#: Commands answered while the plugins are still starting: ``ping`` says the process answers
+#: (liveness; readiness is ``/readyz`` and ``status``), which is already true. Every other
+#: line waits for the start to finish, so ``help``, ``status`` and a plugin's commands see
+#: every plugin that will run, as they did when the console started last.
+LIVENESS_COMMANDS = frozenset({"ping"})
 
 
 class SecretFilter(logging.Filter):
@@ -95,6 +106,9 @@ class Bot:
         self._stopped = asyncio.Event()
         self._chat_controls: dict[tuple[str, str, str, str], bool] = {}
         self.started_at = 0.0
+        #: set when :meth:`start` has started every plugin and transport (see
+        #: :meth:`answers_while_starting`)
+        self.ready = asyncio.Event()
         self._secret_filter: SecretFilter | None = None
         #: the metrics and health listener (``bot.metrics.listen``), None when off
         self.ops: OpsServer | None = None
@@ -178,6 +192,26 @@ class Bot:
             await self._start_single()
         if self.ops is not None:
             self.ops.running()
+        self.ready.set()
+
+    def answers_while_starting(self, text: str) -> bool:
+        """True if ``text`` is exactly a liveness command (``!ping``) of the core plugin.
+
+        An early transport (the console) runs such a line at once and holds any other until
+        :attr:`ready`: the line order of a script is kept, and only the answer that cannot
+        depend on a plugin comes sooner.
+        """
+        prefix = self.settings.bot.prefix
+        body = text.strip()
+        if not body.startswith(prefix):
+            return False
+        cmd, rest, _ = self.registry.resolve(body[len(prefix) :])
+        return (
+            cmd is not None
+            and cmd.plugin == CORE_PLUGIN
+            and cmd.name in LIVENESS_COMMANDS
+            and not rest.strip()
+        )
 
     async def _start_gateway(self) -> None:
         """Transports only; commands go to the cluster's workers (bot/cluster/gateway.py)."""
@@ -203,6 +237,9 @@ class Bot:
     async def _start_single(self) -> None:
         await self.alerts.start()
         await self.plugins.try_enable(CORE_PLUGIN)
+        early = self._transport_override is None
+        if early:
+            await self._start_chosen(self._load_transports(EARLY_TRANSPORTS))
         for name, section in self.settings.plugins.items():
             if section.get("enabled", True) is False:
                 continue
@@ -211,7 +248,11 @@ class Bot:
                 log.error("plugin %s: not found (plugins.%s in the config)", name, name)
                 continue
             await self.plugins.try_enable(name)
-        await self._start_transports()
+        if early:
+            late = [p for p in self._platforms() if p not in EARLY_TRANSPORTS]
+            await self._start_chosen(self._load_transports(late))
+        else:
+            await self._start_transports()
 
     def _install_secret_filter(self) -> None:
         if self._secret_filter is None:
@@ -226,16 +267,29 @@ class Bot:
         if self._transport_override is not None:
             chosen = list(self._transport_override)
         else:
-            chosen = []
-            cfg = self.settings.transports
-            for platform in ("console", "discord", "telegram"):
-                if getattr(cfg, platform).enabled:
-                    try:
-                        chosen.append(load_transport(platform)())
-                    except Exception as exc:
-                        log.error("transport %s cannot be loaded: %s", platform, exc)
+            chosen = self._load_transports(self._platforms())
         if select is not None:
             chosen = select(chosen)  # a cluster gateway keeps back what it must own first
+        await self._start_chosen(chosen)
+
+    def _platforms(self) -> list[str]:
+        """The platforms whose transport the config enables, in start order."""
+        cfg = self.settings.transports
+        return [p for p in ("console", "discord", "telegram") if getattr(cfg, p).enabled]
+
+    def _load_transports(self, platforms: Iterable[str]) -> list[Transport]:
+        """Import and build the enabled transports of ``platforms`` (a failure is logged)."""
+        chosen = []
+        for platform in platforms:
+            if not getattr(self.settings.transports, platform).enabled:
+                continue
+            try:
+                chosen.append(load_transport(platform)())
+            except Exception as exc:
+                log.error("transport %s cannot be loaded: %s", platform, exc)
+        return chosen
+
+    async def _start_chosen(self, chosen: list[Transport]) -> None:
         for t in chosen:
             self.transports[t.platform] = t
         for t in chosen:

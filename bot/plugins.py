@@ -139,7 +139,10 @@ class PluginManager:
         """Import, register and validate config; raises with a clear reason on failure."""
         if module is None:
             try:
-                module = self.import_plugin(info, fresh=fresh)
+                # In a worker thread: an import is tens of milliseconds of CPU with no await
+                # in it, and the loop meanwhile answers an early transport (the console's
+                # first ``!ping``) and keeps the plugins already started connected.
+                module = await asyncio.to_thread(self.import_plugin, info, fresh=fresh)
             except Exception as exc:
                 raise BotError(f"failed to import: {type(exc).__name__}: {exc}") from exc
         self.register(info.name, module)

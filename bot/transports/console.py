@@ -4,6 +4,9 @@ From a pipe (the stable contract other tools rely on) it reads one command per l
 each to completion before reading the next (a command that asks a question takes the next
 line as its answer), prints replies to stdout, and stops the bot once stdin ends. Alerts for
 the console chat are printed as they arrive. On a terminal it shows a prompt.
+
+It starts before the plugins (see :data:`bot.app.EARLY_TRANSPORTS`): a bare ``!ping`` is
+answered at once, and any other line waits until the bot is ready.
 """
 
 from __future__ import annotations
@@ -105,6 +108,8 @@ class ConsoleTransport(Transport):
                     text=text,
                     responder=responder,
                 )
+                if not bot.ready.is_set() and not bot.answers_while_starting(text):
+                    await bot.ready.wait()  # the plugins are still starting
                 await bot.dispatcher.process(message)
             bot.dispatcher.abandon_asks()
             await bot.dispatcher.idle()

@@ -1,8 +1,11 @@
-"""Start-up imports what the run needs and nothing else (issue 19, section 4).
+"""Start-up imports what the run needs and nothing else, and ``!ping`` waits for no plugin
+(issue 19, section 4).
 
-Each test runs ``bot run`` as a real process under ``python -X importtime`` (which lists every
-module the process imported on standard error) and answers ``!ping``: a disabled transport is
-never imported, and a plugin's simulator only with ``simulate: true``.
+The import tests run ``bot run`` as a real process under ``python -X importtime`` (which lists
+every module the process imported on standard error) and answer ``!ping``: a disabled
+transport is never imported, and a plugin's simulator only with ``simulate: true``. The
+console starts before the plugins: a bare ``!ping`` is answered while a plugin is still
+starting, and the lines after it wait for that plugin, in order.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,3 +89,88 @@ def test_the_example_config_imports_neither_discord_nor_telegram(tmp_path: Path)
     modules = imported_by_ping(REPO / "bot.example.yaml", tmp_path)
     assert "bot_plugins.deepbot.simulator" in modules  # simulate: true does load it
     assert not {m for m in modules if m.split(".")[0] in ("discord", "telegram")}
+
+
+SLOW_PLUGIN = """
+import asyncio
+from pathlib import Path
+
+from bot import command, hookimpl
+
+GATE = Path({gate!r})
+
+
+@command()
+async def slow(ctx) -> str:
+    \"\"\"Answer once the plugin has started.\"\"\"
+    return "slow is up"
+
+
+@hookimpl
+def bot_commands():
+    return [slow]
+
+
+@hookimpl
+async def bot_startup(plugin, config, bot):
+    while not GATE.exists():  # the test opens the gate after it has read "pong"
+        await asyncio.sleep(0.01)
+"""
+
+
+def test_ping_is_answered_while_a_plugin_starts_and_later_lines_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    gate = tmp_path / "gate"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slowstart.py").write_text(SLOW_PLUGIN.format(gate=str(gate)))
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            bot:
+              database: {tmp_path / "bot.db"}
+              plugin_dirs: [plugins]
+            transports:
+              console:
+                enabled: true
+            plugins:
+              slowstart: {{}}
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BOT_SECRET_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    # A console that waited for the plugin would never print "pong": stop it, do not hang.
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdin and proc.stdout
+        proc.stdin.write("!ping\n!slow\n!status\n!ping\n")
+        proc.stdin.close()
+        assert proc.stdout.readline() == "pong\n"  # the plugin is still starting
+        time.sleep(0.3)
+        assert not gate.exists()
+        gate.touch()
+        out = proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.stderr
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    lines = out.splitlines()
+    # In line order, each after the start finished: the plugin's command is known and up.
+    assert lines[0] == "slow is up"
+    assert "plugin slowstart: up" in lines
+    assert lines[-1] == "pong"
