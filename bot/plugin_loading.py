@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.metadata
 import importlib.util
 import logging
 import sys
@@ -18,11 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from . import hookspecs
+from .entry_points import entry_points
 from .errors import BotError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 ENTRY_POINT_GROUP = "bot.plugins"
 BUNDLED_PACKAGE = "bot_plugins"
@@ -109,7 +113,7 @@ def discover_plugins(
                 add(PluginInfo(entry.name, "directory", f"{DIRECTORY_PREFIX}{entry.name}", entry))
             elif entry.suffix == ".py":
                 add(PluginInfo(entry.stem, "directory", f"{DIRECTORY_PREFIX}{entry.stem}", entry))
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(ENTRY_POINT_GROUP):
         version = ep.dist.version if ep.dist else None
         add(PluginInfo(ep.name, "package", ep.module, None, ep, version))
     return found

@@ -41,7 +41,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import importlib.metadata
 import json
 import logging
 import os
@@ -64,6 +63,7 @@ if TYPE_CHECKING:
     from cryptography.fernet import Fernet
     from sqlite_utils.migrations import Migrations
 
+from .entry_points import entry_points
 from .errors import BotError, UserError
 
 log = logging.getLogger(__name__)
@@ -355,13 +355,14 @@ def _sqlite_utils_plugins() -> bool:
 
     Why: the first ``sqlite_utils.Database`` with ``execute_plugins`` on scans every installed
     distribution through pluggy (about 13 ms at start-up, before the first reply). The same
-    question asked of ``importlib.metadata.entry_points`` costs a fraction of that (the
-    plugin discovery has already read the metadata), and the answer is almost always no.
-    Plugins registered in code (``sqlite_utils.plugins.pm.register``) still count.
+    question asked of :func:`bot.entry_points.entry_points` costs about a millisecond (it
+    imports ``importlib.metadata`` only if some package declares the group), and the answer
+    is almost always no. Plugins registered in code (``sqlite_utils.plugins.pm.register``)
+    still count.
     """
     from sqlite_utils.plugins import pm
 
-    return bool(importlib.metadata.entry_points(group="sqlite_utils") or pm.get_plugins())
+    return bool(entry_points("sqlite_utils") or pm.get_plugins())
 
 
 class Store:

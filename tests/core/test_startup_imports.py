@@ -5,18 +5,26 @@ The import tests run ``bot run`` as a real process under ``python -X importtime`
 every module the process imported on standard error) and answer ``!ping``: a disabled
 transport is never imported, and a plugin's simulator only with ``simulate: true``. The
 console starts before the plugins: a bare ``!ping`` is answered while a plugin is still
-starting, and the lines after it wait for that plugin, in order.
+starting, and the lines after it wait for that plugin, in order. The entry-point scans at
+start-up (sqlite-utils' plugins, the bot's own) read package metadata without importlib and
+agree with it.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import zipfile
 from pathlib import Path
+
+import pytest
+
+from bot.entry_points import declared_groups, entry_points
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -174,3 +182,37 @@ def test_ping_is_answered_while_a_plugin_starts_and_later_lines_wait_for_it(
     assert lines[0] == "slow is up"
     assert "plugin slowstart: up" in lines
     assert lines[-1] == "pong"
+
+
+def test_the_entry_point_scan_agrees_with_importlib_metadata() -> None:
+    declared = declared_groups()
+    assert declared is not None  # a plain venv: every distribution is a directory
+    known = {ep.group for d in importlib.metadata.distributions() for ep in d.entry_points}
+    assert known <= declared
+    for group in sorted(known | {"bot.plugins", "sqlite_utils", "pydantic", "no.such.group"}):
+        assert entry_points(group) == list(importlib.metadata.entry_points(group=group)), group
+
+
+def test_a_package_installed_while_running_is_found_by_the_next_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert entry_points("bot.plugins") == []
+    dist = tmp_path / "bot_late-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bot-late\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("# a comment\n  [bot.plugins]  \nlate = late_pkg\n")
+    assert "bot.plugins" in (declared_groups() or ())
+    assert [(ep.name, ep.value) for ep in entry_points("bot.plugins")] == [("late", "late_pkg")]
+
+
+def test_a_zip_on_sys_path_is_left_to_importlib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("bot_zipped-0.1.dist-info/METADATA", "Name: bot-zipped\nVersion: 0.1\n")
+        z.writestr("bot_zipped-0.1.dist-info/entry_points.txt", "[bot.plugins]\nzipped = zp\n")
+    monkeypatch.syspath_prepend(str(archive))
+    assert declared_groups() is None
+    assert [ep.name for ep in entry_points("bot.plugins")] == ["zipped"]
