@@ -180,18 +180,11 @@ class RoomsClient:
         self.retries = retries
         self.retry_base = retry_base
         self.retry_cap = retry_cap
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"Accept": "application/json, text/javascript, text/xml, */*;q=0.5"},
-            follow_redirects=False,
-            # A plain-http endpoint (a local gateway, the simulator) never uses TLS, and
-            # loading the CA bundle costs tens of milliseconds at start-up; with redirects
-            # off, no request can leave that scheme. https endpoints verify as usual.
-            verify=self.endpoint.scheme == "https",
-        )
+        self._max_connections = max_connections
+        #: built by the first request (:meth:`_pool`): httpx imports httpcore, h11 and anyio
+        #: when its first client is made (~25 ms), and a bot that starts, or a check that
+        #: only builds the client, need not pay that on its event loop
+        self._http: httpx.AsyncClient | None = None
         self._closed = False
         #: the last call's failure to reach or satisfy the API (None after any answer that
         #: shows the API works); read by the plugin's health check, which must not call out
@@ -307,11 +300,29 @@ class RoomsClient:
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _pool(self) -> httpx.AsyncClient:
+        """The connection pool, built on first use."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                ),
+                headers={"Accept": "application/json, text/javascript, text/xml, */*;q=0.5"},
+                follow_redirects=False,
+                # A plain-http endpoint (a local gateway, the simulator) never uses TLS, and
+                # loading the CA bundle costs tens of milliseconds; with redirects off, no
+                # request can leave that scheme. https endpoints verify as usual.
+                verify=self.endpoint.scheme == "https",
+            )
+        return self._http
+
     async def _attempt(self, request: RoomsRequest) -> RoomsReply:
         form = request.form()
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._http.stream(
+                async with self._pool().stream(
                     "POST", self.endpoint, params={"key": self._key}, data=form
                 ) as response:
                     status = response.status_code
@@ -373,7 +384,8 @@ class RoomsClient:
         if self._closed:
             return
         self._closed = True
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
         _LOG_FILTER.secrets[self._key] -= 1
         if _LOG_FILTER.secrets[self._key] <= 0:
             del _LOG_FILTER.secrets[self._key]

@@ -97,6 +97,10 @@ def test_the_example_config_imports_neither_discord_nor_telegram(tmp_path: Path)
     modules = imported_by_ping(REPO / "bot.example.yaml", tmp_path)
     assert "bot_plugins.deepbot.simulator" in modules  # simulate: true does load it
     assert not {m for m in modules if m.split(".")[0] in ("discord", "telegram")}
+    # The rooms client builds its connection pool (httpcore, h11, anyio) on its first
+    # request, and nothing asks the rooms API while the bot starts on a new database.
+    assert "bot_plugins.rooms.client" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("httpcore", "h11", "anyio")}
 
 
 SLOW_PLUGIN = """
