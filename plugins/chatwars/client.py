@@ -569,13 +569,17 @@ class ChatWarsClient:
         except FeedFormatError as exc:
             log.warning("ChatWars: dropped a malformed %s message: %s", kind, exc)
             return
-        for handler in self._feed_handlers:
-            try:
-                result = handler(parsed)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("ChatWars: a %s feed handler failed", kind)
+        try:
+            for handler in self._feed_handlers:
+                try:
+                    result = handler(parsed)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("ChatWars: a %s feed handler failed", kind)
+        except asyncio.CancelledError:
+            self._seen_feeds.forget(message.body)  # it comes back after the reconnect
+            raise
 
     @staticmethod
     async def _ack(message: IncomingMessage) -> None:

@@ -33,3 +33,8 @@ class RecentMessages:
         while len(self._keys) > self._size:
             self._keys.popitem(last=False)
         return False
+
+    def forget(self, body: bytes) -> None:
+        """Handling was cut short (its channel closed): the redelivered copy must be handled,
+        not skipped as a repeat."""
+        self._keys.pop(hashlib.sha256(body).hexdigest(), None)

@@ -142,3 +142,31 @@ async def test_a_drop_redelivers_only_what_was_not_acknowledged(
         while (message := await kept.get(no_ack=True, fail=False)) is not None:
             back.append((json.loads(message.body)["price"], bool(message.redelivered)))
     assert back == [(seq, True) for seq in range(stuck, count + 1)]
+
+
+async def test_a_message_cut_short_by_a_drop_is_handled_after_the_reconnect(
+    make_client: MakeClient, chatwars_sim: ChatWarsSimulator, rabbitmq_broker: Any
+) -> None:
+    # Deal 3 hangs the first time; the drop cancels it. Its redelivered copy must be handled,
+    # not skipped as a repeat of something handled; 4-6, handled before the drop but not
+    # acknowledged (their acks waited behind 3), come back too and are skipped.
+    handled: list[int] = []
+    hung = asyncio.Event()
+
+    async def hangs_once(message: FeedMessage) -> None:
+        assert isinstance(message, Deal)
+        if message.price == 3 and not hung.is_set():
+            hung.set()
+            await asyncio.Event().wait()
+        handled.append(message.price)
+
+    client = await make_client(feeds=[FeedKind.DEALS])
+    client.add_feed_handler(hangs_once)
+    for seq in range(1, 7):
+        await chatwars_sim.publish_feed(FeedKind.DEALS, deal(seq))
+    await asyncio.wait_for(hung.wait(), 5)
+    await chatwars_sim.wait_until(lambda: len(handled) == 5)
+    await asyncio.to_thread(rabbitmq_broker.close_all_connections, "test: network failure")
+    await chatwars_sim.wait_until(lambda: 3 in handled, timeout=15)
+    await wait_depth(rabbitmq_broker, client.routing.feed_queue(FeedKind.DEALS), 0)
+    assert sorted(handled) == [1, 2, 3, 4, 5, 6]
