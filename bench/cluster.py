@@ -34,8 +34,17 @@ from typing import Any
 import yaml
 from _common import REPO, Report, arguments, ms, pct, rabbitmq_support
 
-from bot.cluster.broker import Names
-from bot.cluster.envelope import ASKED, DONE, REPLY, encode_message, partition_of
+from bot.cluster.broker import Names, publish
+from bot.cluster.envelope import (
+    ASKED,
+    CONFIRM,
+    CONFIRMED,
+    DONE,
+    REPLY,
+    encode_event,
+    encode_message,
+    partition_of,
+)
 from bot.messages import CollectingResponder, Message
 
 PROBE = REPO / "tests" / "core" / "cluster" / "probe_plugins"
@@ -100,6 +109,7 @@ class Driver:
         self._waiters: dict[str, asyncio.Future[None]] = {}
         #: command id -> set when the command asks its sender a question
         self.asked: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         import aio_pika
@@ -129,6 +139,14 @@ class Driver:
                 return
             self._seen.add(key)
             self.replies[cid].append((int(event["seq"]), event["text"]))
+        elif event["kind"] == CONFIRM:
+            # A console has no buttons: answer None, and the command asks in text (ASKED),
+            # which the admins below answer with a "yes" line, as the console gateway does.
+            body = encode_event(CONFIRMED, cid, token=str(event.get("token", "")), answer=None)
+            reply = publish(self.channel, str(event.get("inbox", "")), body)
+            task = asyncio.get_running_loop().create_task(reply)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif event["kind"] == ASKED:
             asked = self.asked.get(cid)
             if asked is not None and not asked.done():
