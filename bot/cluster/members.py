@@ -7,6 +7,7 @@ taken for dead; rows older than an hour are removed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -39,6 +40,8 @@ class Members:
         self.heartbeat = heartbeat
         self.started = time.time()
         self._cache: tuple[float, list[Member]] = (0.0, [])
+        #: ids waiting for this loop turn's write, and the future that write settles
+        self._marks: tuple[list[tuple[str, float]], asyncio.Future[None]] | None = None
 
     def beat(self, owns: list[str], health: dict[str, tuple[str, str]] | None = None) -> None:
         now = time.time()
@@ -123,9 +126,33 @@ class Members:
         ).fetchone()
         return row is not None
 
-    def mark_answered(self, command_id: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                "insert or ignore into cluster_commands (id, finished) values (?, ?)",
-                (command_id, time.time()),
-            )
+    async def mark_answered(self, command_id: str) -> None:
+        """Record ``command_id`` as answered, durably, before the caller acknowledges it.
+
+        The ids marked in one event-loop turn share one write transaction: a worker that
+        finishes a burst of commands together paid a commit for each (a tenth of its time
+        per command in a profile at 800 commands/s). Raises what the write raised.
+        """
+        marks = self._marks
+        if marks is None:
+            loop = asyncio.get_running_loop()
+            marks = self._marks = ([], loop.create_future())
+            loop.call_soon(self._write_marks)
+        marks[0].append((command_id, time.time()))
+        # Shielded: one caller cancelled must not cancel the write the others wait for.
+        await asyncio.shield(marks[1])
+
+    def _write_marks(self) -> None:
+        assert self._marks is not None
+        rows, written = self._marks
+        self._marks = None
+        try:
+            with self.store.transaction() as conn:
+                conn.executemany(
+                    "insert or ignore into cluster_commands (id, finished) values (?, ?)", rows
+                )
+        except Exception as exc:
+            written.set_exception(exc)
+            written.exception()  # retrieved here too: its waiters may all have gone
+        else:
+            written.set_result(None)

@@ -357,7 +357,7 @@ class Worker:
             await self._event(reply_to, DONE, message.id)
         # Only once the replies are in the broker: a run again after a crash before this
         # line repeats them (the gateway shows each once); after it, it repeats nothing.
-        self.members.mark_answered(message.id)
+        await self.members.mark_answered(message.id)
         await self._ack(amsg)
 
     async def _event(self, queue: str, kind: str, command_id: str, **fields: Any) -> None:
@@ -489,7 +489,7 @@ class Worker:
             responder = message.responder
             assert isinstance(responder, RemoteResponder)
             await responder.finished()
-            self.members.mark_answered(message.id)  # after the replies: see _finish
+            await self.members.mark_answered(message.id)  # after the replies: see _finish
             for box in self._owner_inflight.pop(message.id, {inbox}):
                 await self._event(box, DONE, message.id, about=message.id)
             await amsg.ack()
