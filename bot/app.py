@@ -350,5 +350,8 @@ class Bot:
         if transport is None:
             log.warning("no %s transport running; message to %s not sent", platform, chat_id)
             return
+        if len(text) <= transport.max_length:  # the usual case: one message, no split
+            await transport.send(chat_id, text)
+            return
         for part in split_message(text, transport.max_length):
             await transport.send(chat_id, part)

@@ -117,6 +117,23 @@ async def test_a_burst_is_coalesced_into_one_message(bot_harness, feed) -> None:
         assert alert.text.splitlines() == [f"deal {i} at 5" for i in range(50)]
 
 
+async def test_a_message_over_the_platform_limit_is_split_at_line_breaks(
+    bot_harness, feed
+) -> None:
+    async with bot_harness(**feed) as bot:
+        chat = bot.chat("a")
+        await chat.say("!feed alerts on")
+        bot.bot.transports[chat.platform].max_length = 60
+        await chat.say("!feed push 20", admin=True)
+        await bot.wait_for_alert()
+        await bot.bot.alerts.wait_idle()
+        parts = [a.text for a in bot.alerts_sent]
+        assert len(parts) > 1 and all(len(p) <= 60 for p in parts)
+        assert [line for p in parts for line in p.splitlines()] == [
+            f"deal {i} at 5" for i in range(20)
+        ]
+
+
 async def test_chat_rate_limit_gathers_instead_of_dropping(bot_harness, plugin_dir) -> None:
     directory = plugin_dir(feed=FEED)
     config = {
