@@ -335,15 +335,13 @@ class AlertRouter:
     # ------------------------------------------------------------------ publishing
 
     def _chat_allows(self) -> Callable[[str, str, str, str | None], bool] | None:
-        """``bot.chat_allows``, or None when no chat has any control set.
+        """The per-chat switch check (:mod:`bot.access`), or None when no chat has any.
 
-        Why: the check is per chat and per event; with no control anywhere (the usual case)
+        Why: the check is per chat and per event; with no switch anywhere (the usual case)
         it always says yes, and skipping it is most of a fan-out's per-chat cost.
         """
-        controls = getattr(self.bot, "_chat_controls", None)
-        if controls is not None and not controls:
-            return None
-        return self.bot.chat_allows
+        access = self.bot.access
+        return access.chat_allows if access.any_chat_controls else None
 
     def publish(self, topic: str, text: str, data: dict[str, Any] | None = None) -> int:
         """Queue ``text`` for every chat whose subscription to ``topic`` matches."""

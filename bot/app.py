@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot_migrations.core import migrations as core_migrations
 
+from .access import Access
 from .alerts import AlertRouter
 from .commands import Registry
 from .config import LoadedConfig
@@ -97,6 +98,11 @@ class Bot:
         self.settings = config.settings
         self.clock = clock
         self.store = store or Store(config.database_path())
+        #: who is calling and what they may run (owners, admins, per-chat switches); in a
+        #: cluster every worker writes the switches, so each checks for the others' changes
+        self.access = Access(
+            self.settings, self.store, shared=self.settings.bot.cluster.amqp_url is not None
+        )
         self.registry = Registry()
         self.dispatcher = Dispatcher(self)
         self.alerts = AlertRouter(self)
@@ -104,7 +110,6 @@ class Bot:
         self._transport_override = transports
         self.transports: dict[str, Transport] = {}
         self._stopped = asyncio.Event()
-        self._chat_controls: dict[tuple[str, str, str, str], bool] = {}
         self.started_at = 0.0
         #: set when :meth:`start` has started every plugin and transport (see
         #: :meth:`answers_while_starting`)
@@ -115,61 +120,6 @@ class Bot:
         #: False for the CLI's throw-away bots (``plugins --health``): they must not take the
         #: running bot's metrics port
         self._serve_ops = serve_ops
-        self._index_people()
-
-    # ------------------------------------------------------------------ permissions
-
-    def _index_people(self) -> None:
-        """Owner and admin ids as sets per platform: checked on every command."""
-        b = self.settings.bot
-        self._owners = {p: frozenset(b.owners.get(p)) for p in ("discord", "telegram", "console")}
-        self._admins = {p: frozenset(b.admins.get(p)) | self._owners[p] for p in self._owners}
-        console = self.settings.transports.console
-        if console.admin:
-            self._admins["console"] |= {console.user_id}
-
-    def is_owner(self, platform: str, user_id: str) -> bool:
-        owners = self._owners.get(platform)
-        return owners is not None and user_id in owners
-
-    def is_admin(self, platform: str, user_id: str, platform_admin: bool = False) -> bool:
-        if platform_admin:
-            return True
-        admins = self._admins.get(platform)
-        return admins is not None and user_id in admins
-
-    # ------------------------------------------------------------------ per-chat switches
-
-    def load_chat_controls(self) -> None:
-        self._chat_controls = {
-            (r["platform"], r["chat_id"], r["plugin"], r["command"]): bool(r["enabled"])
-            for r in self.store.db["chat_controls"].rows
-        }
-
-    def chat_allows(self, platform: str, chat_id: str, plugin: str, command: str | None) -> bool:
-        """False if an admin turned this plugin or command off in this chat."""
-        if not self._chat_controls or plugin == CORE_PLUGIN:
-            return True
-        key = (platform, str(chat_id), plugin)
-        if not self._chat_controls.get((*key, ""), True):
-            return False
-        return command is None or self._chat_controls.get((*key, command), True)
-
-    def set_chat_control(
-        self, platform: str, chat_id: str, plugin: str, command: str, enabled: bool
-    ) -> None:
-        self.store.db["chat_controls"].upsert(
-            {
-                "platform": platform,
-                "chat_id": str(chat_id),
-                "plugin": plugin,
-                "command": command,
-                "enabled": int(enabled),
-                "updated": time.time(),
-            },
-            pk=("platform", "chat_id", "plugin", "command"),
-        )
-        self.load_chat_controls()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -179,7 +129,7 @@ class Bot:
     async def start(self) -> None:
         self.started_at = time.monotonic()
         self.store.migrate(self.migrations())
-        self.load_chat_controls()
+        self.access.load()
         self._install_secret_filter()
         self.ops = await start_ops(self) if self._serve_ops else None
         extra = [self.loaded_config.base_dir / d for d in self.settings.bot.plugin_dirs]

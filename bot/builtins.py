@@ -23,11 +23,7 @@ if TYPE_CHECKING:
 
 def _visible(ctx: Context, cmd: Command) -> bool:
     """Shown in help: what the caller may run, less everyday commands turned off here."""
-    if not cmd.visible_to(is_owner=ctx.is_owner, is_admin=ctx.is_admin):
-        return False
-    return cmd.permission >= Permission.ADMIN or ctx.bot.chat_allows(
-        ctx.platform, ctx.chat_id, cmd.plugin, cmd.name
-    )
+    return ctx.bot.access.shows(ctx.caller, cmd, ctx.chat_id)
 
 
 @command("help")
@@ -119,10 +115,10 @@ async def plugins_list(ctx: Context, name: str | None = None) -> str:
 
 def _chat_note(ctx: Context, plugin: str, commands: tuple[str, ...]) -> str:
     """What an admin switched off in this chat, so the listing explains a silent command."""
-    bot = ctx.bot
-    if not bot.chat_allows(ctx.platform, ctx.chat_id, plugin, None):
+    access = ctx.bot.access
+    if not access.chat_allows(ctx.platform, ctx.chat_id, plugin, None):
         return "\n  off in this chat"
-    off = [c for c in commands if not bot.chat_allows(ctx.platform, ctx.chat_id, plugin, c)]
+    off = [c for c in commands if not access.chat_allows(ctx.platform, ctx.chat_id, plugin, c)]
     return f"\n  off in this chat: {', '.join(off)}" if off else ""
 
 
@@ -151,9 +147,10 @@ async def _switch(ctx: Context, target: str, enabled: bool) -> str:
     if plugin == CORE_PLUGIN:
         raise UserError("The core plugin and its commands cannot be turned off.")
     if here:
-        bot.set_chat_control(ctx.platform, ctx.chat_id, plugin, cmd_name, enabled)
+        access = bot.access
+        access.set_chat_control(ctx.platform, ctx.chat_id, plugin, cmd_name, enabled)
         note = ""
-        if enabled and cmd_name and not bot.chat_allows(ctx.platform, ctx.chat_id, plugin, None):
+        if enabled and cmd_name and not access.chat_allows(ctx.platform, ctx.chat_id, plugin, None):
             prefix = bot.settings.bot.prefix
             note = (
                 f" The {plugin} plugin itself is still off here: "

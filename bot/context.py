@@ -11,6 +11,7 @@ from .links import ClaimOutcome, claim, link_hint
 from .messages import Message, Reply
 
 if TYPE_CHECKING:
+    from .access import Caller
     from .app import Bot
     from .commands import Command
     from .plugins import PluginRuntime
@@ -27,6 +28,7 @@ class Context:
     __slots__ = (
         "_links",
         "bot",
+        "caller",
         "command",
         "is_admin",
         "is_owner",
@@ -41,16 +43,16 @@ class Context:
         message: Message,
         command: Command | None,
         plugin: PluginRuntime | None,
-        *,
-        is_admin: bool,
-        is_owner: bool,
+        caller: Caller,
     ) -> None:
         self.bot = bot
         self.message = message
         self.command = command
         self.plugin = plugin
-        self.is_admin = is_admin
-        self.is_owner = is_owner
+        #: who sent the message and what the config makes them (see :mod:`bot.access`)
+        self.caller = caller
+        self.is_admin = caller.is_admin
+        self.is_owner = caller.is_owner
         self.replies_sent = 0
         #: links looked up during this command (the permission check and the handler share one)
         self._links: dict[str, Link | None] = {}
@@ -75,7 +77,7 @@ class Context:
 
     @property
     def role(self) -> str:
-        return "owner" if self.is_owner else "admin" if self.is_admin else "user"
+        return self.caller.role
 
     # ------------------------------------------------------------------ the plugin's tools
 

@@ -176,13 +176,9 @@ class Dispatcher:
     async def _unknown(self, message: Message, body: str, matched: list[str]) -> None:
         prefix = self.bot.settings.bot.prefix
         if matched:
-            is_owner = self.bot.is_owner(message.platform, message.user_id)
-            is_admin = self.bot.is_admin(message.platform, message.user_id, message.platform_admin)
-            subs = [
-                c
-                for c in self.bot.registry.group_children(matched)
-                if c.visible_to(is_owner=is_owner, is_admin=is_admin)
-            ]
+            access = self.bot.access
+            caller = access.caller_of(message)
+            subs = [c for c in self.bot.registry.group_children(matched) if access.shows(caller, c)]
             if subs:
                 lines = [f"{prefix}{' '.join(matched)} needs a subcommand:"]
                 lines += [f"  {c.usage(prefix)} - {c.help}" for c in subs]
@@ -215,12 +211,7 @@ class Dispatcher:
     ) -> None:
         """Check, parse (from ``text``) or complete (structured ``kwargs``), call, reply."""
         bot = self.bot
-        is_owner = bot.is_owner(message.platform, message.user_id)
-        is_admin = is_owner or bot.is_admin(
-            message.platform, message.user_id, message.platform_admin
-        )
-        plugin = bot.plugins.runtimes.get(cmd.plugin)
-        ctx = Context(bot, message, cmd, plugin, is_admin=is_admin, is_owner=is_owner)
+        ctx = self.context_for(message, cmd)
         args: dict[str, Any] = {}
         audited = cmd.permission >= Permission.ADMIN
         started, outcome = time.perf_counter(), metrics.OK
@@ -281,14 +272,15 @@ class Dispatcher:
             cmd.name, cmd.plugin, message.platform, outcome, time.perf_counter() - started
         )
 
-    def _check(self, ctx: Context, cmd: Command) -> None:
+    def context_for(self, message: Message, cmd: Command) -> Context:
+        """The context ``cmd`` runs in for ``message``: one way to build it for text and
+        slash commands and for autocomplete, so the caller is worked out the same way."""
         bot = self.bot
-        if not bot.chat_allows(ctx.platform, ctx.chat_id, cmd.plugin, cmd.name):
-            raise UserError(f"{cmd.name} is turned off in this chat.")
-        if cmd.permission >= Permission.OWNER and not ctx.is_owner:
-            raise PermissionDenied("Only the bot's owners can use this command.")
-        if cmd.permission >= Permission.ADMIN and not ctx.is_admin:
-            raise PermissionDenied("This command is for admins only.")
+        plugin = bot.plugins.runtimes.get(cmd.plugin)
+        return Context(bot, message, cmd, plugin, bot.access.caller_of(message))
+
+    def _check(self, ctx: Context, cmd: Command) -> None:
+        self.bot.access.check(ctx.caller, cmd, ctx.chat_id)
         if cmd.permission == Permission.LINKED or cmd.trusted_link:
             problem = link_problem(ctx, cmd)
             if problem is not None:

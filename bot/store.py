@@ -508,13 +508,7 @@ class Store:
         if conn.in_transaction:  # it may roll back: read the live state, keep nothing
             row = conn.execute(self._LINK_SQL, key).fetchone()
             return None if row is None else Link(self, row)
-        turn = self._links_turn
-        if (
-            turn is None
-            or conn.total_changes != self._links_stamp[0]
-            or not turn.is_running()  # stopped before the turn ended: ask again
-        ):
-            self._check_links()
+        self.stamp()  # drops the cached links if a row may have changed
         cache = self._links
         try:
             row = cache[key]
@@ -523,6 +517,23 @@ class Store:
                 cache.clear()
             row = cache[key] = conn.execute(self._LINK_SQL, key).fetchone()
         return None if row is None else Link(self, row)
+
+    def stamp(self) -> tuple[int, int]:
+        """A value that changes whenever a row may have changed: written on this connection
+        (``total_changes``) or committed by another (``data_version``).
+
+        Asked the way the link cache asks (``data_version`` at most once per loop turn), so
+        an in-memory copy of any table can compare it on every use at the cost of a tuple
+        comparison; in a cluster, :mod:`bot.access` keeps the per-chat switches fresh this way.
+        """
+        turn = self._links_turn
+        if (
+            turn is None
+            or self.conn.total_changes != self._links_stamp[0]
+            or not turn.is_running()  # stopped before the turn ended: ask again
+        ):
+            self._check_links()
+        return self._links_stamp
 
     def _check_links(self) -> None:
         """Drop the cached links if a row may have changed; in a running loop, trust the

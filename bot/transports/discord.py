@@ -49,9 +49,9 @@ with warnings.catch_warnings():
     import discord.http
 
 from ..backoff import backoff_delays
-from ..commands import Command, Param, Permission, UserRef
+from ..commands import Command, Param, UserRef
 from ..context import Context
-from ..errors import NotConnected, UsageError
+from ..errors import NotConnected, UsageError, UserError
 from ..messages import Message, Reply
 from .base import Transport
 from .discord_commands import (
@@ -663,19 +663,13 @@ class DiscordTransport(Transport):
             return []
         current = str(focused.get("value") or "")
         bot = self.bot
-        user_id = str(interaction.user.id)
-        if cmd.permission >= Permission.ADMIN and not bot.is_admin("discord", user_id):
-            return []  # suggestions can leak what the command manages
+        message = self._interaction_message(interaction, f"/{cmd.name}", _NoReplies())
+        try:  # suggestions can leak what the command manages: only for who may run it here
+            bot.access.check(bot.access.caller_of(message), cmd, message.chat_id)
+        except UserError:
+            return []
         if param.autocomplete is not None:
-            message = self._interaction_message(interaction, f"/{cmd.name}", _NoReplies())
-            ctx = Context(
-                bot,
-                message,
-                cmd,
-                bot.plugins.runtimes.get(cmd.plugin),
-                is_admin=bot.is_admin("discord", user_id),
-                is_owner=bot.is_owner("discord", user_id),
-            )
+            ctx = bot.dispatcher.context_for(message, cmd)
             values = await _call_autocomplete(param, ctx, current)
         else:
             low = current.lower()

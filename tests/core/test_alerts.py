@@ -117,9 +117,7 @@ async def test_a_burst_is_coalesced_into_one_message(bot_harness, feed) -> None:
         assert alert.text.splitlines() == [f"deal {i} at 5" for i in range(50)]
 
 
-async def test_a_message_over_the_platform_limit_is_split_at_line_breaks(
-    bot_harness, feed
-) -> None:
+async def test_a_message_over_the_platform_limit_is_split_at_line_breaks(bot_harness, feed) -> None:
     async with bot_harness(**feed) as bot:
         chat = bot.chat("a")
         await chat.say("!feed alerts on")

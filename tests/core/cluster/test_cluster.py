@@ -46,6 +46,30 @@ def test_a_console_gateway_keeps_the_pipe_contract_across_the_cluster(make_clust
     assert out[7:] == ["Really do it? (yes/no)", f"confirmed in {first.pid}"]
 
 
+def test_a_plugin_switched_off_in_a_chat_is_off_at_its_owner_too(make_cluster: Any) -> None:
+    """The switch is written by the worker of the chat's partition; the plugin's commands run
+    at its owner, another process, which must refuse them from then on (and not only after
+    a restart)."""
+    cluster = make_cluster()
+    first, _ = two_balanced_workers(cluster)
+    out = cluster.gateway(
+        [
+            "!probe pid",
+            "!plugins disable probe here",
+            "!probe pid",
+            "!plugins enable probe here",
+            "!probe pid",
+        ]
+    )
+    assert out == [
+        f"pid {first.pid}",
+        "probe disabled in this chat.",
+        "probe pid is turned off in this chat.",
+        "probe enabled in this chat.",
+        f"pid {first.pid}",
+    ]
+
+
 def test_status_shows_every_process_and_what_it_owns(make_cluster: Any) -> None:
     cluster = make_cluster()
     first, second = two_balanced_workers(cluster)
