@@ -137,6 +137,12 @@ def _parse_target(ctx: Context, target: str) -> tuple[str, str, bool]:
     cmd = bot.registry.find(name)
     if cmd is not None:
         return cmd.plugin, cmd.name, here
+    # A command not registered in this process: its plugin failed to start, or in a cluster
+    # it runs in another worker (which reads the switch from the store).
+    declared = {**bot.plugins.declared, **getattr(bot.cluster, "remote_commands", {})}
+    for plugin, names in declared.items():
+        if name in names:
+            return plugin, name, here
     raise UserError(f"No plugin or command named {name!r}.")
 
 

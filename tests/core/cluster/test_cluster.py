@@ -59,6 +59,9 @@ def test_a_plugin_switched_off_in_a_chat_is_off_at_its_owner_too(make_cluster: A
             "!probe pid",
             "!plugins enable probe here",
             "!probe pid",
+            "!plugins disable probe pid here",
+            "!probe pid",
+            "!probe seq 1",
         ]
     )
     assert out == [
@@ -67,6 +70,10 @@ def test_a_plugin_switched_off_in_a_chat_is_off_at_its_owner_too(make_cluster: A
         "probe pid is turned off in this chat.",
         "probe enabled in this chat.",
         f"pid {first.pid}",
+        # one command of a plugin that runs in the other worker (not registered here)
+        "probe pid disabled in this chat.",
+        "probe pid is turned off in this chat.",
+        "seq 1",
     ]
 
 
