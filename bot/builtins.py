@@ -168,6 +168,7 @@ async def _switch(ctx: Context, target: str, enabled: bool) -> str:
             f"A single command can only be switched in one chat: "
             f"{bot.settings.bot.prefix}plugins {verb[:-1]} {cmd_name} here"
         )
+    _refuse_in_a_cluster(ctx, f"{verb[:-1]} a plugin")
     try:
         if enabled:
             if plugin in bot.plugins.runtimes:
@@ -178,6 +179,22 @@ async def _switch(ctx: Context, target: str, enabled: bool) -> str:
     except BotError as exc:
         raise UserError(f"Could not {verb[:-1]} {plugin}: {exc}") from None
     return f"{plugin} {verb}."
+
+
+def _refuse_in_a_cluster(ctx: Context, what: str) -> None:
+    """Starting and stopping plugins is per process; in a cluster a plugin runs at one owner
+    that the workers elect (bot/cluster), so a worker starting it on an admin's word would run
+    a second copy (two consumers of one reply queue), and one stopping it would strand its
+    commands."""
+    bot = ctx.bot
+    if bot.settings.bot.cluster.amqp_url is None:
+        return
+    prefix = bot.settings.bot.prefix
+    raise UserError(
+        f"In a cluster, this command cannot {what}: each plugin runs at the one worker that "
+        "owns it. Change the plugins in the config and restart the workers one at a time; "
+        f"{prefix}plugins disable NAME here still switches a plugin off in one chat."
+    )
 
 
 @command("plugins enable", permission=Permission.ADMIN)
@@ -207,6 +224,7 @@ async def plugins_reload(ctx: Context, name: str) -> str:
     Args:
         name: the plugin to reload
     """
+    _refuse_in_a_cluster(ctx, "reload a plugin")
     try:
         runtime = await ctx.bot.plugins.reload(name)
     except BotError as exc:

@@ -77,6 +77,23 @@ def test_a_plugin_switched_off_in_a_chat_is_off_at_its_owner_too(make_cluster: A
     ]
 
 
+def test_plugins_are_not_started_or_stopped_per_worker(make_cluster: Any) -> None:
+    """A worker that started a plugin on an admin's word would run a second copy of what
+    its owner runs; one that stopped it would strand its commands."""
+    cluster = make_cluster()
+    first, _ = two_balanced_workers(cluster)
+    out = cluster.gateway(
+        ["!plugins disable probe", "!plugins enable probe", "!plugins reload probe", "!probe pid"]
+    )
+    assert [line.split(":")[0] for line in out[:3]] == [
+        "In a cluster, this command cannot disable a plugin",
+        "In a cluster, this command cannot enable a plugin",
+        "In a cluster, this command cannot reload a plugin",
+    ]
+    assert out[3] == f"pid {first.pid}"
+    assert cluster.owner_of("plugin probe") == first.pid
+
+
 def test_status_shows_every_process_and_what_it_owns(make_cluster: Any) -> None:
     cluster = make_cluster()
     first, second = two_balanced_workers(cluster)
