@@ -31,7 +31,7 @@ from fake_discord import (
 from bot.config import config_from_dict
 from bot.errors import ConfigError
 from bot.transports.discord import discord
-from bot.transports.discord_commands import BOOLEAN, INTEGER, NUMBER, STRING, SUB_COMMAND, USER
+from bot.transports.discord.commands import BOOLEAN, INTEGER, NUMBER, STRING, SUB_COMMAND, USER
 
 GUILD_ID = FakeGuild.sample().id
 

@@ -13,7 +13,7 @@ import pytest
 
 from bot.commands import Command, Permission, Registry, UserRef, command
 from bot.errors import UsageError
-from bot.transports.discord_commands import (
+from bot.transports.discord.commands import (
     STRING,
     SUB_COMMAND,
     SUB_COMMAND_GROUP,

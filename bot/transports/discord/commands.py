@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..commands import Command, Node, Param, Permission, UserRef, convert
-from ..errors import UsageError
+from ...commands import Command, Node, Param, Permission, UserRef, convert
+from ...errors import UsageError
 
 log = logging.getLogger(__name__)
 

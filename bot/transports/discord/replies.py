@@ -22,10 +22,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import discord
-
-from ..messages import Reply
-from .base import split_message
+from ...messages import Reply
+from ..base import split_message
+from .library import discord
 
 log = logging.getLogger(__name__)
 
