@@ -93,6 +93,17 @@ class Context:
         return client
 
     @property
+    def state(self) -> Any:
+        """What the plugin keeps between messages (``plugin.state``, set in its
+        ``bot_startup``); raises :class:`NotConnected` while the plugin is not running, as
+        :attr:`client` does."""
+        state = self.plugin.state if self.plugin else None
+        if state is None:
+            name = self.plugin.name if self.plugin else "this plugin"
+            raise NotConnected(f"{name} is not running right now.", service=name)
+        return state
+
+    @property
     def config(self) -> Any:
         return self.plugin.config if self.plugin else None
 

@@ -59,7 +59,11 @@ class PluginRuntime:
         self.config: PluginConfig = PluginConfig()
         #: the protocol client commands reach as ``ctx.client``
         self.client: Any = None
-        self.state = "loaded"  # loaded, running, failed, disabled, replaced
+        #: what the plugin keeps between messages beside its client (a service object: games
+        #: followed, pending links, the ledger...), set in ``bot_startup``; commands reach it as
+        #: ``ctx.state``. Cleared with ``client`` when the plugin stops.
+        self.state: Any = None
+        self.phase = "loaded"  # loaded, running, failed, disabled, replaced
         self.error = ""
         self.commands: list[Command] = []
         self.topics: list[Topic] = []
@@ -215,3 +219,4 @@ class PluginRuntime:
             await cancel_all(left, timeout, self.log)
         self._adopted.clear()
         self.client = None
+        self.state = None

@@ -187,26 +187,26 @@ class PluginManager:
                 self.bot.registry.add(cmd)
         except ValueError:
             self.bot.registry.remove_plugin(name)
-            await self.stop(runtime, state="failed")
+            await self.stop(runtime, phase="failed")
             raise
         runtime.commands = commands
         for topic in runtime.topics:
             self.bot.alerts.add_topic(topic, owner=name)
-        runtime.state = "running"
+        runtime.phase = "running"
         runtime.error = ""
         self.runtimes[name] = runtime
 
-    async def stop(self, runtime: PluginRuntime, *, state: str = "disabled") -> None:
+    async def stop(self, runtime: PluginRuntime, *, phase: str = "disabled") -> None:
         name = runtime.name
         self.bot.registry.remove_plugin(name)
         self.bot.alerts.remove_topics(owner=name)
-        if runtime.state == "running":
+        if runtime.phase == "running":
             try:
                 await asyncio.wait_for(self.call(name, "bot_shutdown", plugin=runtime), 15)
             except Exception:
                 runtime.log.exception("shutdown of plugin %s failed", name)
         await runtime.teardown()
-        runtime.state = state
+        runtime.phase = phase
         if self.runtimes.get(name) is runtime:
             del self.runtimes[name]
 
@@ -298,7 +298,7 @@ class PluginManager:
                 f"reload of {name} failed, the old version keeps running: {_reason(exc)}"
             ) from exc
         if old is not None:
-            await self.stop(old, state="replaced")
+            await self.stop(old, phase="replaced")
         runtime = PluginRuntime(self.bot, info, module)
         runtime.config = config
         try:

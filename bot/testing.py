@@ -294,6 +294,10 @@ class BotHarness:
     def client(self, name: str) -> Any:
         return self.bot.plugins.runtimes[name].client
 
+    def state(self, name: str) -> Any:
+        """What the plugin keeps between messages (``plugin.state``)."""
+        return self.bot.plugins.runtimes[name].state
+
     @property
     def failures(self) -> dict[str, str]:
         return self.bot.plugins.failures

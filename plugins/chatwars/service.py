@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -45,7 +44,6 @@ LINK_TTL = 15 * 60.0
 #: seconds ``bot_startup`` lets a reachable broker answer before it returns anyway
 STARTUP_WAIT = 3.0
 
-_SERVICES: weakref.WeakKeyDictionary[PluginRuntime, ChatWarsService] = weakref.WeakKeyDictionary()
 
 
 class ChatWarsService:
@@ -87,9 +85,8 @@ class ChatWarsService:
     # ------------------------------------------------------------------ registry
 
     def register(self) -> None:
-        plugin = self.plugin
-        _SERVICES[plugin] = self
-        plugin.on_shutdown(lambda: _SERVICES.pop(plugin, None))
+        """Become the plugin's state (``plugin.state``); it is cleared when the plugin stops."""
+        self.plugin.state = self
 
     def api(self) -> ChatWarsClient:
         """The client for a command, or at once why it cannot be used: with the bundled
@@ -168,11 +165,12 @@ class ChatWarsService:
 
 def service_of(ctx: Context) -> ChatWarsService:
     """The running plugin's service; a clear message when the plugin is not running."""
-    service = _SERVICES.get(ctx.plugin) if ctx.plugin is not None else None
-    if service is None or ctx.plugin is None or ctx.plugin.client is None:
+    plugin = ctx.plugin
+    service = plugin.state if plugin is not None else None
+    if not isinstance(service, ChatWarsService) or plugin is None or plugin.client is None:
         raise NotConnected("ChatWars is not running right now.", service="chatwars")
     return service
 
 
 def service_for(plugin: PluginRuntime) -> ChatWarsService | None:
-    return _SERVICES.get(plugin)
+    return plugin.state if isinstance(plugin.state, ChatWarsService) else None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from bot import NotConnected, ServiceError, UserError, metrics
 
@@ -41,24 +40,22 @@ FULL_ID = 36
 
 Publish = Callable[[str, str, dict[str, Any]], int]
 
-_SERVICES: WeakKeyDictionary[PluginRuntime, GamesService] = WeakKeyDictionary()
-
-
 def register(plugin: PluginRuntime, service: GamesService) -> None:
-    _SERVICES[plugin] = service
-    plugin.on_shutdown(lambda: _SERVICES.pop(plugin, None))
+    """Make ``service`` the plugin's state (``plugin.state``); it is cleared when it stops."""
+    plugin.state = service
 
 
 def service_of(ctx: Context) -> GamesService:
     """The running plugin's service; a clear message when the plugin is not running."""
-    service = _SERVICES.get(ctx.plugin) if ctx.plugin is not None else None
-    if service is None or ctx.plugin is None or ctx.plugin.client is None:
+    plugin = ctx.plugin
+    service = plugin.state if plugin is not None else None
+    if not isinstance(service, GamesService) or plugin is None or plugin.client is None:
         raise GamesNotConnected("The games plugin is not running right now.")
     return service
 
 
 def service_for(plugin: PluginRuntime) -> GamesService | None:
-    return _SERVICES.get(plugin)
+    return plugin.state if isinstance(plugin.state, GamesService) else None
 
 
 class GamesService:

@@ -81,7 +81,8 @@ async def bot_startup(plugin: PluginRuntime, config: RoomsConfig, bot: Any) -> N
         prefix=bot.settings.bot.prefix,
         simulator=simulator,
     )
-    plugin.client = service
+    plugin.client = api  # the protocol client, as ctx.client promises
+    plugin.state = service  # presences, credits and links: what commands use (ctx.state)
     plugin.on_shutdown(service.close)  # also runs if start-up fails after this point
     plugin.create_task(service.restore_stored(), name="restore-presences")
 
@@ -89,14 +90,14 @@ async def bot_startup(plugin: PluginRuntime, config: RoomsConfig, bot: Any) -> N
 @hookimpl
 async def bot_shutdown(plugin: PluginRuntime) -> None:
     """Leave every room before the simulator (if any) and the client go away."""
-    service = plugin.client
+    service = plugin.state
     if isinstance(service, RoomsService):
         await service.close()
 
 
 @hookimpl
 def bot_health(plugin: PluginRuntime) -> Health:
-    service = plugin.client
+    service = plugin.state
     if not isinstance(service, RoomsService):
         return Health.down("The rooms plugin is not running.")
     return service.health()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _service(ctx: Context) -> RoomsService:
-    service: RoomsService = ctx.client  # raises NotConnected if the plugin is not running
+    service: RoomsService = ctx.state  # raises NotConnected if the plugin is not running
     return service
 
 

@@ -129,7 +129,8 @@ class RestoreReport:
 
 
 class RoomsService:
-    """The plugin's ``ctx.client``: join, leave, list, credits and links for chat users."""
+    """The plugin's state (``ctx.state``): join, leave, list, credits and links for chat
+    users; ``ctx.client`` is its :class:`RoomsClient`."""
 
     def __init__(
         self,

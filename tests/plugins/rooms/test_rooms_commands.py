@@ -64,7 +64,7 @@ async def link_approved(bot: Any, user: str, customer_id: int) -> None:
 
 
 def service_of(bot: Any) -> RoomsService:
-    service = bot.client("rooms")
+    service = bot.state("rooms")
     assert isinstance(service, RoomsService)
     return service
 
