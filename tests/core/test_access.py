@@ -107,41 +107,41 @@ def test_a_core_command_cannot_be_switched_off(access: Access) -> None:
     access.check(access.caller("discord", "5"), help_, "c1")
 
 
-def test_in_a_cluster_a_switch_another_process_set_is_seen(path: Path) -> None:
-    mine, theirs = Store(path), Store(path)
-    try:
-        here = Access(settings(), mine, shared=True)
-        there = Access(settings(), theirs, shared=True)
-        here.load()
-        there.load()
-        assert here.chat_allows("discord", "c1", "greeter", "greet")
-        there.set_chat_control("discord", "c1", "greeter", "greet", False)
-        assert not here.chat_allows("discord", "c1", "greeter", "greet")
-        assert here.any_chat_controls
-        there.set_chat_control("discord", "c1", "greeter", "greet", True)
-        assert here.chat_allows("discord", "c1", "greeter", "greet")
-    finally:
-        mine.close()
-        theirs.close()
+@pytest.fixture
+def two_processes(path: Path) -> Iterator[tuple[Access, Access]]:
+    """Two workers of a cluster: each its own connection to the one database."""
+    stores = [Store(path), Store(path)]
+    pair = tuple(Access(settings(), store, shared=True) for store in stores)
+    for access in pair:
+        access.load()
+    yield pair  # type: ignore[misc]
+    for store in stores:
+        store.close()
 
 
-async def test_in_a_running_loop_the_switch_is_seen_once_the_loop_turns(path: Path) -> None:
+def test_in_a_cluster_a_switch_another_process_set_is_seen(
+    two_processes: tuple[Access, Access],
+) -> None:
+    here, there = two_processes
+    assert here.chat_allows("discord", "c1", "greeter", "greet")
+    there.set_chat_control("discord", "c1", "greeter", "greet", False)
+    assert not here.chat_allows("discord", "c1", "greeter", "greet")
+    assert here.any_chat_controls
+    there.set_chat_control("discord", "c1", "greeter", "greet", True)
+    assert here.chat_allows("discord", "c1", "greeter", "greet")
+
+
+async def test_in_a_running_loop_the_switch_is_seen_once_the_loop_turns(
+    two_processes: tuple[Access, Access],
+) -> None:
     """As with links (bot/store.py): another process's commit reaches this one through
     something the loop polls, so the check after the turn sees it."""
-    mine, theirs = Store(path), Store(path)
-    try:
-        here = Access(settings(), mine, shared=True)
-        there = Access(settings(), theirs, shared=True)
-        here.load()
-        there.load()
-        assert here.chat_allows("discord", "c1", "greeter", None)
-        there.set_chat_control("discord", "c1", "greeter", "", False)
-        await asyncio.sleep(0)
-        assert not here.chat_allows("discord", "c1", "greeter", None)
-        # a write that is not a switch (an audit row) is seen as a change, and changes nothing
-        theirs.audit("discord", "2", "ban", {}, "ok")
-        await asyncio.sleep(0)
-        assert not here.chat_allows("discord", "c1", "greeter", None)
-    finally:
-        mine.close()
-        theirs.close()
+    here, there = two_processes
+    assert here.chat_allows("discord", "c1", "greeter", None)
+    there.set_chat_control("discord", "c1", "greeter", "", False)
+    await asyncio.sleep(0)
+    assert not here.chat_allows("discord", "c1", "greeter", None)
+    # a write that is not a switch (an audit row) is seen as a change, and changes nothing
+    there.store.audit("discord", "2", "ban", {}, "ok")
+    await asyncio.sleep(0)
+    assert not here.chat_allows("discord", "c1", "greeter", None)
