@@ -7,6 +7,7 @@ example of one.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import links
@@ -15,6 +16,7 @@ from .commands import Command, Permission, Rest, command
 from .errors import BotError, UsageError, UserError
 from .hookspecs import hookimpl
 from .ops.readiness import components
+from .plugin_info import PluginDescription
 from .plugins import CORE_PLUGIN
 
 if TYPE_CHECKING:
@@ -105,12 +107,35 @@ async def plugins_list(ctx: Context, name: str | None = None) -> str:
     else:
         described = await bot.plugins.describe_all()
     blocks = []
-    for d in described:
+    for d in _owned_elsewhere(ctx, described):
         text = d.format()
         if d.name != CORE_PLUGIN and d.name in bot.plugins.available:
             text += _chat_note(ctx, d.name, d.commands)
         blocks.append(text)
     return "\n".join(blocks)
+
+
+def _owned_elsewhere(ctx: Context, described: list[PluginDescription]) -> list[PluginDescription]:
+    """In a cluster, a plugin another worker owns is not "not running": say where it runs and
+    how its owner last said it was (its heartbeat), as ``status`` does."""
+    members = getattr(ctx.bot.cluster, "members", None)
+    if members is None:
+        return described
+    owners = {
+        what.removeprefix("plugin "): m
+        for m in members.alive()
+        for what in m.owns
+        if what.startswith("plugin ")
+    }
+    out = []
+    for d in described:
+        owner = owners.get(d.name)
+        if owner is not None and d.name not in ctx.bot.plugins.runtimes:
+            state, reason = owner.health.get(d.name, ("running", ""))
+            where = f"{state} at {owner.role} {owner.host} pid {owner.pid}"
+            d = replace(d, state=where, health=None, reason=reason)
+        out.append(d)
+    return out
 
 
 def _chat_note(ctx: Context, plugin: str, commands: tuple[str, ...]) -> str:

@@ -7,6 +7,7 @@ plugin, so the forwarding path between them is what these tests drive.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,13 @@ def test_plugins_are_not_started_or_stopped_per_worker(make_cluster: Any) -> Non
     cluster = make_cluster()
     first, _ = two_balanced_workers(cluster)
     out = cluster.gateway(
-        ["!plugins disable probe", "!plugins enable probe", "!plugins reload probe", "!probe pid"]
+        [
+            "!plugins disable probe",
+            "!plugins enable probe",
+            "!plugins reload probe",
+            "!probe pid",
+            "!plugins probe",
+        ]
     )
     assert [line.split(":")[0] for line in out[:3]] == [
         "In a cluster, this command cannot disable a plugin",
@@ -92,6 +99,11 @@ def test_plugins_are_not_started_or_stopped_per_worker(make_cluster: Any) -> Non
     ]
     assert out[3] == f"pid {first.pid}"
     assert cluster.owner_of("plugin probe") == first.pid
+    # this worker does not run it; the listing says where it does, not "not running"
+    head = out[4].splitlines()[0]
+    assert head.startswith("probe ") and head.endswith(
+        f": up at worker {socket.gethostname()} pid {first.pid}"
+    )
 
 
 def test_status_shows_every_process_and_what_it_owns(make_cluster: Any) -> None:
