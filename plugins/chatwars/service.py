@@ -45,7 +45,6 @@ LINK_TTL = 15 * 60.0
 STARTUP_WAIT = 3.0
 
 
-
 class ChatWarsService:
     """The client plus everything the commands need to remember between messages."""
 

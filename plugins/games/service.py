@@ -40,6 +40,7 @@ FULL_ID = 36
 
 Publish = Callable[[str, str, dict[str, Any]], int]
 
+
 def register(plugin: PluginRuntime, service: GamesService) -> None:
     """Make ``service`` the plugin's state (``plugin.state``); it is cleared when it stops."""
     plugin.state = service
