@@ -508,18 +508,12 @@ class AlertRouter:
             text += f"\n(+{dropped} more alerts not shown: too many at once)"
         buf.sent_times.append(time.monotonic())
         self.delivered.append(Delivered(buf.platform, buf.chat_id, text, len(lines) + dropped))
-        transport = self.bot.transports.get(buf.platform)
         try:
-            if transport is not None and len(text) <= transport.max_length:
-                # What bot.send does with a message that needs no split, one call shorter: a
-                # burst sends thousands of these back to back.
-                await transport.send(buf.chat_id, text)
-            else:
-                await self.bot.send(buf.platform, buf.chat_id, text)
+            await self.bot.send(buf.platform, buf.chat_id, text)
         except Exception:
             metrics.alerts("dropped", len(lines))  # the send failed: these events are lost
             raise
-        if transport is not None:
+        if buf.platform in self.bot.transports:
             metrics.alerts("delivered")
             metrics.alerts("coalesced", len(lines) - 1)
         else:
