@@ -121,17 +121,11 @@ def _owned_elsewhere(ctx: Context, described: list[PluginDescription]) -> list[P
     members = getattr(ctx.bot.cluster, "members", None)
     if members is None:
         return described
-    owners = {
-        what.removeprefix("plugin "): m
-        for m in members.alive()
-        for what in m.owns
-        if what.startswith("plugin ")
-    }
     out = []
     for d in described:
-        owner = owners.get(d.name)
-        if owner is not None and d.name not in ctx.bot.plugins.runtimes:
-            state, reason = owner.health.get(d.name, ("running", ""))
+        owner = None if d.name in ctx.bot.plugins.runtimes else members.owner_of(d.name)
+        if owner is not None:
+            state, reason = owner.health[d.name]
             where = f"{state} at {owner.role} {owner.host} pid {owner.pid}"
             d = replace(d, state=where, health=None, reason=reason)
         out.append(d)

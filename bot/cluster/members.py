@@ -89,12 +89,18 @@ class Members:
         self._cache = (now, members)
         return members
 
-    def plugin_health(self, plugin: str) -> tuple[str, str] | None:
-        """How the plugin's owner last said it was, or None when no live process owns it."""
+    def owner_of(self, plugin: str) -> Member | None:
+        """The live process that owns ``plugin``, by its heartbeat (an owner reports the
+        health of each plugin it owns), or None."""
         for member in self.alive():
             if plugin in member.health:
-                return member.health[plugin]
+                return member
         return None
+
+    def plugin_health(self, plugin: str) -> tuple[str, str] | None:
+        """How the plugin's owner last said it was, or None when no live process owns it."""
+        owner = self.owner_of(plugin)
+        return None if owner is None else owner.health[plugin]
 
     def lines(self, name: str) -> list[str]:
         """``status``'s account of the cluster: one line per live process."""
