@@ -100,9 +100,7 @@ class Bot:
         self.store = store or Store(config.database_path())
         #: who is calling and what they may run (owners, admins, per-chat switches); in a
         #: cluster every worker writes the switches, so each checks for the others' changes
-        self.access = Access(
-            self.settings, self.store, shared=self.settings.bot.cluster.amqp_url is not None
-        )
+        self.access = Access(self.settings, self.store, shared=self.settings.bot.cluster.enabled)
         self.registry = Registry()
         self.dispatcher = Dispatcher(self)
         self.alerts = AlertRouter(self)

@@ -206,7 +206,7 @@ def _refuse_in_a_cluster(ctx: Context, what: str) -> None:
     a second copy (two consumers of one reply queue), and one stopping it would strand its
     commands."""
     bot = ctx.bot
-    if bot.settings.bot.cluster.amqp_url is None:
+    if not bot.settings.bot.cluster.enabled:
         return
     prefix = bot.settings.bot.prefix
     raise UserError(

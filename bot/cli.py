@@ -40,7 +40,7 @@ async def _run(config: LoadedConfig, role: str = "all") -> int:
     from .app import Bot
     from .store import StoreError
 
-    clustered = config.settings.bot.cluster.amqp_url is not None
+    clustered = config.settings.bot.cluster.enabled
     if role != "all" and not clustered:
         print(f"--role {role} needs bot.cluster.amqp_url in the config", file=sys.stderr)
         return 2

@@ -126,6 +126,11 @@ class ClusterSection(StrictModel):
     #: seconds a forwarded command may take at its plugin's owner before the worker gives up
     forward_timeout: float = Field(default=300.0, gt=0)
 
+    @property
+    def enabled(self) -> bool:
+        """A broker is configured: this process is one of a cluster's."""
+        return self.amqp_url is not None
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
