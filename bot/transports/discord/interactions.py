@@ -167,12 +167,12 @@ class Interactions:
         current = str(focused.get("value") or "")
         bot = self.bot
         message = self._interaction_message(interaction, f"/{cmd.name}", _NoReplies())
+        ctx = bot.dispatcher.context_for(message, cmd)
         try:  # suggestions can leak what the command manages: only for who may run it here
-            bot.access.check(bot.access.caller_of(message), cmd, message.chat_id)
+            bot.access.check(ctx.caller, cmd, ctx.chat_id)
         except UserError:
             return []
         if param.autocomplete is not None:
-            ctx = bot.dispatcher.context_for(message, cmd)
             values = await _call_autocomplete(param, ctx, current)
         else:
             low = current.lower()

@@ -341,6 +341,27 @@ async def test_autocomplete_offers_the_plugins_suggestions(
         assert refused.ephemeral and refused.content.startswith("<shade> must be one of shade00")
 
 
+async def test_no_suggestions_for_a_command_the_caller_may_not_run_here(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """Suggestions can show what a command manages: none where it is switched off."""
+    guild = fake.guilds[0]
+    general, bob = guild.channel("general"), guild.member("bob")
+    async with running_bot(tmp_path, fake) as (bot, _):
+
+        async def offered() -> list[str]:
+            typing = await fake.inject_autocomplete(
+                "fruit", {"name": "ap"}, focused="name", user=bob, channel_id=general.id
+            )
+            answer = await fake.wait_for_callback(typing)
+            return [c["value"] for c in answer.payload["data"]["choices"]]
+
+        bot.access.set_chat_control("discord", str(general.id), "demo", "fruit", False)
+        assert await offered() == []
+        bot.access.set_chat_control("discord", str(general.id), "demo", "fruit", True)
+        assert await offered() == ["apple", "apricot"]
+
+
 async def test_alert_reaches_a_subscribed_channel(fake: FakeDiscord, tmp_path: Path) -> None:
     guild = fake.guilds[0]
     general, alerts = guild.channel("general"), guild.channel("alerts")
